@@ -13,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT (1024 * 1024)
+#define REPLAY_MAX_INPUT (1024 * 1024)
 #define MAX_FILES 4096
 
 static uint8_t *inputs[MAX_FILES];
@@ -56,9 +56,14 @@ static void load_dir(const char *path)
 		FILE *f = fopen(file, "rb");
 		if (f == NULL)
 			continue;
-		uint8_t *data = malloc(MAX_INPUT);
-		size_t n = fread(data, 1, MAX_INPUT, f);
+		uint8_t *data = malloc(REPLAY_MAX_INPUT);
+		size_t n = data == NULL ? 0 : fread(data, 1, REPLAY_MAX_INPUT, f);
 		fclose(f);
+		if (data == NULL)
+			continue;
+		uint8_t *fitted = realloc(data, n == 0 ? 1 : n);
+		if (fitted != NULL)
+			data = fitted;
 		inputs[input_count] = data;
 		input_sizes[input_count++] = n;
 	}
@@ -74,7 +79,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	size_t runs = 0;
-	uint8_t *buf = malloc(2 * MAX_INPUT + 16);
+	uint8_t *buf = malloc(2 * REPLAY_MAX_INPUT + 16);
 	for (size_t i = 0; i < input_count; i++) {
 		const uint8_t *in = inputs[i];
 		size_t size = input_sizes[i];
