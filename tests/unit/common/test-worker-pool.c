@@ -83,22 +83,67 @@ static void test_many_jobs(void **state)
 	assert_int_equal(counter, N);
 	assert_int_equal(atomic_load(&worked), N);
 	pthread_t self = pthread_self();
-	int distinct_threads = 0;
 	for (int i = 0; i < N; i++) {
 		assert_true(jobs[i].done);
 		assert_int_equal(jobs[i].status, WD_OK);
 		/* done runs on the loop thread, work never does */
 		assert_true(pthread_equal(jobs[i].done_thread, self));
 		assert_false(pthread_equal(jobs[i].ran_on, self));
-		if (i > 0 && !pthread_equal(jobs[i].ran_on, jobs[0].ran_on))
-			distinct_threads = 1;
 	}
-	assert_true(distinct_threads);
 	wd_worker_pool_destroy(&pool, WD_WORKER_SHUTDOWN_DRAIN);
 	wd_completion_queue_destroy(&queue);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&loop), 0);
 	free(jobs);
+}
+
+/* Jobs that wait for each other: they can only all finish when the pool
+   really runs `threads` of them at the same time. */
+static atomic_int running_together;
+
+static void rendezvous_work(struct wd_work *work)
+{
+	struct job *job = work->context;
+	atomic_fetch_add(&running_together, 1);
+	for (int i = 0; i < 5000 && atomic_load(&running_together) < 4; i++)
+		usleep(1000);
+	job->status = atomic_load(&running_together) >= 4 ? 1 : 0;
+}
+
+static void rendezvous_done(struct wd_work *work, int status)
+{
+	struct job *job = work->context;
+	job->done = status == WD_OK;
+	(*job->done_counter)++;
+}
+
+static void test_threads_run_in_parallel(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	const char *error;
+	struct wd_worker_pool *pool = wd_worker_pool_create(4, 16, &error);
+	struct wd_completion_queue *queue = wd_completion_queue_create(&loop, &error);
+	struct job jobs[4] = { 0 };
+	int counter = 0;
+	atomic_store(&running_together, 0);
+	for (int i = 0; i < 4; i++) {
+		jobs[i].work.work = rendezvous_work;
+		jobs[i].work.done = rendezvous_done;
+		jobs[i].work.context = &jobs[i];
+		jobs[i].done_counter = &counter;
+		assert_int_equal(wd_worker_pool_submit(pool, queue, &jobs[i].work, &error), WD_OK);
+	}
+	run_until(&loop, &counter, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_true(jobs[i].done);
+		assert_int_equal(jobs[i].status, 1);
+	}
+	wd_worker_pool_destroy(&pool, WD_WORKER_SHUTDOWN_DRAIN);
+	wd_completion_queue_destroy(&queue);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 static void test_completion_order_single_thread(void **state)
@@ -150,6 +195,16 @@ static void test_completion_order_by_finish(void **state)
 	uv_loop_close(&loop);
 }
 
+static atomic_int gate_state; /* 1: the blocking job runs, 2: it may finish */
+
+static void gate_work(struct wd_work *work)
+{
+	(void)work;
+	atomic_store(&gate_state, 1);
+	while (atomic_load(&gate_state) != 2)
+		usleep(1000);
+}
+
 static void test_queue_limit(void **state)
 {
 	(void)state;
@@ -158,20 +213,27 @@ static void test_queue_limit(void **state)
 	const char *error;
 	struct wd_worker_pool *pool = wd_worker_pool_create(1, 3, &error);
 	struct wd_completion_queue *queue = wd_completion_queue_create(&loop, &error);
-	struct job jobs[6] = { 0 };
+	struct job gate = { 0 }, jobs[5] = { 0 };
 	int counter = 0, accepted = 0;
-	for (int i = 0; i < 6; i++) {
+	atomic_store(&gate_state, 0);
+	init_job(&gate, -1, &counter);
+	gate.work.work = gate_work;
+	assert_int_equal(wd_worker_pool_submit(pool, queue, &gate.work, &error), WD_OK);
+	while (atomic_load(&gate_state) != 1)
+		usleep(1000);
+	/* the only worker is busy: exactly queue_limit jobs fit */
+	for (int i = 0; i < 5; i++) {
 		init_job(&jobs[i], i, &counter);
-		jobs[i].sleep_us = 100000;
 		if (wd_worker_pool_submit(pool, queue, &jobs[i].work, &error) == WD_OK)
 			accepted++;
 		else
 			assert_string_equal(error, "worker queue is full");
 	}
-	/* one may already be running, so 3 or 4 fit */
-	assert_true(accepted >= 3 && accepted <= 4);
-	run_until(&loop, &counter, accepted);
-	assert_int_equal(counter, accepted);
+	assert_int_equal(accepted, 3);
+	assert_int_equal(wd_worker_pool_queued(pool), 3);
+	atomic_store(&gate_state, 2);
+	run_until(&loop, &counter, 4);
+	assert_int_equal(counter, 4);
 	wd_worker_pool_destroy(&pool, WD_WORKER_SHUTDOWN_DRAIN);
 	wd_completion_queue_destroy(&queue);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -234,6 +296,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_jobs),
+		cmocka_unit_test(test_threads_run_in_parallel),
 		cmocka_unit_test(test_completion_order_single_thread),
 		cmocka_unit_test(test_completion_order_by_finish),
 		cmocka_unit_test(test_queue_limit),
