@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "test-tls-cert.h"
+#include "wd-config.h"
 #include "wd-conn.h"
 #include "wd-listener.h"
 #include "wd-log.h"
@@ -588,6 +589,66 @@ static void test_tls_handshake_failure(void **state)
 	assert_non_null(strstr(server.last_close_reason, "TLS"));
 }
 
+static void *client_old_tls(void *arg)
+{
+	struct client *c = arg;
+	if (client_connect(c) == 0) {
+		c->ssl_ctx = SSL_CTX_new(TLS_client_method());
+		SSL_CTX_set_security_level(c->ssl_ctx, 0);
+		SSL_CTX_set_min_proto_version(c->ssl_ctx, TLS1_VERSION);
+		SSL_CTX_set_max_proto_version(c->ssl_ctx, TLS1_1_VERSION);
+		c->ssl = SSL_new(c->ssl_ctx);
+		SSL_set_fd(c->ssl, c->fd);
+		if (SSL_connect(c->ssl) == 1)
+			client_fail(c, "a TLS 1.1 handshake succeeded");
+	}
+	client_finish(c);
+	return NULL;
+}
+
+static void test_tls_below_1_2_refused(void **state)
+{
+	(void)state;
+	struct server server;
+	server_init(&server, true, false);
+	struct client client = { .server = &server };
+	server_run(&server, client_old_tls, &client);
+	assert_client_ok(&client);
+	assert_int_equal(server.commands, 0);
+	assert_non_null(strstr(server.last_close_reason, "TLS handshake failed"));
+}
+
+static void test_tls_context_from_config(void **state)
+{
+	(void)state;
+	char text[3 * PATH_MAX];
+	snprintf(text, sizeof(text),
+		 "[tls]\ncert = \"%s\"\nkey = \"%s\"\n"
+		 "[imap.tls]\ncert = \"/nonexistent/imap.crt\"\n"
+		 "[pop3.tls]\nminVersion = \"TLSv1.0\"\n"
+		 "[api.tls]\nminVersion = \"TLSv1.3\"\n", cert_path, key_path);
+	char *error = NULL;
+	struct wd_config *config = wd_config_parse("tls.toml", text, strlen(text), &error);
+	assert_non_null(config);
+	/* lmtp has no tls table of its own: the global keys apply */
+	struct wd_tls_context *ctx = wd_tls_context_from_config(config, "lmtp", &error);
+	assert_non_null(ctx);
+	wd_tls_context_unref(&ctx);
+	ctx = wd_tls_context_from_config(config, "api", &error);
+	assert_non_null(ctx);
+	assert_int_equal(SSL_CTX_get_min_proto_version(wd_tls_context_ssl_ctx(ctx)), TLS1_3_VERSION);
+	wd_tls_context_unref(&ctx);
+	/* imap.tls.cert overrides tls.cert */
+	assert_null(wd_tls_context_from_config(config, "imap", &error));
+	assert_non_null(strstr(error, "/nonexistent/imap.crt"));
+	free(error);
+	/* below TLS 1.2 cannot be configured */
+	assert_null(wd_tls_context_from_config(config, "pop3", &error));
+	assert_non_null(strstr(error, "TLSv1.0"));
+	free(error);
+	wd_config_free(&config);
+}
+
 static void *client_starttls(void *arg)
 {
 	struct client *c = arg;
@@ -861,6 +922,8 @@ int main(void)
 		cmocka_unit_test(test_plain_pipelined_chunked),
 		cmocka_unit_test(test_implicit_tls),
 		cmocka_unit_test(test_tls_handshake_failure),
+		cmocka_unit_test(test_tls_below_1_2_refused),
+		cmocka_unit_test(test_tls_context_from_config),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_starttls_injection_rejected),
 		cmocka_unit_test(test_deflate_round_trip),
