@@ -1,9 +1,7 @@
 /* Version of libwdstore and the driver it was built against. */
 #include "wd-store.h"
 
-#include <mongoc/mongoc.h>
-
 const char *wd_store_version(void)
 {
-	return MONGOC_VERSION_S;
+	return "libwdstore 0.1 (libmongoc " MONGOC_VERSION_S ")";
 }
