@@ -5,7 +5,7 @@
  * A `dbs.users`/`dbs.gridfs`/`dbs.sender` value containing "://" is a URL of
  * its own (its own pool unless it names the same server as the main URL);
  * anything else is a database name on the main connection. */
-#include "wd-store.h"
+#include "store-private.h"
 #include "wd-config.h"
 #include "wd-log.h"
 #include "wd-result.h"
@@ -25,6 +25,8 @@ struct wd_store {
 	unsigned pool_count;
 	struct store_db dbs[WD_STORE_DB_COUNT];
 	struct wd_store_caps caps;
+	struct wd_store_redis *redis;
+	pthread_mutex_t mailbox_stripes[WD_STORE_MAILBOX_STRIPES];
 };
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
@@ -34,8 +36,7 @@ static void mongoc_init_once(void)
 	mongoc_init();
 }
 
-static char *error_dup(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *error_dup(const char *fmt, ...)
+char *wd__store_error(const char *fmt, ...)
 {
 	char *msg = NULL;
 	va_list ap;
@@ -53,7 +54,7 @@ static mongoc_client_pool_t *pool_create(const char *url_text, char **db_name_r,
 	bson_error_t error;
 	mongoc_uri_t *uri = mongoc_uri_new_with_error(url_text, &error);
 	if (uri == NULL) {
-		*error_r = error_dup("invalid MongoDB URL \"%s\": %s", url_text, error.message);
+		*error_r = wd__store_error("invalid MongoDB URL \"%s\": %s", url_text, error.message);
 		return NULL;
 	}
 	/* Fail fast when the server is down instead of mongoc's 30 s default. */
@@ -67,7 +68,7 @@ static mongoc_client_pool_t *pool_create(const char *url_text, char **db_name_r,
 	mongoc_uri_destroy(uri);
 	if (pool == NULL) {
 		free(*db_name_r);
-		*error_r = error_dup("cannot create a client pool for \"%s\"", url_text);
+		*error_r = wd__store_error("cannot create a client pool for \"%s\"", url_text);
 		return NULL;
 	}
 	mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
@@ -86,7 +87,7 @@ static int detect_caps(struct wd_store *store, char **error_r)
 	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
 	if (!ok) {
 		bson_destroy(&reply);
-		*error_r = error_dup("cannot reach the database: %s", error.message);
+		*error_r = wd__store_error("cannot reach the database: %s", error.message);
 		return WD_ERROR;
 	}
 	bson_iter_t iter;
@@ -114,6 +115,7 @@ static int detect_caps(struct wd_store *store, char **error_r)
 	caps->hashed_indexes = mongodb;
 	caps->ttl_enforced = mongodb;
 	caps->nul_in_strings = mongodb;
+	caps->atomic_updates = mongodb;
 	if (caps->ferretdb)
 		wd_info("store", "database server: FerretDB %s (MongoDB %s wire compatibility)",
 			caps->ferretdb_version, caps->version);
@@ -148,6 +150,8 @@ struct wd_store *wd_store_open(const struct wd_config *config, char **error_r)
 		*error_r = strdup("out of memory");
 		return NULL;
 	}
+	for (int i = 0; i < WD_STORE_MAILBOX_STRIPES; i++)
+		pthread_mutex_init(&store->mailbox_stripes[i], NULL);
 	const char *main_url;
 	if (config_string(config, keys[WD_STORE_DB_MAIN], "mongodb://127.0.0.1:27017/wildduck",
 			  &main_url, error_r) < 0)
@@ -186,6 +190,8 @@ struct wd_store *wd_store_open(const struct wd_config *config, char **error_r)
 			goto fail;
 		}
 	}
+	if (wd__store_redis_init(&store->redis, config, error_r) < 0)
+		goto fail;
 	if (detect_caps(store, error_r) < 0)
 		goto fail;
 	return store;
@@ -204,7 +210,23 @@ void wd_store_close(struct wd_store **_store)
 		free(store->dbs[db].name);
 	for (unsigned i = 0; i < store->pool_count; i++)
 		mongoc_client_pool_destroy(store->pools[i]);
+	wd__store_redis_deinit(&store->redis);
+	for (int i = 0; i < WD_STORE_MAILBOX_STRIPES; i++)
+		pthread_mutex_destroy(&store->mailbox_stripes[i]);
 	free(store);
+}
+
+pthread_mutex_t *wd__store_mailbox_stripe(struct wd_store *store, const bson_oid_t *mailbox)
+{
+	uint32_t hash = 2166136261u;
+	for (int i = 0; i < 12; i++)
+		hash = (hash ^ mailbox->bytes[i]) * 16777619u;
+	return &store->mailbox_stripes[hash % WD_STORE_MAILBOX_STRIPES];
+}
+
+struct wd_store_redis *wd__store_get_redis(struct wd_store *store)
+{
+	return store->redis;
 }
 
 const struct wd_store_caps *wd_store_caps(const struct wd_store *store)

@@ -41,6 +41,11 @@ struct wd_store_caps {
 	bool hashed_indexes;
 	bool ttl_enforced;         /* the server deletes expired TTL documents itself */
 	bool nul_in_strings;       /* strings may contain U+0000 */
+	/* Updates are atomic per document. FerretDB 1.x computes an update from a
+	   read outside its write transaction and replaces the whole document, so
+	   concurrent updates of one document lose each other; the store then
+	   serialises updates of a mailbox (and its messages) itself. */
+	bool atomic_updates;
 };
 
 struct wd_store *wd_store_open(const struct wd_config *config, char **error_r);

@@ -1,0 +1,61 @@
+#ifndef STORE_PRIVATE_H
+#define STORE_PRIVATE_H
+
+/* Internals shared by the files of libwdstore (not for other libraries). */
+
+#include "wd-store.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdarg.h>
+
+/* A Redis command on this thread's connection to `dbs.redis` (connected on
+   first use, reconnected after an error, one retry). NULL when Redis cannot
+   be reached: callers degrade (no notification, counters recomputed later),
+   they never fail a database write because of Redis. Free with
+   freeReplyObject(). */
+redisReply *wd__store_redis(struct wd_store *store, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+redisReply *wd__store_redis_argv(struct wd_store *store, int argc, const char **argv,
+				 const size_t *argv_len);
+
+/* The Redis settings and per-thread connections of a store (store-redis.c). */
+struct wd_config;
+struct wd_store_redis;
+int wd__store_redis_init(struct wd_store_redis **redis_r, const struct wd_config *config,
+			 char **error_r);
+void wd__store_redis_deinit(struct wd_store_redis **redis);
+struct wd_store_redis *wd__store_get_redis(struct wd_store *store);
+
+/* ++modifyIndex of `mailbox`, returning the new value and the owner in one
+   round trip (store-uid.c; the journal needs both). The caller holds the
+   mailbox update lock. */
+int wd__store_allocate_modseq_owner(struct wd_store *store, const bson_oid_t *mailbox,
+				    uint32_t *modseq_r, bson_oid_t *user_r, char **error_r);
+/* The owner of `mailbox` and its current modifyIndex, without changing it. */
+int wd__store_mailbox_owner(struct wd_store *store, const bson_oid_t *mailbox,
+			    uint32_t *modseq_r, bson_oid_t *user_r, char **error_r);
+
+/* Serialising updates of one mailbox's documents where the server's updates
+   are not atomic (wd_store_caps.atomic_updates false): a striped mutex for
+   the threads of this process plus a Redis lock for other processes
+   (store-lock.c). Hold it across any read-modify-write of the mailbox
+   document or of its messages' documents; never across a Redis wait of
+   another kind or a long operation. With atomic updates it does nothing. */
+#define WD_STORE_MAILBOX_STRIPES 64
+struct wd_store_lock {
+	pthread_mutex_t *local;
+	bool redis_held;
+	char key[64];
+	char token[40];
+};
+int wd__store_mailbox_lock(struct wd_store *store, const bson_oid_t *mailbox,
+			   struct wd_store_lock *lock, char **error_r);
+void wd__store_mailbox_unlock(struct wd_store *store, struct wd_store_lock *lock);
+pthread_mutex_t *wd__store_mailbox_stripe(struct wd_store *store, const bson_oid_t *mailbox);
+
+/* malloc'd printf, for error_r messages. */
+char *wd__store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
