@@ -130,6 +130,77 @@ static void test_concurrent_uid_allocation(void **state)
 	free(error);
 }
 
+static char self_path[4096];
+
+/* Two processes with two threads each allocate on one mailbox: the update
+   lock must also order separate processes (FerretDB has no atomic $inc). */
+static void test_uid_allocation_across_processes(void **state)
+{
+	(void)state;
+	bson_oid_t mailbox, user;
+	create_mailbox(&mailbox, &user);
+	char hex[25], cmd[5200];
+	bson_oid_to_string(&mailbox, hex);
+	snprintf(cmd, sizeof(cmd), "'%s' allocate-child %s 300 '%s'", self_path, hex, mongo_url);
+	FILE *children[2];
+	for (int i = 0; i < 2; i++) {
+		children[i] = popen(cmd, "r");
+		assert_non_null(children[i]);
+	}
+	struct allocation threads[2];
+	pthread_t ids[2];
+	for (int t = 0; t < 2; t++) {
+		memset(&threads[t], 0, sizeof(threads[t]));
+		threads[t].mailbox = mailbox;
+		pthread_create(&ids[t], NULL, allocate_thread, &threads[t]);
+	}
+	static int seen[2001];
+	memset(seen, 0, sizeof(seen));
+	int total = 0, child_status[2];
+	for (int i = 0; i < 2; i++) {
+		unsigned uid;
+		while (fscanf(children[i], "%u", &uid) == 1 && uid <= 2000) {
+			seen[uid]++;
+			total++;
+		}
+		child_status[i] = pclose(children[i]);
+	}
+	for (int t = 0; t < 2; t++)
+		pthread_join(ids[t], NULL);
+	assert_int_equal(child_status[0], 0);
+	assert_int_equal(child_status[1], 0);
+	for (int t = 0; t < 2; t++) {
+		assert_int_equal(threads[t].failures, 0);
+		for (int i = 0; i < 500; i++) {
+			assert_true(threads[t].uid[i] >= 1 && threads[t].uid[i] <= 1600);
+			seen[threads[t].uid[i]]++;
+			total++;
+		}
+	}
+	assert_int_equal(total, 1600);
+	for (int uid = 1; uid <= 1600; uid++)
+		assert_int_equal(seen[uid], 1);
+}
+
+/* Child side of the test above: allocate `count` UIDs, print them. */
+static int allocate_child(const char *mailbox_hex, int count)
+{
+	bson_oid_t mailbox;
+	bson_oid_init_from_string(&mailbox, mailbox_hex);
+	store = open_store(redis_url);
+	for (int i = 0; i < count; i++) {
+		uint32_t uid, modseq;
+		char *error = NULL;
+		if (wd_store_allocate_uid(store, &mailbox, true, &uid, &modseq, &error) < 0) {
+			fprintf(stderr, "allocate: %s\n", error);
+			return 1;
+		}
+		printf("%u\n", uid);
+	}
+	wd_store_close(&store);
+	return 0;
+}
+
 static void insert_message(const bson_oid_t *id, const bson_oid_t *mailbox, uint32_t uid)
 {
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
@@ -389,7 +460,7 @@ static void test_redis_down_degrades(void **state)
 	store = saved;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *url = getenv("WD_MONGO_URL");
 	redis_url = getenv("WD_REDIS_URL");
@@ -401,9 +472,16 @@ int main(void)
 	srand((unsigned)getpid());
 	wd_log_init("test-store-journal", WD_LOG_SINK_STDERR, WD_LOG_ERROR);
 	mongoc_log_set_handler(NULL, NULL);
+	if (argc == 5 && strcmp(argv[1], "allocate-child") == 0) {
+		snprintf(mongo_url, sizeof(mongo_url), "%s", argv[4]);
+		return allocate_child(argv[2], atoi(argv[3]));
+	}
+	if (realpath("/proc/self/exe", self_path) == NULL)
+		return 1;
 	store = open_store(redis_url);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_concurrent_uid_allocation),
+		cmocka_unit_test(test_uid_allocation_across_processes),
 		cmocka_unit_test(test_journal_write_and_replay),
 		cmocka_unit_test(test_counters_and_notify),
 		cmocka_unit_test(test_ttl_expiry),
