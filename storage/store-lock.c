@@ -1,8 +1,9 @@
-/* Per-mailbox update lock for servers without atomic document updates
- * (FerretDB 1.x; see wd_store_caps.atomic_updates).
+/* Update locks for servers without atomic document updates (FerretDB 1.x;
+ * see wd_store_caps.atomic_updates), keyed by name ("mb:<mailbox>",
+ * "att:<hash>").
  *
  * Inside one process a striped mutex orders the threads; across processes a
- * Redis lock `wdc:mbupd:<mailbox>` (SET NX PX with a random token, released
+ * Redis lock `wdc:lock:<name>` (SET NX PX with a random token, released
  * by a compare-and-delete script) orders the holders of the mutex. The Redis
  * key expires after 10 s so a crashed holder cannot wedge a mailbox. When
  * Redis is unreachable the mutex alone still protects a single process; the
@@ -33,15 +34,21 @@ static int64_t monotonic_ms(void)
 int wd__store_mailbox_lock(struct wd_store *store, const bson_oid_t *mailbox,
 			   struct wd_store_lock *lock, char **error_r)
 {
+	char name[32];
+	memcpy(name, "mb:", 3);
+	bson_oid_to_string(mailbox, name + 3);
+	return wd__store_lock(store, name, lock, error_r);
+}
+
+int wd__store_lock(struct wd_store *store, const char *name, struct wd_store_lock *lock,
+		   char **error_r)
+{
 	memset(lock, 0, sizeof(*lock));
 	if (wd_store_caps(store)->atomic_updates)
 		return WD_OK;
-	lock->local = wd__store_mailbox_stripe(store, mailbox);
+	lock->local = wd__store_lock_stripe(store, name);
 	pthread_mutex_lock(lock->local);
-
-	char hex[25];
-	bson_oid_to_string(mailbox, hex);
-	snprintf(lock->key, sizeof(lock->key), "wdc:mbupd:%s", hex);
+	snprintf(lock->key, sizeof(lock->key), "wdc:lock:%s", name);
 	unsigned char random[16];
 	RAND_bytes(random, sizeof(random));
 	for (size_t i = 0; i < sizeof(random); i++)
@@ -63,8 +70,8 @@ int wd__store_mailbox_lock(struct wd_store *store, const bson_oid_t *mailbox,
 		if (monotonic_ms() >= deadline) {
 			pthread_mutex_unlock(lock->local);
 			lock->local = NULL;
-			*error_r = wd__store_error("mailbox %s is busy (update lock held for %d s)",
-						   hex, LOCK_WAIT_MS / 1000);
+			*error_r = wd__store_error("%s is busy (update lock held for %d s)", name,
+						   LOCK_WAIT_MS / 1000);
 			return WD_ERROR;
 		}
 		struct timespec ts = { 0, (long)backoff_us * 1000 };
@@ -74,7 +81,7 @@ int wd__store_mailbox_lock(struct wd_store *store, const bson_oid_t *mailbox,
 	}
 }
 
-void wd__store_mailbox_unlock(struct wd_store *store, struct wd_store_lock *lock)
+void wd__store_unlock(struct wd_store *store, struct wd_store_lock *lock)
 {
 	if (lock->redis_held) {
 		redisReply *reply = wd__store_redis(store, "EVAL %s 1 %s %s", release_lua, lock->key,

@@ -37,23 +37,27 @@ int wd__store_allocate_modseq_owner(struct wd_store *store, const bson_oid_t *ma
 int wd__store_mailbox_owner(struct wd_store *store, const bson_oid_t *mailbox,
 			    uint32_t *modseq_r, bson_oid_t *user_r, char **error_r);
 
-/* Serialising updates of one mailbox's documents where the server's updates
-   are not atomic (wd_store_caps.atomic_updates false): a striped mutex for
-   the threads of this process plus a Redis lock for other processes
-   (store-lock.c). Hold it across any read-modify-write of the mailbox
-   document or of its messages' documents; never across a Redis wait of
-   another kind or a long operation. With atomic updates it does nothing. */
-#define WD_STORE_MAILBOX_STRIPES 64
+/* Serialising read-modify-writes where the server's updates are not atomic
+   (wd_store_caps.atomic_updates false): a striped mutex for the threads of
+   this process plus a Redis lock for other processes (store-lock.c), keyed by
+   a name: "mb:<mailbox hex>" for a mailbox document and its messages,
+   "att:<hash hex>" for an attachment's counters. Hold it across the
+   read-modify-write only, never across another lock of the same kind. With
+   atomic updates it does nothing. */
+#define WD_STORE_LOCK_STRIPES 64
 struct wd_store_lock {
 	pthread_mutex_t *local;
 	bool redis_held;
-	char key[64];
+	char key[96];
 	char token[40];
 };
+int wd__store_lock(struct wd_store *store, const char *name, struct wd_store_lock *lock,
+		   char **error_r);
+void wd__store_unlock(struct wd_store *store, struct wd_store_lock *lock);
 int wd__store_mailbox_lock(struct wd_store *store, const bson_oid_t *mailbox,
 			   struct wd_store_lock *lock, char **error_r);
-void wd__store_mailbox_unlock(struct wd_store *store, struct wd_store_lock *lock);
-pthread_mutex_t *wd__store_mailbox_stripe(struct wd_store *store, const bson_oid_t *mailbox);
+#define wd__store_mailbox_unlock wd__store_unlock
+pthread_mutex_t *wd__store_lock_stripe(struct wd_store *store, const char *name);
 
 /* malloc'd printf, for error_r messages. */
 char *wd__store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -26,7 +26,7 @@ struct wd_store {
 	struct store_db dbs[WD_STORE_DB_COUNT];
 	struct wd_store_caps caps;
 	struct wd_store_redis *redis;
-	pthread_mutex_t mailbox_stripes[WD_STORE_MAILBOX_STRIPES];
+	pthread_mutex_t lock_stripes[WD_STORE_LOCK_STRIPES];
 };
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
@@ -150,8 +150,8 @@ struct wd_store *wd_store_open(const struct wd_config *config, char **error_r)
 		*error_r = strdup("out of memory");
 		return NULL;
 	}
-	for (int i = 0; i < WD_STORE_MAILBOX_STRIPES; i++)
-		pthread_mutex_init(&store->mailbox_stripes[i], NULL);
+	for (int i = 0; i < WD_STORE_LOCK_STRIPES; i++)
+		pthread_mutex_init(&store->lock_stripes[i], NULL);
 	const char *main_url;
 	if (config_string(config, keys[WD_STORE_DB_MAIN], "mongodb://127.0.0.1:27017/wildduck",
 			  &main_url, error_r) < 0)
@@ -211,17 +211,17 @@ void wd_store_close(struct wd_store **_store)
 	for (unsigned i = 0; i < store->pool_count; i++)
 		mongoc_client_pool_destroy(store->pools[i]);
 	wd__store_redis_deinit(&store->redis);
-	for (int i = 0; i < WD_STORE_MAILBOX_STRIPES; i++)
-		pthread_mutex_destroy(&store->mailbox_stripes[i]);
+	for (int i = 0; i < WD_STORE_LOCK_STRIPES; i++)
+		pthread_mutex_destroy(&store->lock_stripes[i]);
 	free(store);
 }
 
-pthread_mutex_t *wd__store_mailbox_stripe(struct wd_store *store, const bson_oid_t *mailbox)
+pthread_mutex_t *wd__store_lock_stripe(struct wd_store *store, const char *name)
 {
 	uint32_t hash = 2166136261u;
-	for (int i = 0; i < 12; i++)
-		hash = (hash ^ mailbox->bytes[i]) * 16777619u;
-	return &store->mailbox_stripes[hash % WD_STORE_MAILBOX_STRIPES];
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		hash = (hash ^ *p) * 16777619u;
+	return &store->lock_stripes[hash % WD_STORE_LOCK_STRIPES];
 }
 
 struct wd_store_redis *wd__store_get_redis(struct wd_store *store)
