@@ -18,7 +18,7 @@ uint8_t *wd_buffer_reserve(struct wd_buffer *buf, size_t extra)
 {
 	if (buf->limit != 0 && (extra > buf->limit || buf->len > buf->limit - extra))
 		return NULL;
-	if (wd_buffer_tail_room(buf) >= extra)
+	if (wd_buffer_tail_room(buf) >= extra && buf->data != NULL)
 		return buf->data + buf->start + buf->len;
 	if (buf->start > 0 && buf->cap - buf->len >= extra) {
 		memmove(buf->data, buf->data + buf->start, buf->len);
