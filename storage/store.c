@@ -116,6 +116,7 @@ static int detect_caps(struct wd_store *store, char **error_r)
 	caps->ttl_enforced = mongodb;
 	caps->nul_in_strings = mongodb;
 	caps->atomic_updates = mongodb;
+	caps->elem_match_fields = mongodb;
 	if (caps->ferretdb)
 		wd_info("store", "database server: FerretDB %s (MongoDB %s wire compatibility)",
 			caps->ferretdb_version, caps->version);

@@ -46,6 +46,9 @@ struct wd_store_caps {
 	   concurrent updates of one document lose each other; the store then
 	   serialises updates of a mailbox (and its messages) itself. */
 	bool atomic_updates;
+	/* $elemMatch with field conditions ({headers: {$elemMatch: {key, value}}});
+	   FerretDB 1.x only takes operator conditions there. */
+	bool elem_match_fields;
 };
 
 struct wd_store *wd_store_open(const struct wd_config *config, char **error_r);
