@@ -23,8 +23,6 @@
 
 #define FILES "attachments.files"
 #define CHUNKS "attachments.chunks"
-/* Chunks older than this without a files document are leftovers of a crash. */
-#define STALE_CHUNKS_MS (5 * 60 * 1000)
 #define MAX_UPLOAD_ATTEMPTS 100
 
 static int64_t now_ms(void)
@@ -46,6 +44,21 @@ static int lock_file(struct wd_store *store, const uint8_t hash[WD_ATTACHMENT_HA
 	char name[4 + 2 * WD_ATTACHMENT_HASH_LEN + 1] = "att:";
 	hash_hex(hash, name + 4);
 	return wd__store_lock(store, name, lock, error_r);
+}
+
+/* Chunk ids are the file's hash followed by the chunk number (big-endian):
+   every chunk is found by _id, the one lookup FerretDB answers from an index
+   (it filters {files_id, n} by scanning every chunk), and an upload that
+   repeats after a crash overwrites its leftovers instead of colliding. */
+#define CHUNK_ID_LEN (WD_ATTACHMENT_HASH_LEN + 4)
+
+static void chunk_id(const uint8_t hash[WD_ATTACHMENT_HASH_LEN], uint32_t n, uint8_t *id)
+{
+	memcpy(id, hash, WD_ATTACHMENT_HASH_LEN);
+	id[32] = (uint8_t)(n >> 24);
+	id[33] = (uint8_t)(n >> 16);
+	id[34] = (uint8_t)(n >> 8);
+	id[35] = (uint8_t)n;
 }
 
 struct files_ctx {
@@ -124,19 +137,15 @@ static bool decode_exactly(const struct wd_attachment_put *put, struct wd_buffer
 	return true;
 }
 
-/* Remove chunks of `hash` that have no files document and are stale. */
+/* Remove chunks of `hash` written before `older_than_ms` (a chunk's `t`
+   field; chunks without it, written by other servers, count as old). Only
+   called for hashes that have no files document. */
 static void remove_stale_chunks(struct files_ctx *ctx, const uint8_t hash[WD_ATTACHMENT_HASH_LEN],
 				int64_t older_than_ms)
 {
-	/* the smallest ObjectId of that second: its first 4 bytes are the time */
-	bson_oid_t limit = { { 0 } };
-	uint32_t seconds = (uint32_t)(older_than_ms / 1000);
-	limit.bytes[0] = (uint8_t)(seconds >> 24);
-	limit.bytes[1] = (uint8_t)(seconds >> 16);
-	limit.bytes[2] = (uint8_t)(seconds >> 8);
-	limit.bytes[3] = (uint8_t)seconds;
 	bson_t *filter = BCON_NEW("files_id", BCON_BIN(BSON_SUBTYPE_BINARY, hash, WD_ATTACHMENT_HASH_LEN),
-				  "_id", "{", "$lt", BCON_OID(&limit), "}");
+				  "$or", "[", "{", "t", "{", "$lt", BCON_DATE_TIME(older_than_ms), "}", "}",
+				  "{", "t", "{", "$exists", BCON_BOOL(false), "}", "}", "]");
 	bson_error_t error;
 	if (!mongoc_collection_delete_many(ctx->chunks, filter, NULL, NULL, &error))
 		wd_warning("store", "cannot remove stale attachment chunks: %s", error.message);
@@ -160,20 +169,24 @@ static int upload(struct files_ctx *ctx, const struct wd_attachment_put *put,
 	const uint8_t *data = ref->decoded ? wd_buffer_bytes(&decoded) : put->body;
 	size_t len = ref->decoded ? decoded.len : put->len;
 
-	remove_stale_chunks(ctx, hash, now_ms() - STALE_CHUNKS_MS);
 	int ret = WD_OK;
 	bson_error_t error;
+	int64_t written = now_ms();
+	bson_t *upsert = BCON_NEW("upsert", BCON_BOOL(true));
 	for (size_t n = 0, offset = 0; offset < len || (len == 0 && n == 0); n++) {
 		size_t size = len - offset < WD_ATTACHMENT_CHUNK_SIZE ? len - offset :
 									WD_ATTACHMENT_CHUNK_SIZE;
-		bson_oid_t id;
-		bson_oid_init(&id, NULL);
-		bson_t *chunk = BCON_NEW("_id", BCON_OID(&id), "files_id",
-					 BCON_BIN(BSON_SUBTYPE_BINARY, hash, WD_ATTACHMENT_HASH_LEN),
+		uint8_t id[CHUNK_ID_LEN];
+		chunk_id(hash, (uint32_t)n, id);
+		bson_t *selector = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, id, CHUNK_ID_LEN));
+		bson_t *chunk = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, id, CHUNK_ID_LEN),
+					 "files_id", BCON_BIN(BSON_SUBTYPE_BINARY, hash, WD_ATTACHMENT_HASH_LEN),
 					 "n", BCON_INT32((int32_t)n), "data",
-					 BCON_BIN(BSON_SUBTYPE_BINARY, data + offset, (uint32_t)size));
-		bool ok = mongoc_collection_insert_one(ctx->chunks, chunk, NULL, NULL, &error);
+					 BCON_BIN(BSON_SUBTYPE_BINARY, data + offset, (uint32_t)size),
+					 "t", BCON_DATE_TIME(written));
+		bool ok = mongoc_collection_replace_one(ctx->chunks, selector, chunk, upsert, NULL, &error);
 		bson_destroy(chunk);
+		bson_destroy(selector);
 		if (!ok) {
 			ret = is_duplicate_key(&error) ? WD_AGAIN : WD_ERROR;
 			break;
@@ -182,6 +195,7 @@ static int upload(struct files_ctx *ctx, const struct wd_attachment_put *put,
 		if (len == 0)
 			break;
 	}
+	bson_destroy(upsert);
 	if (ret == WD_OK) {
 		unsigned char digest[SHA256_DIGEST_LENGTH];
 		SHA256(data, len, digest);
@@ -466,9 +480,9 @@ int wd_attachment_reader_read(struct wd_attachment_reader *reader, struct wd_buf
 	*eof_r = reader->eof;
 	if (reader->eof)
 		return WD_OK;
-	bson_t *query = BCON_NEW("files_id",
-				 BCON_BIN(BSON_SUBTYPE_BINARY, reader->hash, WD_ATTACHMENT_HASH_LEN),
-				 "n", BCON_INT32((int32_t)reader->next_chunk));
+	uint8_t id[CHUNK_ID_LEN];
+	chunk_id(reader->hash, reader->next_chunk, id);
+	bson_t *query = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, id, CHUNK_ID_LEN));
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(reader->ctx.chunks, query, NULL, NULL);
 	const bson_t *doc;
 	bson_error_t error;
@@ -518,7 +532,8 @@ static int gc_files(struct files_ctx *ctx, int64_t before_ms, unsigned *deleted_
 {
 	bson_t *query = BCON_NEW("metadata.c", BCON_INT32(0), "metadata.m", BCON_INT32(0),
 				 "metadata.cu", "{", "$lt", BCON_DATE_TIME(before_ms), "}");
-	bson_t *opts = BCON_NEW("limit", BCON_INT64(1000), "projection", "{", "_id", BCON_INT32(1), "}");
+	bson_t *opts = BCON_NEW("limit", BCON_INT64(1000), "projection", "{", "_id", BCON_INT32(1),
+				"length", BCON_INT32(1), "chunkSize", BCON_INT32(1), "}");
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(ctx->files, query, opts, NULL);
 	const bson_t *doc;
 	int ret = WD_OK;
@@ -534,6 +549,10 @@ static int gc_files(struct files_ctx *ctx, int64_t before_ms, unsigned *deleted_
 			continue;
 		uint8_t hash[WD_ATTACHMENT_HASH_LEN];
 		memcpy(hash, id, sizeof(hash));
+		int64_t length = doc_int(doc, "length"), chunk_size = doc_int(doc, "chunkSize");
+		uint32_t chunks = chunk_size > 0 ? (uint32_t)((length + chunk_size - 1) / chunk_size) : 0;
+		if (chunks == 0)
+			chunks = 1;
 		struct wd_store_lock lock;
 		if (lock_file(ctx->store, hash, &lock, error_r) < 0) {
 			ret = WD_ERROR;
@@ -548,12 +567,16 @@ static int gc_files(struct files_ctx *ctx, int64_t before_ms, unsigned *deleted_
 			bson_iter_t count;
 			if (bson_iter_init_find(&count, &reply, "deletedCount") &&
 			    bson_iter_as_int64(&count) > 0) {
-				bson_t *chunks = BCON_NEW("files_id", BCON_BIN(BSON_SUBTYPE_BINARY, hash,
-									      WD_ATTACHMENT_HASH_LEN));
-				if (!mongoc_collection_delete_many(ctx->chunks, chunks, NULL, NULL, &error))
-					wd_warning("store", "cannot delete attachment chunks: %s",
-						   error.message);
-				bson_destroy(chunks);
+				for (uint32_t n = 0; n < chunks; n++) {
+					uint8_t cid[CHUNK_ID_LEN];
+					chunk_id(hash, n, cid);
+					bson_t *one = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, cid,
+										CHUNK_ID_LEN));
+					if (!mongoc_collection_delete_one(ctx->chunks, one, NULL, NULL, &error))
+						wd_warning("store", "cannot delete attachment chunk: %s",
+							   error.message);
+					bson_destroy(one);
+				}
 				(*deleted_r)++;
 			}
 		} else {

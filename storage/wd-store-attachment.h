@@ -16,8 +16,10 @@
  * body is stored as it is. Either way the reader returns the original bytes.
  *
  * Crash safety: chunks are written before the files document. A crash in
- * between leaves chunks without a file, which the next upload of the same
- * body or wd_store_attachment_gc() removes. */
+ * between leaves chunks without a file; chunk ids are derived from the file
+ * id and the chunk number, so the next upload of the same body overwrites
+ * them, and wd_store_attachment_gc() removes those of bodies never uploaded
+ * again. */
 
 #include "wd-store.h"
 

@@ -274,17 +274,14 @@ static void test_crash_leftovers_repaired(void **state)
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_GRIDFS);
 	mongoc_collection_t *coll =
 		wd_store_collection(store, client, WD_STORE_DB_GRIDFS, "attachments.chunks");
-	bson_oid_t old_id;
-	bson_oid_init(&old_id, NULL);
-	uint32_t t = (uint32_t)(time(NULL) - 600);
-	old_id.bytes[0] = (uint8_t)(t >> 24);
-	old_id.bytes[1] = (uint8_t)(t >> 16);
-	old_id.bytes[2] = (uint8_t)(t >> 8);
-	old_id.bytes[3] = (uint8_t)t;
-	bson_t *chunk = BCON_NEW("_id", BCON_OID(&old_id), "files_id",
+	/* chunk 0 as our uploader writes it: id = hash + chunk number */
+	uint8_t id[36];
+	memcpy(id, hash, 32);
+	memset(id + 32, 0, 4);
+	bson_t *chunk = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, id, 36), "files_id",
 				 BCON_BIN(BSON_SUBTYPE_BINARY, hash, 32), "n", BCON_INT32(0), "data",
-				 BCON_BIN(BSON_SUBTYPE_BINARY, (const uint8_t *)text,
-					  (uint32_t)strlen(text)));
+				 BCON_BIN(BSON_SUBTYPE_BINARY, (const uint8_t *)"garbage", 7), "t",
+				 BCON_DATE_TIME(now_ms() - 600000));
 	bson_error_t berror;
 	assert_true(mongoc_collection_insert_one(coll, chunk, NULL, NULL, &berror));
 	bson_destroy(chunk);
@@ -313,7 +310,8 @@ static void test_crash_leftovers_repaired(void **state)
 	coll = wd_store_collection(store, client, WD_STORE_DB_GRIDFS, "attachments.chunks");
 	chunk = BCON_NEW("files_id", BCON_BIN(BSON_SUBTYPE_BINARY, other_hash, 32), "n",
 			 BCON_INT32(0), "data", BCON_BIN(BSON_SUBTYPE_BINARY, (const uint8_t *)other,
-							 (uint32_t)strlen(other)));
+							 (uint32_t)strlen(other)),
+			 "t", BCON_DATE_TIME(now_ms()));
 	assert_true(mongoc_collection_insert_one(coll, chunk, NULL, NULL, &berror));
 	bson_destroy(chunk);
 	mongoc_collection_destroy(coll);
