@@ -46,19 +46,19 @@ static int lock_file(struct wd_store *store, const uint8_t hash[WD_ATTACHMENT_HA
 	return wd__store_lock(store, name, lock, error_r);
 }
 
-/* Chunk ids are the file's hash followed by the chunk number (big-endian):
-   every chunk is found by _id, the one lookup FerretDB answers from an index
-   (it filters {files_id, n} by scanning every chunk), and an upload that
-   repeats after a crash overwrites its leftovers instead of colliding. */
-#define CHUNK_ID_LEN (WD_ATTACHMENT_HASH_LEN + 4)
+/* Chunk ids are strings "<hash hex>:<n>": every chunk is found by _id, and
+   FerretDB 1.x answers only a lone string or ObjectId _id from an index (any
+   other filter, {files_id, n} included, scans every chunk with its data).
+   Derived ids also make an upload that repeats after a crash overwrite its
+   leftovers instead of colliding. GridFS readers (WildDuck's) look chunks up
+   by {files_id, n}, which works with any _id. */
+#define CHUNK_ID_LEN (2 * WD_ATTACHMENT_HASH_LEN + 12)
 
-static void chunk_id(const uint8_t hash[WD_ATTACHMENT_HASH_LEN], uint32_t n, uint8_t *id)
+static void chunk_id(const uint8_t hash[WD_ATTACHMENT_HASH_LEN], uint32_t n, char *id)
 {
-	memcpy(id, hash, WD_ATTACHMENT_HASH_LEN);
-	id[32] = (uint8_t)(n >> 24);
-	id[33] = (uint8_t)(n >> 16);
-	id[34] = (uint8_t)(n >> 8);
-	id[35] = (uint8_t)n;
+	for (int i = 0; i < WD_ATTACHMENT_HASH_LEN; i++)
+		snprintf(id + 2 * i, 3, "%02x", hash[i]);
+	snprintf(id + 2 * WD_ATTACHMENT_HASH_LEN, 12, ":%u", n);
 }
 
 struct files_ctx {
@@ -176,10 +176,10 @@ static int upload(struct files_ctx *ctx, const struct wd_attachment_put *put,
 	for (size_t n = 0, offset = 0; offset < len || (len == 0 && n == 0); n++) {
 		size_t size = len - offset < WD_ATTACHMENT_CHUNK_SIZE ? len - offset :
 									WD_ATTACHMENT_CHUNK_SIZE;
-		uint8_t id[CHUNK_ID_LEN];
+		char id[CHUNK_ID_LEN];
 		chunk_id(hash, (uint32_t)n, id);
-		bson_t *selector = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, id, CHUNK_ID_LEN));
-		bson_t *chunk = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, id, CHUNK_ID_LEN),
+		bson_t *selector = BCON_NEW("_id", BCON_UTF8(id));
+		bson_t *chunk = BCON_NEW("_id", BCON_UTF8(id),
 					 "files_id", BCON_BIN(BSON_SUBTYPE_BINARY, hash, WD_ATTACHMENT_HASH_LEN),
 					 "n", BCON_INT32((int32_t)n), "data",
 					 BCON_BIN(BSON_SUBTYPE_BINARY, data + offset, (uint32_t)size),
@@ -480,9 +480,9 @@ int wd_attachment_reader_read(struct wd_attachment_reader *reader, struct wd_buf
 	*eof_r = reader->eof;
 	if (reader->eof)
 		return WD_OK;
-	uint8_t id[CHUNK_ID_LEN];
+	char id[CHUNK_ID_LEN];
 	chunk_id(reader->hash, reader->next_chunk, id);
-	bson_t *query = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, id, CHUNK_ID_LEN));
+	bson_t *query = BCON_NEW("_id", BCON_UTF8(id));
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(reader->ctx.chunks, query, NULL, NULL);
 	const bson_t *doc;
 	bson_error_t error;
@@ -568,10 +568,9 @@ static int gc_files(struct files_ctx *ctx, int64_t before_ms, unsigned *deleted_
 			if (bson_iter_init_find(&count, &reply, "deletedCount") &&
 			    bson_iter_as_int64(&count) > 0) {
 				for (uint32_t n = 0; n < chunks; n++) {
-					uint8_t cid[CHUNK_ID_LEN];
+					char cid[CHUNK_ID_LEN];
 					chunk_id(hash, n, cid);
-					bson_t *one = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, cid,
-										CHUNK_ID_LEN));
+					bson_t *one = BCON_NEW("_id", BCON_UTF8(cid));
 					if (!mongoc_collection_delete_one(ctx->chunks, one, NULL, NULL, &error))
 						wd_warning("store", "cannot delete attachment chunk: %s",
 							   error.message);

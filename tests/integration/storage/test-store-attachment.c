@@ -274,11 +274,12 @@ static void test_crash_leftovers_repaired(void **state)
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_GRIDFS);
 	mongoc_collection_t *coll =
 		wd_store_collection(store, client, WD_STORE_DB_GRIDFS, "attachments.chunks");
-	/* chunk 0 as our uploader writes it: id = hash + chunk number */
-	uint8_t id[36];
-	memcpy(id, hash, 32);
-	memset(id + 32, 0, 4);
-	bson_t *chunk = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, id, 36), "files_id",
+	/* chunk 0 as our uploader writes it: id = "<hash hex>:0" */
+	char id[80];
+	for (int i = 0; i < 32; i++)
+		snprintf(id + 2 * i, 3, "%02x", hash[i]);
+	strcat(id, ":0");
+	bson_t *chunk = BCON_NEW("_id", BCON_UTF8(id), "files_id",
 				 BCON_BIN(BSON_SUBTYPE_BINARY, hash, 32), "n", BCON_INT32(0), "data",
 				 BCON_BIN(BSON_SUBTYPE_BINARY, (const uint8_t *)"garbage", 7), "t",
 				 BCON_DATE_TIME(now_ms() - 600000));
