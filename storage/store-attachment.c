@@ -454,22 +454,35 @@ static int emit(struct wd_attachment_reader *reader, struct wd_buffer *out, cons
 static int encode_chunk(struct wd_attachment_reader *reader, const uint8_t *data, size_t len,
 			struct wd_buffer *out)
 {
-	struct wd_buffer plain = WD_BUFFER_INIT;
 	struct wd_buffer quads = WD_BUFFER_INIT;
+	struct wd_buffer folded = WD_BUFFER_INIT;
 	int ret = wd_base64_encode(data, len, 0, &quads);
+	/* fold into lines of line_len, continuing the previous chunk's line */
+	size_t breaks = quads.len / reader->line_len + 1;
+	uint8_t *dst = ret == WD_OK ? wd_buffer_reserve(&folded, quads.len + 2 * breaks) : NULL;
+	if (dst == NULL)
+		ret = WD_ERROR;
 	const uint8_t *q = wd_buffer_bytes(&quads);
-	for (size_t i = 0; ret == WD_OK && i < quads.len; i++) {
+	size_t n = 0;
+	for (size_t i = 0; ret == WD_OK && i < quads.len;) {
 		if (reader->column == reader->line_len) {
-			ret = wd_buffer_append(&plain, "\r\n", 2);
+			dst[n++] = '\r';
+			dst[n++] = '\n';
 			reader->column = 0;
 		}
-		if (ret == WD_OK)
-			ret = wd_buffer_append(&plain, q + i, 1);
-		reader->column++;
+		size_t take = reader->line_len - reader->column;
+		if (take > quads.len - i)
+			take = quads.len - i;
+		memcpy(dst + n, q + i, take);
+		n += take;
+		i += take;
+		reader->column += take;
 	}
-	if (ret == WD_OK)
-		ret = emit(reader, out, wd_buffer_bytes(&plain), plain.len);
-	wd_buffer_release(&plain);
+	if (ret == WD_OK) {
+		wd_buffer_commit(&folded, n);
+		ret = emit(reader, out, wd_buffer_bytes(&folded), folded.len);
+	}
+	wd_buffer_release(&folded);
 	wd_buffer_release(&quads);
 	return ret;
 }
