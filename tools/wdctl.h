@@ -1,0 +1,38 @@
+#ifndef WDCTL_H
+#define WDCTL_H
+
+/* wdctl internals: the command table and what every command gets. */
+
+#include "wd-store.h"
+
+struct wd_config;
+
+struct wdctl {
+	struct wd_config *config;
+	struct wd_store *store;
+};
+
+/* A command: argv starts after the command words ("user create" → argv[0]
+   is the first operand). Returns the process exit code. */
+typedef int wdctl_command_fn(struct wdctl *ctl, int argc, char **argv);
+
+int wdctl_user_create(struct wdctl *ctl, int argc, char **argv);
+int wdctl_user_list(struct wdctl *ctl, int argc, char **argv);
+int wdctl_mailbox_list(struct wdctl *ctl, int argc, char **argv);
+int wdctl_message_import(struct wdctl *ctl, int argc, char **argv);
+int wdctl_message_export(struct wdctl *ctl, int argc, char **argv);
+int wdctl_check(struct wdctl *ctl, int argc, char **argv);
+
+/* Shared helpers (wdctl.c). */
+int wdctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Resolve a user by username (or 24-hex id) and a mailbox by path. */
+int wdctl_find_user(struct wdctl *ctl, const char *name, bson_oid_t *user_r);
+int wdctl_find_mailbox(struct wdctl *ctl, const bson_oid_t *user, const char *path,
+		       bson_oid_t *mailbox_r);
+
+#define WDCTL_EXIT_OK 0
+#define WDCTL_EXIT_FAIL 1
+#define WDCTL_EXIT_USAGE 2
+#define WDCTL_EXIT_PROBLEMS 3 /* check found problems (and did not repair) */
+
+#endif
