@@ -10,6 +10,7 @@
 #include "wd-store-attachment.h"
 #include "wd-store-journal.h"
 #include "wd-store-search.h"
+#include "wd-store-thread.h"
 #include "wd-mime-tree.h"
 #include "store-private.h"
 #include "wd-arena.h"
@@ -560,6 +561,26 @@ static char *message_id(const struct wd_mime_tree *tree)
 	return id;
 }
 
+static int find_thread(struct wd_store *store, const bson_oid_t *user,
+		       const struct wd_mime_tree *tree, bson_oid_t *thread_r, char **error_r)
+{
+	char *fields[4] = { last_field(tree, "message-id"), last_field(tree, "in-reply-to"),
+			    last_field(tree, "thread-index"), last_field(tree, "references") };
+	char ids[10][32];
+	size_t count = wd_thread_ids(fields[0], fields[1], fields[2], fields[3], ids);
+	char *raw_subject = last_field(tree, "subject");
+	char *decoded = decode_header_text(raw_subject != NULL ? raw_subject : "");
+	char *subject = wd_thread_subject(decoded);
+	int ret = wd_store_thread_get(store, user, subject, (const char (*)[32])ids, count, thread_r,
+				      error_r);
+	free(subject);
+	free(decoded);
+	free(raw_subject);
+	for (int i = 0; i < 4; i++)
+		free(fields[i]);
+	return ret;
+}
+
 int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 			 const struct wd_message_add *req, struct wd_message_added *added_r,
 			 char **error_r)
@@ -607,7 +628,8 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	int64_t idate = req->idate_ms != 0 ? req->idate_ms : now;
 	bson_oid_t id, thread;
 	bson_oid_init(&id, NULL);
-	bson_oid_init(&thread, NULL); /* threading (§4.5) is not computed yet */
+	if (find_thread(store, &mbox.user, tree, &thread, error_r) < 0)
+		goto fail;
 	bson_t doc = BSON_INITIALIZER, tree_doc, map, wdc, meta;
 	BSON_APPEND_OID(&doc, "_id", &id);
 	BSON_APPEND_OID(&doc, "root", &id);

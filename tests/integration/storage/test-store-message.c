@@ -16,6 +16,7 @@
 #include "wd-config.h"
 #include "wd-log.h"
 #include "wd-store-message.h"
+#include "wd-store-thread.h"
 
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -339,6 +340,59 @@ static void test_shared_attachment_dedup(void **state)
 	wd_store_client_release(store, WD_STORE_DB_GRIDFS, client);
 }
 
+static bson_oid_t thread_of(const char *raw)
+{
+	struct wd_message_add req = { .raw = (const uint8_t *)raw, .len = strlen(raw),
+				      .source = "IMPORT" };
+	struct wd_message_added added;
+	char *error = NULL;
+	if (wd_store_message_add(store, &mailbox, &req, &added, &error) < 0)
+		fail_msg("add: %s", error);
+	next_uid++;
+	stored_total += req.len;
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
+	bson_t *query = BCON_NEW("_id", BCON_OID(&added.id));
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, query, NULL, NULL);
+	const bson_t *doc;
+	bson_oid_t thread;
+	assert_true(mongoc_cursor_next(cursor, &doc));
+	bson_iter_t iter;
+	assert_true(bson_iter_init_find(&iter, doc, "thread") && BSON_ITER_HOLDS_OID(&iter));
+	bson_oid_copy(bson_iter_oid(&iter), &thread);
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(query);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	return thread;
+}
+
+static void test_threading(void **state)
+{
+	(void)state;
+	char *subject = wd_thread_subject("  Re: FWD :  [list-x]   Topic   of\tthe day (fwd)");
+	assert_string_equal(subject, "Topic of the day");
+	free(subject);
+	subject = wd_thread_subject("[only a tag]");
+	assert_string_equal(subject, "[only a tag]");
+	free(subject);
+	char ids[10][32];
+	assert_int_equal(wd_thread_ids("<a@x>", "<a@x>", NULL, "<b@x> <c@x>\t<a@x>", ids), 3);
+
+	bson_oid_t a = thread_of("Message-ID: <t1@x>\r\nSubject: Topic\r\n\r\nA\r\n");
+	bson_oid_t b = thread_of("Message-ID: <t2@x>\r\nIn-Reply-To: <t1@x>\r\n"
+				 "Subject: Re: Topic\r\n\r\nB\r\n");
+	bson_oid_t c = thread_of("Message-ID: <t3@x>\r\nSubject: Topic\r\n\r\nC\r\n");
+	bson_oid_t d = thread_of("Message-ID: <t4@x>\r\nReferences: <t1@x> <t2@x>\r\n"
+				 "Subject: Another topic\r\n\r\nD\r\n");
+	bson_oid_t e = thread_of("Message-ID: <t5@x>\r\nReferences: <t2@x>\r\n"
+				 "Subject: Fwd: Re: topic\r\n\r\nE\r\n");
+	assert_true(bson_oid_equal(&a, &b));  /* shared id, same subject */
+	assert_false(bson_oid_equal(&a, &c)); /* same subject, nothing shared */
+	assert_false(bson_oid_equal(&a, &d)); /* shared ids, other subject */
+	assert_false(bson_oid_equal(&a, &e)); /* subjects compare with case, as WildDuck */
+}
+
 static void test_quota_total(void **state)
 {
 	(void)state;
@@ -411,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_generated_corpus),
 		cmocka_unit_test(test_big_shapes),
 		cmocka_unit_test(test_shared_attachment_dedup),
+		cmocka_unit_test(test_threading),
 		cmocka_unit_test(test_quota_total),
 	};
 	int failed = cmocka_run_group_tests(tests, setup, NULL);
