@@ -440,14 +440,8 @@ static void append_indexed_headers(const struct wd_mime_tree *tree, bson_t *doc,
 
 /* ---- add ---- */
 
-struct mailbox_info {
-	bson_oid_t user;
-	int64_t retention;
-	bool junk;
-};
-
-static int load_mailbox(struct wd_store *store, const bson_oid_t *mailbox, struct mailbox_info *info,
-			char **error_r)
+int wd__store_mailbox_info(struct wd_store *store, const bson_oid_t *mailbox,
+			   struct wd__mailbox_info *info, char **error_r)
 {
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
 	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "mailboxes");
@@ -479,8 +473,8 @@ static int load_mailbox(struct wd_store *store, const bson_oid_t *mailbox, struc
 	return ret;
 }
 
-static int change_quota(struct wd_store *store, const bson_oid_t *user, int64_t delta,
-			char **error_r)
+int wd__store_change_quota(struct wd_store *store, const bson_oid_t *user, int64_t delta,
+			   char **error_r)
 {
 	struct wd_store_lock lock;
 	if (wd__store_mailbox_lock(store, user, &lock, error_r) < 0)
@@ -588,8 +582,8 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	pthread_once(&gmime_once, gmime_init_once);
 	*error_r = NULL;
 	memset(added_r, 0, sizeof(*added_r));
-	struct mailbox_info mbox;
-	if (load_mailbox(store, mailbox, &mbox, error_r) < 0)
+	struct wd__mailbox_info mbox;
+	if (wd__store_mailbox_info(store, mailbox, &mbox, error_r) < 0)
 		return WD_ERROR;
 
 	struct wd_arena *arena = wd_arena_create(0);
@@ -617,7 +611,7 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 		ctx.error = NULL;
 		goto fail;
 	}
-	if (change_quota(store, &mbox.user, (int64_t)size, error_r) < 0)
+	if (wd__store_change_quota(store, &mbox.user, (int64_t)size, error_r) < 0)
 		goto fail;
 	quota_taken = true;
 	uint32_t uid, modseq;
@@ -720,7 +714,7 @@ fail:
 	ret = WD_ERROR;
 	if (quota_taken) {
 		char *e = NULL;
-		if (change_quota(store, &mbox.user, -(int64_t)size, &e) < 0) {
+		if (wd__store_change_quota(store, &mbox.user, -(int64_t)size, &e) < 0) {
 			wd_error("store", "quota not given back after a failed store: %s", e);
 			free(e);
 		}

@@ -59,6 +59,18 @@ int wd__store_mailbox_lock(struct wd_store *store, const bson_oid_t *mailbox,
 #define wd__store_mailbox_unlock wd__store_unlock
 pthread_mutex_t *wd__store_lock_stripe(struct wd_store *store, const char *name);
 
+/* What storing into a mailbox needs to know of it (store-message.c). */
+struct wd__mailbox_info {
+	bson_oid_t user;
+	int64_t retention; /* ms, 0 = none */
+	bool junk;         /* specialUse \Junk */
+};
+int wd__store_mailbox_info(struct wd_store *store, const bson_oid_t *mailbox,
+			   struct wd__mailbox_info *info, char **error_r);
+/* users.storageUsed += delta, under the user's update lock. */
+int wd__store_change_quota(struct wd_store *store, const bson_oid_t *user, int64_t delta,
+			   char **error_r);
+
 /* malloc'd printf, for error_r messages. */
 char *wd__store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -63,4 +63,59 @@ int wd_message_reader_read(struct wd_message_reader *reader, struct wd_buffer *o
 			   char **error_r);
 void wd_message_reader_close(struct wd_message_reader **reader);
 
+/* ---- changes to stored messages (store-message-ops.c) ---- */
+
+enum wd_flags_op {
+	WD_FLAGS_REPLACE, /* FLAGS */
+	WD_FLAGS_ADD,     /* +FLAGS */
+	WD_FLAGS_REMOVE,  /* -FLAGS */
+};
+
+/* IMAP STORE (reference §4.10): flags compare without case; added flags keep
+   the client's spelling; every boolean mirror (unseen, flagged, undeleted,
+   draft, searchable) is set from the resulting list, whatever combination
+   changed (WildDuck writes only the last). Changed messages share ONE new
+   MODSEQ and get a journal FETCH entry each. With unchanged_since (CONDSTORE,
+   0 = none) messages whose modseq is higher are left alone and listed in
+   *modified_r. */
+struct wd_flags_change {
+	const uint32_t *uids;
+	size_t uid_count;
+	enum wd_flags_op op;
+	const char *const *flags;
+	size_t flag_count;
+	uint64_t unchanged_since;
+	const char *session_id;
+};
+
+struct wd_flags_result {
+	uint32_t modseq;        /* the new MODSEQ, 0 when nothing changed */
+	size_t changed;
+	uint32_t *modified;     /* UNCHANGEDSINCE failures (malloc'd) */
+	size_t modified_count;
+};
+
+int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
+			   const struct wd_flags_change *change, struct wd_flags_result *result_r,
+			   char **error_r);
+
+/* COPY / MOVE (reference §4.11): each message gets a new document in `target`
+   with a new UID (in source UID order); COPY adds attachment references and
+   quota and marks the sources `copied`; MOVE deletes the sources with one
+   source MODSEQ for their EXPUNGE entries. *uid_map_r (malloc'd, pairs
+   source, target) gives the COPYUID/MOVE response. */
+int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, const uint32_t *uids,
+			  size_t uid_count, const bson_oid_t *target, bool move,
+			  const char *session_id, uint32_t **uid_map_r, size_t *count_r,
+			  char **error_r);
+
+/* EXPUNGE (reference §4.8): deletes the messages flagged \Deleted (all of
+   them, or only those in `uids` for UID EXPUNGE). Unless the message is a
+   draft or was copied, a copy goes to `archived` (exp, rdate in 25 days) and
+   keeps its attachment references; otherwise the references are released.
+   Quota shrinks by the deleted sizes. *expunged_r (malloc'd) lists the UIDs. */
+int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
+			     const uint32_t *uids, size_t uid_count, const char *session_id,
+			     uint32_t **expunged_r, size_t *count_r, char **error_r);
+
 #endif

@@ -1,0 +1,292 @@
+/* Integration tests (suite storage): STORE, COPY, MOVE and EXPUNGE on stored
+ * messages, with the counters that depend on them — MODSEQ, flag mirrors,
+ * attachment references, quota, journal — checked after a mixed sequence. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "wd-config.h"
+#include "wd-log.h"
+#include "wd-store-attachment.h"
+#include "wd-store-journal.h"
+#include "wd-store-message.h"
+#include "wd-store-user.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct wd_store *store;
+static bson_oid_t user, inbox, archive;
+
+static const char plain[] = "Subject: plain\r\n\r\nhello\r\n";
+static const char with_att[] = "Subject: att\r\nContent-Type: multipart/mixed; boundary=Z\r\n\r\n"
+			       "--Z\r\n\r\ntext\r\n--Z\r\nContent-Type: application/zip\r\n"
+			       "Content-Transfer-Encoding: base64\r\n\r\nUEsDBBQAAAAIAA==\r\n--Z--\r\n";
+static const char third[] = "Subject: third\r\n\r\nthree\r\n";
+static const char att_body[] = "UEsDBBQAAAAIAA=="; /* the CRLF before "--Z--" belongs to the delimiter */
+
+static bson_t *find_one(enum wd_store_db db, const char *collection, bson_t *query)
+{
+	mongoc_client_t *client = wd_store_client(store, db);
+	mongoc_collection_t *coll = wd_store_collection(store, client, db, collection);
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, query, NULL, NULL);
+	const bson_t *doc;
+	bson_t *copy = mongoc_cursor_next(cursor, &doc) ? bson_copy(doc) : NULL;
+	mongoc_cursor_destroy(cursor);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, db, client);
+	bson_destroy(query);
+	return copy;
+}
+
+static bson_t *message(const bson_oid_t *mailbox, uint32_t uid)
+{
+	return find_one(WD_STORE_DB_MAIN, "messages",
+			BCON_NEW("mailbox", BCON_OID(mailbox), "uid", BCON_INT32((int32_t)uid)));
+}
+
+static int64_t field_int(const bson_t *doc, const char *key)
+{
+	bson_iter_t iter;
+	return bson_iter_init_find(&iter, doc, key) ? bson_iter_as_int64(&iter) : -1;
+}
+
+static int field_bool(const bson_t *doc, const char *key)
+{
+	bson_iter_t iter;
+	if (!bson_iter_init_find(&iter, doc, key))
+		return -1; /* absent */
+	return bson_iter_bool(&iter) ? 1 : 0;
+}
+
+static int64_t storage_used(void)
+{
+	bson_t *doc = find_one(WD_STORE_DB_USERS, "users", BCON_NEW("_id", BCON_OID(&user)));
+	int64_t used = field_int(doc, "storageUsed");
+	bson_destroy(doc);
+	return used;
+}
+
+static void attachment_refs(int64_t *c, int64_t *m)
+{
+	uint8_t hash[32];
+	SHA256((const uint8_t *)att_body, strlen(att_body), hash);
+	bool found;
+	char *error = NULL;
+	assert_int_equal(wd_store_attachment_counters(store, hash, &found, c, m, &error), 0);
+	assert_true(found);
+}
+
+static int journal_count(const bson_oid_t *mailbox, const char *command)
+{
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "journal");
+	bson_t *filter = BCON_NEW("mailbox", BCON_OID(mailbox), "command", BCON_UTF8(command));
+	bson_error_t error;
+	int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &error);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	return (int)n;
+}
+
+static struct wd_message_added add(const char *raw)
+{
+	struct wd_message_add req = { .raw = (const uint8_t *)raw, .len = strlen(raw),
+				      .source = "IMAP", .decode_base64 = true };
+	struct wd_message_added added;
+	char *error = NULL;
+	if (wd_store_message_add(store, &inbox, &req, &added, &error) < 0)
+		fail_msg("add: %s", error);
+	return added;
+}
+
+static void test_mixed_sequence(void **state)
+{
+	(void)state;
+	struct wd_message_added a = add(plain), b = add(with_att), c = add(third);
+	int64_t sizes = (int64_t)(a.size + b.size + c.size);
+	assert_int_equal(storage_used(), sizes);
+	int64_t refs, magic_sum;
+	attachment_refs(&refs, &magic_sum);
+	assert_int_equal(refs, 1);
+
+	/* STORE +FLAGS (\Seen \Flagged) on 1:2: one MODSEQ, every mirror set */
+	static const char *const seen_flagged[] = { "\\Seen", "\\Flagged" };
+	uint32_t uids12[] = { 1, 2 };
+	struct wd_flags_change change = { .uids = uids12, .uid_count = 2, .op = WD_FLAGS_ADD,
+					   .flags = seen_flagged, .flag_count = 2 };
+	struct wd_flags_result result;
+	char *error = NULL;
+	assert_int_equal(wd_store_message_flags(store, &inbox, &change, &result, &error), 0);
+	assert_int_equal(result.changed, 2);
+	uint32_t store_modseq = result.modseq;
+	assert_true(store_modseq > c.modseq);
+	free(result.modified);
+	for (uint32_t uid = 1; uid <= 2; uid++) {
+		bson_t *doc = message(&inbox, uid);
+		assert_int_equal(field_bool(doc, "unseen"), 0);
+		assert_int_equal(field_bool(doc, "flagged"), 1);
+		assert_int_equal(field_int(doc, "modseq"), store_modseq);
+		bson_destroy(doc);
+	}
+	assert_int_equal(journal_count(&inbox, "FETCH"), 2);
+
+	/* the same STORE again changes nothing and allocates no MODSEQ */
+	assert_int_equal(wd_store_message_flags(store, &inbox, &change, &result, &error), 0);
+	assert_int_equal(result.changed, 0);
+	assert_int_equal(result.modseq, 0);
+	free(result.modified);
+
+	/* UNCHANGEDSINCE below the messages' MODSEQ: reported, not changed */
+	static const char *const draft[] = { "\\Draft" };
+	change = (struct wd_flags_change){ .uids = uids12, .uid_count = 2, .op = WD_FLAGS_ADD,
+					   .flags = draft, .flag_count = 1,
+					   .unchanged_since = store_modseq - 1 };
+	assert_int_equal(wd_store_message_flags(store, &inbox, &change, &result, &error), 0);
+	assert_int_equal(result.changed, 0);
+	assert_int_equal(result.modified_count, 2);
+	free(result.modified);
+
+	/* FLAGS replace on 1 with (\Deleted $Custom): several mirrors at once */
+	static const char *const replace[] = { "\\Deleted", "$Custom" };
+	uint32_t uid1[] = { 1 };
+	change = (struct wd_flags_change){ .uids = uid1, .uid_count = 1, .op = WD_FLAGS_REPLACE,
+					   .flags = replace, .flag_count = 2 };
+	assert_int_equal(wd_store_message_flags(store, &inbox, &change, &result, &error), 0);
+	free(result.modified);
+	bson_t *doc = message(&inbox, 1);
+	assert_int_equal(field_bool(doc, "unseen"), 1);
+	assert_int_equal(field_bool(doc, "flagged"), 0);
+	assert_int_equal(field_bool(doc, "undeleted"), 0);
+	assert_int_equal(field_bool(doc, "searchable"), -1);
+	bson_destroy(doc);
+
+	/* -FLAGS with other case removes the stored spelling */
+	static const char *const custom[] = { "$CUSTOM" };
+	change = (struct wd_flags_change){ .uids = uid1, .uid_count = 1, .op = WD_FLAGS_REMOVE,
+					   .flags = custom, .flag_count = 1 };
+	assert_int_equal(wd_store_message_flags(store, &inbox, &change, &result, &error), 0);
+	assert_int_equal(result.changed, 1);
+	free(result.modified);
+
+	/* COPY 2 (with attachment) to Archive: references, quota, copied flag */
+	uint32_t uid2[] = { 2 };
+	uint32_t *map;
+	size_t mapped;
+	assert_int_equal(wd_store_message_copy(store, &inbox, uid2, 1, &archive, false, NULL, &map,
+					       &mapped, &error), 0);
+	assert_int_equal(mapped, 1);
+	assert_int_equal(map[0], 2);
+	assert_int_equal(map[1], 1);
+	free(map);
+	attachment_refs(&refs, &magic_sum);
+	assert_int_equal(refs, 2);
+	assert_int_equal(storage_used(), sizes + (int64_t)b.size);
+	doc = message(&inbox, 2);
+	assert_int_equal(field_bool(doc, "copied"), 1);
+	bson_destroy(doc);
+	doc = message(&archive, 1);
+	assert_non_null(doc);
+	assert_int_equal(field_bool(doc, "flagged"), 1); /* flags travel with the copy */
+	bson_destroy(doc);
+	assert_int_equal(journal_count(&archive, "EXISTS"), 1);
+
+	/* MOVE 3 to Archive: no quota or reference change, EXPUNGE in the source */
+	uint32_t uid3[] = { 3 };
+	assert_int_equal(wd_store_message_copy(store, &inbox, uid3, 1, &archive, true, NULL, &map,
+					       &mapped, &error), 0);
+	assert_int_equal(mapped, 1);
+	assert_int_equal(map[1], 2);
+	free(map);
+	assert_null(message(&inbox, 3));
+	assert_int_equal(storage_used(), sizes + (int64_t)b.size);
+	assert_int_equal(journal_count(&inbox, "EXPUNGE"), 1);
+
+	/* EXPUNGE the \Deleted message 1: archived copy, quota down */
+	uint32_t *expunged;
+	size_t expunged_count;
+	assert_int_equal(wd_store_message_expunge(store, &inbox, NULL, 0, NULL, &expunged,
+						  &expunged_count, &error), 0);
+	assert_int_equal(expunged_count, 1);
+	assert_int_equal(expunged[0], 1);
+	free(expunged);
+	assert_null(message(&inbox, 1));
+	bson_t *archived = find_one(WD_STORE_DB_MAIN, "archived", BCON_NEW("_id", BCON_OID(&a.id)));
+	assert_non_null(archived);
+	assert_int_equal(field_bool(archived, "exp"), 1);
+	bson_destroy(archived);
+	assert_int_equal(storage_used(), (int64_t)(b.size + b.size + c.size));
+
+	/* delete the copied message 2: copied → not archived, reference released */
+	static const char *const deleted[] = { "\\Deleted" };
+	change = (struct wd_flags_change){ .uids = uid2, .uid_count = 1, .op = WD_FLAGS_ADD,
+					   .flags = deleted, .flag_count = 1 };
+	assert_int_equal(wd_store_message_flags(store, &inbox, &change, &result, &error), 0);
+	free(result.modified);
+	assert_int_equal(wd_store_message_expunge(store, &inbox, uid2, 1, NULL, &expunged,
+						  &expunged_count, &error), 0);
+	assert_int_equal(expunged_count, 1);
+	free(expunged);
+	assert_null(find_one(WD_STORE_DB_MAIN, "archived", BCON_NEW("_id", BCON_OID(&b.id))));
+	attachment_refs(&refs, &magic_sum);
+	assert_int_equal(refs, 1); /* the Archive copy still holds it */
+	assert_int_equal(storage_used(), (int64_t)(b.size + c.size));
+
+	/* MODSEQ and UID sanity of both mailboxes against their documents */
+	struct wd_mailbox *box = NULL;
+	assert_int_equal(wd_store_mailbox_get_by_id(store, &user, &archive, &box, &error), 0);
+	assert_int_equal(box->uid_next, 3);
+	bson_t *last = message(&archive, 2);
+	assert_true((uint64_t)field_int(last, "modseq") <= box->modify_index);
+	bson_destroy(last);
+	wd_mailbox_free(&box);
+}
+
+int main(void)
+{
+	const char *url = getenv("WD_MONGO_URL");
+	const char *redis = getenv("WD_REDIS_URL");
+	if (url == NULL || redis == NULL) {
+		fprintf(stderr, "WD_MONGO_URL/WD_REDIS_URL are not set: start the stack\n");
+		return 77;
+	}
+	char text[1024], *error = NULL;
+	snprintf(text, sizeof(text), "[dbs]\nmongo = \"%s-ops-%d\"\nredis = \"%s\"\n", url,
+		 (int)getpid(), redis);
+	struct wd_config *config = wd_config_parse("test.toml", text, strlen(text), &error);
+	wd_log_init("test-store-message-ops", WD_LOG_SINK_STDERR, WD_LOG_ERROR);
+	mongoc_log_set_handler(NULL, NULL);
+	store = wd_store_open(config, &error);
+	wd_config_free(&config);
+	struct wd_store_index_report report;
+	if (store == NULL || wd_store_ensure_indexes(store, &report, &error) < 0) {
+		fprintf(stderr, "store: %s\n", error);
+		return 1;
+	}
+	struct wd_user_create req = { .username = "ops", .address = "ops@example.com" };
+	struct wd_mailbox *box = NULL;
+	if (wd_store_user_create(store, &req, &user, &error) < 0 ||
+	    wd_store_mailbox_get_by_path(store, &user, "INBOX", &box, &error) < 0) {
+		fprintf(stderr, "setup: %s\n", error);
+		return 1;
+	}
+	inbox = box->id;
+	wd_mailbox_free(&box);
+	struct wd_mailbox_create opts = { 0 };
+	if (wd_store_mailbox_create(store, &user, "Archive", &opts, &archive, &error) < 0) {
+		fprintf(stderr, "setup: %s\n", error);
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mixed_sequence),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	wd_store_close(&store);
+	return failed;
+}
