@@ -413,10 +413,16 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 	if (wd__store_mailbox_info(store, source, &src_box, error_r) < 0 ||
 	    wd__store_mailbox_info(store, target, &dst_box, error_r) < 0)
 		return WD_ERROR;
+	struct wd_store_write_lock write_lock = { 0 };
+	if (move && wd__store_write_lock(store, source, 5 * 60 * 1000, 60 * 1000, &write_lock,
+					 error_r) < 0)
+		return WD_ERROR;
 	bson_t *docs;
 	size_t count;
-	if (load_messages(store, source, uids, uid_count, NULL, &docs, &count, error_r) < 0)
+	if (load_messages(store, source, uids, uid_count, NULL, &docs, &count, error_r) < 0) {
+		wd__store_write_unlock(store, &write_lock);
 		return WD_ERROR;
+	}
 	uint32_t *map = calloc(2 * count + 1, sizeof(*map));
 	struct wd_journal_entry *exists = calloc(count + 1, sizeof(*exists));
 	struct wd_journal_entry *expunges = calloc(count + 1, sizeof(*expunges));
@@ -503,6 +509,7 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 		if (!bson_oid_equal(&dst_box.user, &src_box.user))
 			wd_store_notify(store, &src_box.user);
 	}
+	wd__store_write_unlock(store, &write_lock);
 	free(exists);
 	free(expunges);
 	free_docs(docs, count);
@@ -520,14 +527,19 @@ int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
 	struct wd__mailbox_info mbox;
 	if (wd__store_mailbox_info(store, mailbox, &mbox, error_r) < 0)
 		return WD_ERROR;
+	struct wd_store_write_lock write_lock;
+	if (wd__store_write_lock(store, mailbox, 2 * 60 * 1000, 60 * 1000, &write_lock, error_r) < 0)
+		return WD_ERROR;
 	bson_t *extra = BCON_NEW("undeleted", BCON_BOOL(false));
 	bson_t *docs;
 	size_t count;
 	int ret = load_messages(store, mailbox, uids, uids != NULL ? uid_count : 0, extra, &docs,
 				&count, error_r);
 	bson_destroy(extra);
-	if (ret < 0)
+	if (ret < 0) {
+		wd__store_write_unlock(store, &write_lock);
 		return WD_ERROR;
+	}
 	uint32_t *expunged = calloc(count + 1, sizeof(*expunged));
 	struct wd_journal_entry *entries = calloc(count + 1, sizeof(*entries));
 	size_t done = 0;
@@ -596,6 +608,7 @@ int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
 		}
 		wd_store_notify(store, &mbox.user);
 	}
+	wd__store_write_unlock(store, &write_lock);
 	free(entries);
 	free_docs(docs, count);
 	*expunged_r = expunged;

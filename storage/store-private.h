@@ -59,6 +59,18 @@ int wd__store_mailbox_lock(struct wd_store *store, const bson_oid_t *mailbox,
 #define wd__store_mailbox_unlock wd__store_unlock
 pthread_mutex_t *wd__store_lock_stripe(struct wd_store *store, const char *name);
 
+/* WildDuck's mailbox write lock for EXPUNGE and MOVE (store-write-lock.c):
+   Redis key mail:mbwr:<mailbox> in ioredfour's format, shared with Node
+   processes. Returns WD_OK also when Redis is down (held stays false). */
+struct wd_store_write_lock {
+	char key[48];
+	long long index;
+	bool held;
+};
+int wd__store_write_lock(struct wd_store *store, const bson_oid_t *mailbox, unsigned ttl_ms,
+			 unsigned wait_ms, struct wd_store_write_lock *lock, char **error_r);
+void wd__store_write_unlock(struct wd_store *store, struct wd_store_write_lock *lock);
+
 /* What storing into a mailbox needs to know of it (store-message.c). */
 struct wd__mailbox_info {
 	bson_oid_t user;

@@ -14,7 +14,9 @@
 #include "wd-store-message.h"
 #include "wd-store-user.h"
 
+#include <hiredis/hiredis.h>
 #include <openssl/sha.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +250,40 @@ static void test_mixed_sequence(void **state)
 	wd_mailbox_free(&box);
 }
 
+/* A Node process holding WildDuck's write lock makes EXPUNGE wait for it. */
+static void test_write_lock_is_shared(void **state)
+{
+	(void)state;
+	const char *redis_url = getenv("WD_REDIS_URL");
+	char host[128];
+	int port, db;
+	assert_int_equal(sscanf(redis_url, "redis://%127[^:]:%d/%d", host, &port, &db), 3);
+	redisContext *ctx = redisConnect(host, port);
+	assert_non_null(ctx);
+	freeReplyObject(redisCommand(ctx, "SELECT %d", db));
+	char hex[25];
+	bson_oid_to_string(&inbox, hex);
+	/* as ioredfour writes it: a hash {index} with a TTL */
+	freeReplyObject(redisCommand(ctx, "HSET mail:mbwr:%s index 424242", hex));
+	freeReplyObject(redisCommand(ctx, "PEXPIRE mail:mbwr:%s 1500", hex));
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint32_t *expunged;
+	size_t count;
+	char *error = NULL;
+	assert_int_equal(wd_store_message_expunge(store, &inbox, NULL, 0, NULL, &expunged, &count,
+						  &error), 0);
+	free(expunged);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(waited >= 1.0);
+	/* and our lock is gone afterwards */
+	redisReply *reply = redisCommand(ctx, "EXISTS mail:mbwr:%s", hex);
+	assert_int_equal(reply->integer, 0);
+	freeReplyObject(reply);
+	redisFree(ctx);
+}
+
 int main(void)
 {
 	const char *url = getenv("WD_MONGO_URL");
@@ -285,6 +321,7 @@ int main(void)
 	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mixed_sequence),
+		cmocka_unit_test(test_write_lock_is_shared),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	wd_store_close(&store);
