@@ -193,7 +193,7 @@ static void append_binary_string(bson_t *doc, const char *key, const uint8_t *da
 
 /* UTF-8 text for a BSON string: invalid bytes and (without NUL support) NUL
    become U+FFFD. */
-static void append_text(bson_t *doc, const char *key, const char *text, size_t len, bool nul_ok)
+void wd__append_text(bson_t *doc, const char *key, const char *text, size_t len, bool nul_ok)
 {
 	if (bson_utf8_validate(text, len, nul_ok)) {
 		bson_append_utf8(doc, key, -1, text, (int)len);
@@ -227,13 +227,13 @@ static void append_content(bson_t *doc, const char *key, const struct wd_mime_co
 {
 	bson_t sub, params;
 	bson_append_document_begin(doc, key, -1, &sub);
-	append_text(&sub, "value", ct->value, strlen(ct->value), nul_ok);
-	append_text(&sub, "type", ct->type, strlen(ct->type), nul_ok);
-	append_text(&sub, "subtype", ct->subtype, strlen(ct->subtype), nul_ok);
+	wd__append_text(&sub, "value", ct->value, strlen(ct->value), nul_ok);
+	wd__append_text(&sub, "type", ct->type, strlen(ct->type), nul_ok);
+	wd__append_text(&sub, "subtype", ct->subtype, strlen(ct->subtype), nul_ok);
 	bson_append_document_begin(&sub, "params", -1, &params);
 	for (uint32_t i = 0; i < ct->param_count; i++) {
 		if (safe_key(ct->params[i].name))
-			append_text(&params, ct->params[i].name, ct->params[i].value,
+			wd__append_text(&params, ct->params[i].name, ct->params[i].value,
 				    ct->params[i].value_len, nul_ok);
 	}
 	bson_append_document_end(&sub, &params);
@@ -273,10 +273,10 @@ static void build_node(struct tree_ctx *ctx, const struct wd_mime_node *node, bs
 	if (node->disposition.present)
 		append_content(&parsed, "content-disposition", &node->disposition, ctx->nul_ok);
 	if (node->transfer_encoding != NULL)
-		append_text(&parsed, "content-transfer-encoding", node->transfer_encoding,
+		wd__append_text(&parsed, "content-transfer-encoding", node->transfer_encoding,
 			    strlen(node->transfer_encoding), ctx->nul_ok);
 	if (node->content_id != NULL)
-		append_text(&parsed, "content-id", node->content_id, strlen(node->content_id),
+		wd__append_text(&parsed, "content-id", node->content_id, strlen(node->content_id),
 			    ctx->nul_ok);
 	bson_append_document_end(doc, &parsed);
 
@@ -297,7 +297,7 @@ static void build_node(struct tree_ctx *ctx, const struct wd_mime_node *node, bs
 		wd_buffer_release(&body);
 	}
 	if (node->kind == WD_MIME_KIND_MULTIPART) {
-		append_text(doc, "multipart", node->content_type.subtype,
+		wd__append_text(doc, "multipart", node->content_type.subtype,
 			    strlen(node->content_type.subtype), ctx->nul_ok);
 		append_binary_string(doc, "boundary", (const uint8_t *)node->boundary,
 				     node->boundary_len, ctx->nul_ok);
@@ -429,7 +429,7 @@ static void append_indexed_headers(const struct wd_mime_tree *tree, bson_t *doc,
 		bson_uint32_to_string(index++, &key_str, key, sizeof(key));
 		bson_append_document_begin(&array, key_str, -1, &h);
 		BSON_APPEND_UTF8(&h, "key", name);
-		append_text(&h, "value", value, vlen, nul_ok);
+		wd__append_text(&h, "value", value, vlen, nul_ok);
 		bson_append_document_end(&array, &h);
 		free(value);
 		free(decoded);
@@ -636,11 +636,11 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	BSON_APPEND_DATE_TIME(&doc, "idate", idate);
 	BSON_APPEND_DATE_TIME(&doc, "hdate", header_date(tree, idate));
 	char *msgid = message_id(tree);
-	append_text(&doc, "msgid", msgid, strlen(msgid), nul_ok);
+	wd__append_text(&doc, "msgid", msgid, strlen(msgid), nul_ok);
 	free(msgid);
 	char *subject_raw = last_field(tree, "subject");
 	char *subject = decode_header_text(subject_raw != NULL ? subject_raw : "");
-	append_text(&doc, "subject", subject, strlen(subject), nul_ok);
+	wd__append_text(&doc, "subject", subject, strlen(subject), nul_ok);
 	free(subject);
 	free(subject_raw);
 	append_flags(&doc, req);
@@ -661,7 +661,7 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	bson_append_document_end(&doc, &tree_doc);
 
 	append_indexed_headers(tree, &doc, nul_ok);
-	BSON_APPEND_BOOL(&doc, "ha", ctx.att_count > 0);
+	wd__maildata_append(tree, ctx.att_nodes, ctx.att_count, nul_ok, &doc);
 	BSON_APPEND_INT32(&doc, "magic", (int32_t)ctx.magic);
 	BSON_APPEND_BOOL(&doc, "exp", mbox.retention > 0);
 	BSON_APPEND_DOUBLE(&doc, "rdate", (double)(now + mbox.retention));

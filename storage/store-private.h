@@ -83,6 +83,18 @@ int wd__store_mailbox_info(struct wd_store *store, const bson_oid_t *mailbox,
 int wd__store_change_quota(struct wd_store *store, const bson_oid_t *user, int64_t delta,
 			   char **error_r);
 
+/* UTF-8 text as a BSON string; invalid bytes (and NUL where the server
+   refuses it) become U+FFFD (store-message.c). */
+void wd__append_text(bson_t *doc, const char *key, const char *text, size_t len, bool nul_ok);
+
+/* Appends text, textFooter, intro, html, attachments and ha for a parsed
+   message whose externalised leaves are att_nodes (message-maildata.c). */
+struct wd_mime_tree;
+struct wd_mime_node;
+void wd__maildata_append(const struct wd_mime_tree *tree,
+			 const struct wd_mime_node *const *att_nodes, size_t att_count, bool nul_ok,
+			 bson_t *doc);
+
 /* malloc'd printf, for error_r messages. */
 char *wd__store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -250,6 +250,51 @@ static void test_mixed_sequence(void **state)
 	wd_mailbox_free(&box);
 }
 
+static const char *field_str(const bson_t *doc, const char *path)
+{
+	bson_iter_t iter, found;
+	if (!bson_iter_init(&iter, doc) || !bson_iter_find_descendant(&iter, path, &found) ||
+	    !BSON_ITER_HOLDS_UTF8(&found))
+		return NULL;
+	return bson_iter_utf8(&found, NULL);
+}
+
+/* text, html, intro and the attachment list, as webmail reads them */
+static void test_maildata(void **state)
+{
+	(void)state;
+	static const char raw[] =
+		"Subject: maildata\r\nContent-Type: multipart/mixed; boundary=M\r\n\r\n"
+		"--M\r\nContent-Type: multipart/alternative; boundary=A\r\n\r\n"
+		"--A\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+		"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		"Caf=E9 au lait,\r\nsecond line\r\n"
+		"--A\r\nContent-Type: multipart/related; boundary=R\r\n\r\n"
+		"--R\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Caf\xc3\xa9</p>\r\n"
+		"--R\r\nContent-Type: image/png\r\nContent-ID: <logo@x>\r\n"
+		"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--R--\r\n--A--\r\n"
+		"--M\r\nContent-Type: application/pdf; name=\"=?UTF-8?Q?R=C3=A9sum=C3=A9.pdf?=\"\r\n"
+		"Content-Disposition: attachment\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+		"JVBERi0xLjQK\r\n--M--\r\n";
+	struct wd_message_added added = add(raw);
+	bson_t *doc = find_one(WD_STORE_DB_MAIN, "messages", BCON_NEW("_id", BCON_OID(&added.id)));
+	assert_non_null(doc);
+	assert_string_equal(field_str(doc, "text"), "Caf\xc3\xa9 au lait,\nsecond line");
+	assert_string_equal(field_str(doc, "intro"), "Caf\xc3\xa9 au lait, second line");
+	assert_string_equal(field_str(doc, "html.0"), "<p>Caf\xc3\xa9</p>");
+	assert_string_equal(field_str(doc, "attachments.0.id"), "ATT00001");
+	assert_string_equal(field_str(doc, "attachments.0.contentType"), "image/png");
+	assert_string_equal(field_str(doc, "attachments.0.cid"), "<logo@x>");
+	assert_string_equal(field_str(doc, "attachments.1.filename"), "R\xc3\xa9sum\xc3\xa9.pdf");
+	assert_string_equal(field_str(doc, "attachments.1.disposition"), "attachment");
+	bson_iter_t iter, found;
+	assert_true(bson_iter_init(&iter, doc) &&
+		    bson_iter_find_descendant(&iter, "attachments.0.related", &found));
+	assert_true(bson_iter_bool(&found));
+	assert_int_equal(field_bool(doc, "ha"), 1); /* the PDF is not related */
+	bson_destroy(doc);
+}
+
 /* A Node process holding WildDuck's write lock makes EXPUNGE wait for it. */
 static void test_write_lock_is_shared(void **state)
 {
@@ -322,6 +367,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mixed_sequence),
 		cmocka_unit_test(test_write_lock_is_shared),
+		cmocka_unit_test(test_maildata),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	wd_store_close(&store);
