@@ -238,23 +238,9 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 		doc_oid(&docs[i], "_id", &id);
 		bson_t update = BSON_INITIALIZER;
 		append_flag_update(&update, next, next_count, result_r->modseq, mbox.junk);
-		bson_t *query = BCON_NEW("_id", BCON_OID(&id));
-		if (wd__store_mailbox_lock(store, mailbox, &lock, error_r) < 0) {
+		if (wd__store_update_by_id(store, WD_STORE_DB_MAIN, "messages", mailbox, &id, &update,
+					   "update flags", error_r) < 0)
 			ret = WD_ERROR;
-		} else {
-			mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-			mongoc_collection_t *coll =
-				wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
-			bson_error_t error;
-			if (!mongoc_collection_update_one(coll, query, &update, NULL, NULL, &error)) {
-				*error_r = wd__store_error("cannot update flags: %s", error.message);
-				ret = WD_ERROR;
-			}
-			mongoc_collection_destroy(coll);
-			wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-			wd__store_mailbox_unlock(store, &lock);
-		}
-		bson_destroy(query);
 		bson_destroy(&update);
 		struct wd_journal_entry *e = &entries[entry_count++];
 		e->command = WD_JOURNAL_FETCH;
@@ -381,24 +367,10 @@ static int insert_doc(struct wd_store *store, const char *collection, const bson
 static int set_copied(struct wd_store *store, const bson_oid_t *mailbox, const bson_oid_t *id,
 		      char **error_r)
 {
-	struct wd_store_lock lock;
-	if (wd__store_mailbox_lock(store, mailbox, &lock, error_r) < 0)
-		return WD_ERROR;
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
-	bson_t *query = BCON_NEW("_id", BCON_OID(id));
 	bson_t *update = BCON_NEW("$set", "{", "copied", BCON_BOOL(true), "}");
-	bson_error_t error;
-	int ret = WD_OK;
-	if (!mongoc_collection_update_one(coll, query, update, NULL, NULL, &error)) {
-		*error_r = wd__store_error("cannot mark a copied message: %s", error.message);
-		ret = WD_ERROR;
-	}
+	int ret = wd__store_update_by_id(store, WD_STORE_DB_MAIN, "messages", mailbox, id, update,
+					 "mark a copied message", error_r);
 	bson_destroy(update);
-	bson_destroy(query);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-	wd__store_mailbox_unlock(store, &lock);
 	return ret;
 }
 

@@ -473,27 +473,36 @@ int wd__store_mailbox_info(struct wd_store *store, const bson_oid_t *mailbox,
 	return ret;
 }
 
-int wd__store_change_quota(struct wd_store *store, const bson_oid_t *user, int64_t delta,
-			   char **error_r)
+int wd__store_update_by_id(struct wd_store *store, enum wd_store_db db, const char *collection,
+			   const bson_oid_t *lock_id, const bson_oid_t *id, const bson_t *update,
+			   const char *what, char **error_r)
 {
 	struct wd_store_lock lock;
-	if (wd__store_mailbox_lock(store, user, &lock, error_r) < 0)
+	if (wd__store_mailbox_lock(store, lock_id, &lock, error_r) < 0)
 		return WD_ERROR;
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_USERS);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_USERS, "users");
-	bson_t *query = BCON_NEW("_id", BCON_OID(user));
-	bson_t *update = BCON_NEW("$inc", "{", "storageUsed", BCON_INT64(delta), "}");
+	mongoc_client_t *client = wd_store_client(store, db);
+	mongoc_collection_t *coll = wd_store_collection(store, client, db, collection);
+	bson_t *query = BCON_NEW("_id", BCON_OID(id));
 	bson_error_t error;
 	int ret = WD_OK;
 	if (!mongoc_collection_update_one(coll, query, update, NULL, NULL, &error)) {
-		*error_r = wd__store_error("cannot update quota: %s", error.message);
+		*error_r = wd__store_error("cannot %s: %s", what, error.message);
 		ret = WD_ERROR;
 	}
-	bson_destroy(update);
 	bson_destroy(query);
 	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_USERS, client);
+	wd_store_client_release(store, db, client);
 	wd__store_unlock(store, &lock);
+	return ret;
+}
+
+int wd__store_change_quota(struct wd_store *store, const bson_oid_t *user, int64_t delta,
+			   char **error_r)
+{
+	bson_t *update = BCON_NEW("$inc", "{", "storageUsed", BCON_INT64(delta), "}");
+	int ret = wd__store_update_by_id(store, WD_STORE_DB_USERS, "users", user, user, update,
+					 "update quota", error_r);
+	bson_destroy(update);
 	return ret;
 }
 

@@ -79,6 +79,12 @@ struct wd__mailbox_info {
 };
 int wd__store_mailbox_info(struct wd_store *store, const bson_oid_t *mailbox,
 			   struct wd__mailbox_info *info, char **error_r);
+/* One update of the document `id`, under the update lock named by lock_id
+   (the mailbox for messages, the user for users). `what` completes
+   "cannot %s" in the error. */
+int wd__store_update_by_id(struct wd_store *store, enum wd_store_db db, const char *collection,
+			   const bson_oid_t *lock_id, const bson_oid_t *id, const bson_t *update,
+			   const char *what, char **error_r);
 /* users.storageUsed += delta, under the user's update lock. */
 int wd__store_change_quota(struct wd_store *store, const bson_oid_t *user, int64_t delta,
 			   char **error_r);
