@@ -183,7 +183,7 @@ static void test_completion_order_by_finish(void **state)
 	int counter = 0;
 	init_job(&slow, 0, &counter);
 	init_job(&fast, 1, &counter);
-	slow.sleep_us = 200000;
+	slow.sleep_us = 1000000; /* a wide margin on a loaded machine */
 	wd_worker_pool_submit(pool, queue, &slow.work, &error);
 	wd_worker_pool_submit(pool, queue, &fast.work, &error);
 	run_until(&loop, &counter, 2);
