@@ -364,6 +364,19 @@ static int insert_doc(struct wd_store *store, const char *collection, const bson
 	return ret;
 }
 
+static void release_attachments(struct wd_store *store, const bson_t *doc)
+{
+	uint8_t (*hashes)[WD_ATTACHMENT_HASH_LEN];
+	size_t count = doc_attachments(doc, &hashes);
+	char *e = NULL;
+	if (count > 0 && wd_store_attachment_release(store, (const uint8_t (*)[32])hashes, count,
+						     (uint32_t)doc_int(doc, "magic"), &e) < 0) {
+		wd_error("store", "attachment references not released: %s", e);
+		free(e);
+	}
+	free(hashes);
+}
+
 static int set_copied(struct wd_store *store, const bson_oid_t *mailbox, const bson_oid_t *id,
 		      char **error_r)
 {
@@ -490,6 +503,39 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 	return ret;
 }
 
+/* Deletes one message document: first a copy into `archived` (exp, rdate in
+   25 days) when `archive`, which keeps its attachment references; otherwise
+   the references are released. Quota and journal are the caller's. */
+static int remove_message(struct wd_store *store, const bson_t *doc, bool archive, int64_t now,
+			  char **error_r)
+{
+	bson_oid_t id;
+	doc_oid(doc, "_id", &id);
+	if (archive) {
+		bson_t archived;
+		bson_init(&archived);
+		bson_iter_t iter;
+		bson_iter_init(&iter, doc);
+		while (bson_iter_next(&iter)) {
+			const char *key = bson_iter_key(&iter);
+			if (strcmp(key, "exp") != 0 && strcmp(key, "rdate") != 0)
+				bson_append_value(&archived, key, -1, bson_iter_value(&iter));
+		}
+		BSON_APPEND_DATE_TIME(&archived, "archived", now);
+		BSON_APPEND_BOOL(&archived, "exp", true);
+		BSON_APPEND_DOUBLE(&archived, "rdate", (double)(now + ARCHIVE_TIME_MS));
+		int ret = insert_doc(store, "archived", &archived, error_r);
+		bson_destroy(&archived);
+		if (ret < 0)
+			return WD_ERROR;
+	}
+	if (delete_by_id(store, "messages", &id, error_r) < 0)
+		return WD_ERROR;
+	if (!archive)
+		release_attachments(store, doc);
+	return WD_OK;
+}
+
 int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
 			     const uint32_t *uids, size_t uid_count, const char *session_id,
 			     uint32_t **expunged_r, size_t *count_r, char **error_r)
@@ -522,39 +568,9 @@ int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
 		const char *flags[MAX_FLAGS];
 		size_t flag_count = doc_flags(&docs[i], flags, MAX_FLAGS);
 		bool archive = !list_has(flags, flag_count, "\\Draft") && !doc_bool(&docs[i], "copied");
-		if (archive) {
-			bson_t archived;
-			bson_init(&archived);
-			bson_iter_t iter;
-			bson_iter_init(&iter, &docs[i]);
-			while (bson_iter_next(&iter)) {
-				const char *key = bson_iter_key(&iter);
-				if (strcmp(key, "exp") != 0 && strcmp(key, "rdate") != 0)
-					bson_append_value(&archived, key, -1, bson_iter_value(&iter));
-			}
-			BSON_APPEND_DATE_TIME(&archived, "archived", now);
-			BSON_APPEND_BOOL(&archived, "exp", true);
-			BSON_APPEND_DOUBLE(&archived, "rdate", (double)(now + ARCHIVE_TIME_MS));
-			ret = insert_doc(store, "archived", &archived, error_r);
-			bson_destroy(&archived);
-			if (ret < 0)
-				break;
-		}
-		if (delete_by_id(store, "messages", &id, error_r) < 0) {
+		if (remove_message(store, &docs[i], archive, now, error_r) < 0) {
 			ret = WD_ERROR;
 			break;
-		}
-		if (!archive) {
-			uint8_t (*hashes)[WD_ATTACHMENT_HASH_LEN];
-			size_t hash_count = doc_attachments(&docs[i], &hashes);
-			char *e = NULL;
-			if (hash_count > 0 &&
-			    wd_store_attachment_release(store, (const uint8_t (*)[32])hashes, hash_count,
-							(uint32_t)doc_int(&docs[i], "magic"), &e) < 0) {
-				wd_error("store", "attachment references not released: %s", e);
-				free(e);
-			}
-			free(hashes);
 		}
 		freed += doc_int(&docs[i], "size");
 		uint32_t uid = (uint32_t)doc_int(&docs[i], "uid");
@@ -585,5 +601,107 @@ int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
 	free_docs(docs, count);
 	*expunged_r = expunged;
 	*count_r = done;
+	return ret;
+}
+
+/* Documents of `collection` with exp = true and rdate <= now, at most
+   `limit` (all documents of every user: this is the GC's query). */
+static int load_expired(struct wd_store *store, const char *collection, int64_t now,
+			unsigned limit, bson_t **docs_r, size_t *count_r, char **error_r)
+{
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, collection);
+	bson_t *query = BCON_NEW("exp", BCON_BOOL(true), "rdate", "{", "$lte",
+				 BCON_DOUBLE((double)now), "}");
+	bson_t *opts = BCON_NEW("limit", BCON_INT64(limit));
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, query, opts, NULL);
+	const bson_t *doc;
+	size_t count = 0;
+	bson_t *docs = calloc(limit + 1, sizeof(*docs));
+	while (count < limit && mongoc_cursor_next(cursor, &doc))
+		bson_copy_to(doc, &docs[count++]);
+	bson_error_t error;
+	int ret = WD_OK;
+	if (mongoc_cursor_error(cursor, &error)) {
+		*error_r = wd__store_error("cannot list expired %s: %s", collection, error.message);
+		ret = WD_ERROR;
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(opts);
+	bson_destroy(query);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	*docs_r = docs;
+	*count_r = count;
+	return ret;
+}
+
+int wd_store_retention_gc(struct wd_store *store, int64_t now, unsigned limit,
+			  struct wd_retention_report *report, char **error_r)
+{
+	memset(report, 0, sizeof(*report));
+	bson_t *docs;
+	size_t count;
+	if (load_expired(store, "messages", now, limit, &docs, &count, error_r) < 0)
+		return WD_ERROR;
+	int ret = WD_OK;
+	for (size_t i = 0; i < count && ret == WD_OK; i++) {
+		bson_oid_t mailbox, user, id, thread;
+		if (!doc_oid(&docs[i], "mailbox", &mailbox) || !doc_oid(&docs[i], "user", &user))
+			continue;
+		doc_oid(&docs[i], "_id", &id);
+		struct wd_store_write_lock write_lock;
+		if (wd__store_write_lock(store, &mailbox, 2 * 60 * 1000, 60 * 1000, &write_lock,
+					 error_r) < 0) {
+			ret = WD_ERROR;
+			break;
+		}
+		/* WildDuck's rule: messages of deleted users and copied ones are
+		   not archived */
+		bool archive = !doc_bool(&docs[i], "userDeleted") && !doc_bool(&docs[i], "copied");
+		ret = remove_message(store, &docs[i], archive, now, error_r);
+		wd__store_write_unlock(store, &write_lock);
+		if (ret < 0)
+			break;
+		char *e = NULL;
+		if (wd__store_change_quota(store, &user, -doc_int(&docs[i], "size"), &e) < 0) {
+			wd_error("store", "quota not updated by retention GC: %s", e);
+			free(e);
+		}
+		struct wd_journal_entry entry = {
+			.command = WD_JOURNAL_EXPUNGE, .uid = (uint32_t)doc_int(&docs[i], "uid"),
+			.has_message = true, .message = id,
+			.has_thread = doc_oid(&docs[i], "thread", &thread), .thread = thread,
+			.unseen = doc_bool(&docs[i], "unseen") ? 1 : 0,
+		};
+		if (wd_store_journal_add(store, &mailbox, &entry, 1, NULL, &e) < 0) {
+			wd_warning("store", "journal entry for an expired message failed: %s", e);
+			free(e);
+		}
+		wd_store_notify(store, &user);
+		report->expired++;
+		if (archive)
+			report->archived++;
+	}
+	free_docs(docs, count);
+	if (ret < 0)
+		return ret;
+
+	if (load_expired(store, "archived", now, limit, &docs, &count, error_r) < 0)
+		return WD_ERROR;
+	for (size_t i = 0; i < count && ret == WD_OK; i++) {
+		bson_oid_t id;
+		doc_oid(&docs[i], "_id", &id);
+		if (delete_by_id(store, "archived", &id, error_r) < 0) {
+			ret = WD_ERROR;
+			break;
+		}
+		release_attachments(store, &docs[i]);
+		report->purged++;
+	}
+	free_docs(docs, count);
+	if (report->expired + report->purged > 0)
+		wd_info("store", "retention: %u messages expired (%u archived), %u archived purged",
+			report->expired, report->archived, report->purged);
 	return ret;
 }

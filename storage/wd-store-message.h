@@ -118,4 +118,15 @@ int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
 			     const uint32_t *uids, size_t uid_count, const char *session_id,
 			     uint32_t **expunged_r, size_t *count_r, char **error_r);
 
+/* Retention (reference §4.8): messages with exp and rdate <= now are deleted
+   (archived unless the user was deleted or the message was copied), with
+   quota, journal and write lock as EXPUNGE; archived messages past their
+   rdate are purged and their attachment references released. At most
+   `limit` of each per call; run it periodically from one process. */
+struct wd_retention_report {
+	unsigned expired, archived, purged;
+};
+int wd_store_retention_gc(struct wd_store *store, int64_t now_ms, unsigned limit,
+			  struct wd_retention_report *report, char **error_r);
+
 #endif

@@ -329,6 +329,50 @@ static void test_write_lock_is_shared(void **state)
 	redisFree(ctx);
 }
 
+/* Messages past their retention are archived, then purged with their
+   attachment references, and the quota follows. */
+static void test_retention(void **state)
+{
+	(void)state;
+	bson_oid_t short_box;
+	struct wd_mailbox_create opts = { .retention = 1 }; /* 1 ms */
+	char *error = NULL;
+	assert_int_equal(wd_store_mailbox_create(store, &user, "Short", &opts, &short_box, &error), 0);
+	struct wd_message_add req = { .raw = (const uint8_t *)with_att, .len = strlen(with_att),
+				      .source = "IMAP", .decode_base64 = true };
+	struct wd_message_added added;
+	int64_t refs_before, magic;
+	attachment_refs(&refs_before, &magic);
+	int64_t used_before = storage_used();
+	assert_int_equal(wd_store_message_add(store, &short_box, &req, &added, &error), 0);
+	assert_int_equal(storage_used(), used_before + (int64_t)added.size);
+	int64_t refs;
+	attachment_refs(&refs, &magic);
+	assert_int_equal(refs, refs_before + 1);
+	usleep(20000);
+
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	struct wd_retention_report report;
+	assert_int_equal(wd_store_retention_gc(store, now, 1000, &report, &error), 0);
+	assert_int_equal(report.expired, 1);
+	assert_int_equal(report.archived, 1);
+	assert_null(message(&short_box, 1));
+	assert_int_equal(storage_used(), used_before);
+	attachment_refs(&refs, &magic);
+	assert_int_equal(refs, refs_before + 1); /* the archived copy holds it */
+
+	/* 26 days later the archived copy is purged, its reference released
+	   (other archived messages of this test go too) */
+	assert_int_equal(wd_store_retention_gc(store, now + 26LL * 24 * 3600 * 1000, 1000, &report,
+					       &error), 0);
+	assert_true(report.purged >= 1);
+	assert_null(find_one(WD_STORE_DB_MAIN, "archived", BCON_NEW("_id", BCON_OID(&added.id))));
+	attachment_refs(&refs, &magic);
+	assert_int_equal(refs, refs_before);
+}
+
 int main(void)
 {
 	const char *url = getenv("WD_MONGO_URL");
@@ -368,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_mixed_sequence),
 		cmocka_unit_test(test_write_lock_is_shared),
 		cmocka_unit_test(test_maildata),
+		cmocka_unit_test(test_retention),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	wd_store_close(&store);
