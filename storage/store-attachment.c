@@ -25,13 +25,6 @@
 #define CHUNKS "attachments.chunks"
 #define MAX_UPLOAD_ATTEMPTS 100
 
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 static void hash_hex(const uint8_t hash[WD_ATTACHMENT_HASH_LEN], char *hex)
 {
 	for (int i = 0; i < WD_ATTACHMENT_HASH_LEN; i++)
@@ -93,7 +86,7 @@ static int counters_inc(struct files_ctx *ctx, const uint8_t hash[WD_ATTACHMENT_
 	bson_t *query = BCON_NEW("_id", BCON_BIN(BSON_SUBTYPE_BINARY, hash, WD_ATTACHMENT_HASH_LEN));
 	bson_t *update = BCON_NEW("$inc", "{", "metadata.c", BCON_INT32(sign), "metadata.m",
 				  BCON_INT32(sign * (int32_t)magic), "}", "$set", "{", "metadata.cu",
-				  BCON_DATE_TIME(now_ms()), "}");
+				  BCON_DATE_TIME(wd__now_ms()), "}");
 	bson_t reply;
 	bson_error_t error;
 	int ret = WD_OK;
@@ -171,7 +164,7 @@ static int upload(struct files_ctx *ctx, const struct wd_attachment_put *put,
 
 	int ret = WD_OK;
 	bson_error_t error;
-	int64_t written = now_ms();
+	int64_t written = wd__now_ms();
 	bson_t *upsert = BCON_NEW("upsert", BCON_BOOL(true));
 	for (size_t n = 0, offset = 0; offset < len || (len == 0 && n == 0); n++) {
 		size_t size = len - offset < WD_ATTACHMENT_CHUNK_SIZE ? len - offset :
@@ -205,14 +198,14 @@ static int upload(struct files_ctx *ctx, const struct wd_attachment_put *put,
 		BSON_APPEND_BINARY(&files, "_id", BSON_SUBTYPE_BINARY, hash, WD_ATTACHMENT_HASH_LEN);
 		BSON_APPEND_INT32(&files, "length", (int32_t)len);
 		BSON_APPEND_INT32(&files, "chunkSize", WD_ATTACHMENT_CHUNK_SIZE);
-		BSON_APPEND_DATE_TIME(&files, "uploadDate", now_ms());
+		BSON_APPEND_DATE_TIME(&files, "uploadDate", wd__now_ms());
 		BSON_APPEND_NULL(&files, "filename");
 		BSON_APPEND_UTF8(&files, "contentType",
 				 put->content_type != NULL ? put->content_type : "application/octet-stream");
 		bson_append_document_begin(&files, "metadata", -1, &metadata);
 		BSON_APPEND_INT32(&metadata, "m", (int32_t)put->magic);
 		BSON_APPEND_INT32(&metadata, "c", 1);
-		BSON_APPEND_DATE_TIME(&metadata, "cu", now_ms());
+		BSON_APPEND_DATE_TIME(&metadata, "cu", wd__now_ms());
 		BSON_APPEND_INT32(&metadata, "esize", (int32_t)put->len);
 		BSON_APPEND_UTF8(&metadata, "transferEncoding",
 				 put->transfer_encoding != NULL ? put->transfer_encoding : "7bit");

@@ -43,13 +43,6 @@ static int command_parse(const char *name, enum wd_journal_command *command_r)
 	return WD_ERROR;
 }
 
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 static void entry_to_bson(const struct wd_journal_entry *e, const bson_oid_t *mailbox,
 			  const bson_oid_t *user, int64_t created_ms, bson_t *doc)
 {
@@ -168,21 +161,36 @@ int wd_store_journal_add(struct wd_store *store, const bson_oid_t *mailbox,
 			 struct wd_journal_entry *entries, size_t count, bson_oid_t *user_r,
 			 char **error_r)
 {
-	bool allocate = false;
-	for (size_t i = 0; i < count; i++)
+	return wd__store_journal_add_for(store, mailbox, NULL, entries, count, user_r, error_r);
+}
+
+int wd__store_journal_add_for(struct wd_store *store, const bson_oid_t *mailbox,
+			      const bson_oid_t *known_user, struct wd_journal_entry *entries,
+			      size_t count, bson_oid_t *user_r, char **error_r)
+{
+	bool allocate = false, need_current = false;
+	for (size_t i = 0; i < count; i++) {
 		allocate |= entries[i].has_message && entries[i].modseq == 0;
-	uint32_t modseq;
+		need_current |= !entries[i].has_message && entries[i].modseq == 0;
+	}
+	uint32_t modseq = 0;
 	bson_oid_t user;
 	/* The lock covers the modseq allocation and its $max onto the messages,
-	   both read-modify-writes on servers without atomic updates. */
-	struct wd_store_lock lock;
-	if (wd__store_mailbox_lock(store, mailbox, &lock, error_r) < 0)
-		return WD_ERROR;
-	int ret = allocate ? wd__store_allocate_modseq_owner(store, mailbox, &modseq, &user, error_r) :
-			     wd__store_mailbox_owner(store, mailbox, &modseq, &user, error_r);
-	if (ret < 0) {
-		wd__store_mailbox_unlock(store, &lock);
-		return WD_ERROR;
+	   both read-modify-writes on servers without atomic updates. With the
+	   owner known and every modseq given, the mailbox is not read at all. */
+	struct wd_store_lock lock = { 0 };
+	int ret = WD_OK;
+	if (!allocate && !need_current && known_user != NULL) {
+		bson_oid_copy(known_user, &user);
+	} else {
+		if (wd__store_mailbox_lock(store, mailbox, &lock, error_r) < 0)
+			return WD_ERROR;
+		ret = allocate ? wd__store_allocate_modseq_owner(store, mailbox, &modseq, &user, error_r) :
+				 wd__store_mailbox_owner(store, mailbox, &modseq, &user, error_r);
+		if (ret < 0) {
+			wd__store_mailbox_unlock(store, &lock);
+			return WD_ERROR;
+		}
 	}
 	for (size_t i = 0; i < count; i++) {
 		if (entries[i].modseq == 0)
@@ -197,7 +205,7 @@ int wd_store_journal_add(struct wd_store *store, const bson_oid_t *mailbox,
 		ret = apply_modseq(messages, mailbox, entries, count, modseq, error_r);
 	wd__store_mailbox_unlock(store, &lock);
 	if (ret == WD_OK && count > 0) {
-		int64_t created = now_ms();
+		int64_t created = wd__now_ms();
 		bson_t **docs = calloc(count, sizeof(*docs));
 		for (size_t i = 0; i < count; i++) {
 			docs[i] = bson_new();

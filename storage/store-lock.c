@@ -24,7 +24,7 @@ static const char release_lua[] =
 	"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end "
 	"return 0";
 
-static int64_t monotonic_ms(void)
+int64_t wd__monotonic_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -54,7 +54,7 @@ int wd__store_lock(struct wd_store *store, const char *name, struct wd_store_loc
 	for (size_t i = 0; i < sizeof(random); i++)
 		snprintf(lock->token + 2 * i, 3, "%02x", random[i]);
 
-	int64_t deadline = monotonic_ms() + LOCK_WAIT_MS;
+	int64_t deadline = wd__monotonic_ms() + LOCK_WAIT_MS;
 	unsigned backoff_us = 200;
 	for (;;) {
 		redisReply *reply = wd__store_redis(store, "SET %s %s NX PX %d", lock->key,
@@ -67,7 +67,7 @@ int wd__store_lock(struct wd_store *store, const char *name, struct wd_store_loc
 			lock->redis_held = true;
 			return WD_OK;
 		}
-		if (monotonic_ms() >= deadline) {
+		if (wd__monotonic_ms() >= deadline) {
 			pthread_mutex_unlock(lock->local);
 			lock->local = NULL;
 			*error_r = wd__store_error("%s is busy (update lock held for %d s)", name,

@@ -8,7 +8,7 @@
 #include "wd-store-message.h"
 #include "wd-store-attachment.h"
 #include "wd-store-journal.h"
-#include "store-private.h"
+#include "store-op.h"
 #include "wd-log.h"
 #include "wd-result.h"
 #include "wd-str.h"
@@ -18,13 +18,6 @@
 #include <sys/time.h>
 
 #define ARCHIVE_TIME_MS (25LL * 24 * 3600 * 1000)
-
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void append_uid_array(bson_t *doc, const char *key, const uint32_t *uids, size_t count)
 {
@@ -89,29 +82,6 @@ static void free_docs(bson_t *docs, size_t count)
 	for (size_t i = 0; i < count; i++)
 		bson_destroy(&docs[i]);
 	free(docs);
-}
-
-static int64_t doc_int(const bson_t *doc, const char *key)
-{
-	bson_iter_t iter;
-	return bson_iter_init_find(&iter, doc, key) && BSON_ITER_HOLDS_NUMBER(&iter) ?
-		       bson_iter_as_int64(&iter) : 0;
-}
-
-static bool doc_bool(const bson_t *doc, const char *key)
-{
-	bson_iter_t iter;
-	return bson_iter_init_find(&iter, doc, key) && BSON_ITER_HOLDS_BOOL(&iter) &&
-	       bson_iter_bool(&iter);
-}
-
-static bool doc_oid(const bson_t *doc, const char *key, bson_oid_t *oid)
-{
-	bson_iter_t iter;
-	if (!bson_iter_init_find(&iter, doc, key) || !BSON_ITER_HOLDS_OID(&iter))
-		return false;
-	bson_oid_copy(bson_iter_oid(&iter), oid);
-	return true;
 }
 
 /* The flags array of a document (pointers into it). */
@@ -223,9 +193,9 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 			same = list_has(old, old_count, next[k]);
 		if (same)
 			continue;
-		uint32_t uid = (uint32_t)doc_int(&docs[i], "uid");
+		uint32_t uid = (uint32_t)wd__doc_int64(&docs[i], "uid");
 		if (change->unchanged_since != 0 &&
-		    (uint64_t)doc_int(&docs[i], "modseq") > change->unchanged_since) {
+		    (uint64_t)wd__doc_int64(&docs[i], "modseq") > change->unchanged_since) {
 			result_r->modified[result_r->modified_count++] = uid;
 			continue;
 		}
@@ -235,7 +205,7 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 			break;
 		}
 		bson_oid_t id;
-		doc_oid(&docs[i], "_id", &id);
+		wd__doc_oid(&docs[i], "_id", &id);
 		bson_t update = BSON_INITIALIZER;
 		append_flag_update(&update, next, next_count, result_r->modseq, mbox.junk);
 		if (wd__store_update_by_id(store, WD_STORE_DB_MAIN, "messages", mailbox, &id, &update,
@@ -248,7 +218,7 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 		e->modseq = result_r->modseq;
 		e->has_message = true;
 		e->message = id;
-		e->has_thread = doc_oid(&docs[i], "thread", &e->thread);
+		e->has_thread = wd__doc_oid(&docs[i], "thread", &e->thread);
 		e->ignore = change->session_id;
 		e->flags = next;
 		e->flag_count = next_count;
@@ -259,7 +229,8 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 	}
 	if (ret == WD_OK && entry_count > 0) {
 		char *journal_error = NULL;
-		if (wd_store_journal_add(store, mailbox, entries, entry_count, NULL, &journal_error) < 0) {
+		if (wd__store_journal_add_for(store, mailbox, &mbox.user, entries, entry_count, NULL,
+					      &journal_error) < 0) {
 			wd_warning("store", "journal entries for STORE failed: %s", journal_error);
 			free(journal_error);
 		}
@@ -370,7 +341,7 @@ static void release_attachments(struct wd_store *store, const bson_t *doc)
 	size_t count = doc_attachments(doc, &hashes);
 	char *e = NULL;
 	if (count > 0 && wd_store_attachment_release(store, (const uint8_t (*)[32])hashes, count,
-						     (uint32_t)doc_int(doc, "magic"), &e) < 0) {
+						     (uint32_t)wd__doc_int64(doc, "magic"), &e) < 0) {
 		wd_error("store", "attachment references not released: %s", e);
 		free(e);
 	}
@@ -412,7 +383,7 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 	struct wd_journal_entry *exists = calloc(count + 1, sizeof(*exists));
 	struct wd_journal_entry *expunges = calloc(count + 1, sizeof(*expunges));
 	size_t done = 0;
-	int64_t quota = 0, now = now_ms();
+	int64_t quota = 0, now = wd__now_ms();
 	uint32_t source_modseq = 0;
 	int ret = WD_OK;
 	if (move && count > 0)
@@ -425,12 +396,12 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 		}
 		bson_oid_t id, old_id, thread;
 		bson_oid_init(&id, NULL);
-		doc_oid(&docs[i], "_id", &old_id);
+		wd__doc_oid(&docs[i], "_id", &old_id);
 		bson_t copy;
 		copy_document(&docs[i], &id, target, &dst_box, uid, modseq, now, &copy);
 		uint8_t (*hashes)[WD_ATTACHMENT_HASH_LEN];
 		size_t hash_count = doc_attachments(&docs[i], &hashes);
-		uint32_t magic = (uint32_t)doc_int(&docs[i], "magic");
+		uint32_t magic = (uint32_t)wd__doc_int64(&docs[i], "magic");
 		if (!move && hash_count > 0)
 			ret = wd_store_attachment_addref(store, (const uint8_t (*)[32])hashes, hash_count,
 							 magic, error_r);
@@ -446,12 +417,12 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 		free(hashes);
 		if (ret < 0)
 			break;
-		uint32_t src_uid = (uint32_t)doc_int(&docs[i], "uid");
-		bool has_thread = doc_oid(&docs[i], "thread", &thread);
+		uint32_t src_uid = (uint32_t)wd__doc_int64(&docs[i], "uid");
+		bool has_thread = wd__doc_oid(&docs[i], "thread", &thread);
 		exists[done] = (struct wd_journal_entry){
 			.command = WD_JOURNAL_EXISTS, .uid = uid, .has_message = true, .message = id,
 			.has_thread = has_thread, .thread = thread, .ignore = session_id,
-			.unseen = doc_bool(&docs[i], "unseen") ? 1 : 0,
+			.unseen = wd__doc_bool(&docs[i], "unseen") ? 1 : 0,
 			.junk = dst_box.junk == src_box.junk ? 0 : dst_box.junk ? 1 : -1,
 		};
 		if (move) {
@@ -460,10 +431,10 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 				.command = WD_JOURNAL_EXPUNGE, .uid = src_uid, .modseq = source_modseq,
 				.has_message = true, .message = old_id, .has_thread = has_thread,
 				.thread = thread, .ignore = session_id,
-				.unseen = doc_bool(&docs[i], "unseen") ? 1 : 0,
+				.unseen = wd__doc_bool(&docs[i], "unseen") ? 1 : 0,
 			};
 		} else {
-			quota += doc_int(&docs[i], "size");
+			quota += wd__doc_int64(&docs[i], "size");
 			ret = set_copied(store, source, &old_id, error_r);
 		}
 		map[2 * done] = src_uid;
@@ -485,7 +456,8 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 		journal_error = NULL;
 	}
 	if (move && done > 0 &&
-	    wd_store_journal_add(store, source, expunges, done, NULL, &journal_error) < 0) {
+	    wd__store_journal_add_for(store, source, &src_box.user, expunges, done, NULL,
+				      &journal_error) < 0) {
 		wd_warning("store", "journal entries for MOVE failed: %s", journal_error);
 		free(journal_error);
 	}
@@ -510,7 +482,7 @@ static int remove_message(struct wd_store *store, const bson_t *doc, bool archiv
 			  char **error_r)
 {
 	bson_oid_t id;
-	doc_oid(doc, "_id", &id);
+	wd__doc_oid(doc, "_id", &id);
 	if (archive) {
 		bson_t archived;
 		bson_init(&archived);
@@ -561,23 +533,23 @@ int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
 	uint32_t *expunged = calloc(count + 1, sizeof(*expunged));
 	struct wd_journal_entry *entries = calloc(count + 1, sizeof(*entries));
 	size_t done = 0;
-	int64_t freed = 0, now = now_ms();
+	int64_t freed = 0, now = wd__now_ms();
 	for (size_t i = 0; i < count && ret == WD_OK; i++) {
 		bson_oid_t id, thread;
-		doc_oid(&docs[i], "_id", &id);
+		wd__doc_oid(&docs[i], "_id", &id);
 		const char *flags[MAX_FLAGS];
 		size_t flag_count = doc_flags(&docs[i], flags, MAX_FLAGS);
-		bool archive = !list_has(flags, flag_count, "\\Draft") && !doc_bool(&docs[i], "copied");
+		bool archive = !list_has(flags, flag_count, "\\Draft") && !wd__doc_bool(&docs[i], "copied");
 		if (remove_message(store, &docs[i], archive, now, error_r) < 0) {
 			ret = WD_ERROR;
 			break;
 		}
-		freed += doc_int(&docs[i], "size");
-		uint32_t uid = (uint32_t)doc_int(&docs[i], "uid");
+		freed += wd__doc_int64(&docs[i], "size");
+		uint32_t uid = (uint32_t)wd__doc_int64(&docs[i], "uid");
 		entries[done] = (struct wd_journal_entry){
 			.command = WD_JOURNAL_EXPUNGE, .uid = uid, .has_message = true, .message = id,
-			.has_thread = doc_oid(&docs[i], "thread", &thread), .thread = thread,
-			.ignore = session_id, .unseen = doc_bool(&docs[i], "unseen") ? 1 : 0,
+			.has_thread = wd__doc_oid(&docs[i], "thread", &thread), .thread = thread,
+			.ignore = session_id, .unseen = wd__doc_bool(&docs[i], "unseen") ? 1 : 0,
 		};
 		expunged[done++] = uid;
 	}
@@ -647,9 +619,9 @@ int wd_store_retention_gc(struct wd_store *store, int64_t now, unsigned limit,
 	int ret = WD_OK;
 	for (size_t i = 0; i < count && ret == WD_OK; i++) {
 		bson_oid_t mailbox, user, id, thread;
-		if (!doc_oid(&docs[i], "mailbox", &mailbox) || !doc_oid(&docs[i], "user", &user))
+		if (!wd__doc_oid(&docs[i], "mailbox", &mailbox) || !wd__doc_oid(&docs[i], "user", &user))
 			continue;
-		doc_oid(&docs[i], "_id", &id);
+		wd__doc_oid(&docs[i], "_id", &id);
 		struct wd_store_write_lock write_lock;
 		if (wd__store_write_lock(store, &mailbox, 2 * 60 * 1000, 60 * 1000, &write_lock,
 					 error_r) < 0) {
@@ -658,21 +630,21 @@ int wd_store_retention_gc(struct wd_store *store, int64_t now, unsigned limit,
 		}
 		/* WildDuck's rule: messages of deleted users and copied ones are
 		   not archived */
-		bool archive = !doc_bool(&docs[i], "userDeleted") && !doc_bool(&docs[i], "copied");
+		bool archive = !wd__doc_bool(&docs[i], "userDeleted") && !wd__doc_bool(&docs[i], "copied");
 		ret = remove_message(store, &docs[i], archive, now, error_r);
 		wd__store_write_unlock(store, &write_lock);
 		if (ret < 0)
 			break;
 		char *e = NULL;
-		if (wd__store_change_quota(store, &user, -doc_int(&docs[i], "size"), &e) < 0) {
+		if (wd__store_change_quota(store, &user, -wd__doc_int64(&docs[i], "size"), &e) < 0) {
 			wd_error("store", "quota not updated by retention GC: %s", e);
 			free(e);
 		}
 		struct wd_journal_entry entry = {
-			.command = WD_JOURNAL_EXPUNGE, .uid = (uint32_t)doc_int(&docs[i], "uid"),
+			.command = WD_JOURNAL_EXPUNGE, .uid = (uint32_t)wd__doc_int64(&docs[i], "uid"),
 			.has_message = true, .message = id,
-			.has_thread = doc_oid(&docs[i], "thread", &thread), .thread = thread,
-			.unseen = doc_bool(&docs[i], "unseen") ? 1 : 0,
+			.has_thread = wd__doc_oid(&docs[i], "thread", &thread), .thread = thread,
+			.unseen = wd__doc_bool(&docs[i], "unseen") ? 1 : 0,
 		};
 		if (wd_store_journal_add(store, &mailbox, &entry, 1, NULL, &e) < 0) {
 			wd_warning("store", "journal entry for an expired message failed: %s", e);
@@ -691,7 +663,7 @@ int wd_store_retention_gc(struct wd_store *store, int64_t now, unsigned limit,
 		return WD_ERROR;
 	for (size_t i = 0; i < count && ret == WD_OK; i++) {
 		bson_oid_t id;
-		doc_oid(&docs[i], "_id", &id);
+		wd__doc_oid(&docs[i], "_id", &id);
 		if (delete_by_id(store, "archived", &id, error_r) < 0) {
 			ret = WD_ERROR;
 			break;

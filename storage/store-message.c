@@ -39,13 +39,6 @@ static void gmime_init_once(void)
 	g_mime_init();
 }
 
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 static bool is_inline_text(const struct wd_mime_node *node)
 {
 	const struct wd_mime_content *ct = &node->content_type;
@@ -627,7 +620,7 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	if (wd_store_allocate_uid(store, mailbox, true, &uid, &modseq, error_r) < 0)
 		goto fail;
 
-	int64_t now = now_ms();
+	int64_t now = wd__now_ms();
 	int64_t idate = req->idate_ms != 0 ? req->idate_ms : now;
 	bson_oid_t id, thread;
 	bson_oid_init(&id, NULL);
@@ -704,7 +697,8 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 		.unseen = !has_flag(req, "\\Seen"), .idate_ms = idate,
 	};
 	char *journal_error = NULL;
-	if (wd_store_journal_add(store, mailbox, &entry, 1, NULL, &journal_error) < 0) {
+	if (wd__store_journal_add_for(store, mailbox, &mbox.user, &entry, 1, NULL,
+				      &journal_error) < 0) {
 		/* the message is stored; sessions find it on their next full sync */
 		wd_warning("store", "journal entry for a new message failed: %s", journal_error);
 		free(journal_error);

@@ -37,9 +37,6 @@ int wd__doc_lock(struct wd_store *store, const bson_oid_t *id, struct wd_store_l
 		 char **error_r);
 void wd__doc_unlock(struct wd_store *store, struct wd_store_lock *lock);
 
-/* Wall clock in milliseconds. */
-int64_t wd__now_ms(void);
-
 /* A JavaScript number as the Node driver writes it: int32 when the value
    fits, else double. */
 void wd__append_js_number(bson_t *doc, const char *key, int64_t value);

@@ -101,6 +101,17 @@ void wd__maildata_append(const struct wd_mime_tree *tree,
 			 const struct wd_mime_node *const *att_nodes, size_t att_count, bool nul_ok,
 			 bson_t *doc);
 
+/* wd_store_journal_add() for a caller that knows the mailbox owner: when
+   every entry carries its modseq, the mailbox document is not read. */
+struct wd_journal_entry;
+int wd__store_journal_add_for(struct wd_store *store, const bson_oid_t *mailbox,
+			      const bson_oid_t *known_user, struct wd_journal_entry *entries,
+			      size_t count, bson_oid_t *user_r, char **error_r);
+
+/* Wall clock and monotonic clock in milliseconds (store-op.c, store-lock.c). */
+int64_t wd__now_ms(void);
+int64_t wd__monotonic_ms(void);
+
 /* malloc'd printf, for error_r messages. */
 char *wd__store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

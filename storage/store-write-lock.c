@@ -25,13 +25,6 @@ static const char release_lua[] =
 	"redis.call('del', KEYS[1]) redis.call('publish', 'mail-release', KEYS[1]) return 1 end "
 	"return 0";
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int wd__store_write_lock(struct wd_store *store, const bson_oid_t *mailbox, unsigned ttl_ms,
 			 unsigned wait_ms, struct wd_store_write_lock *lock, char **error_r)
 {
@@ -47,7 +40,7 @@ int wd__store_write_lock(struct wd_store *store, const bson_oid_t *mailbox, unsi
 	}
 	lock->index = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
 	freeReplyObject(reply);
-	int64_t deadline = monotonic_ms() + wait_ms;
+	int64_t deadline = wd__monotonic_ms() + wait_ms;
 	unsigned backoff_ms = 5;
 	for (;;) {
 		reply = wd__store_redis(store, "EVAL %s 1 %s %lld %u", acquire_lua, lock->key,
@@ -59,7 +52,7 @@ int wd__store_write_lock(struct wd_store *store, const bson_oid_t *mailbox, unsi
 			lock->held = true;
 			return WD_OK;
 		}
-		if (monotonic_ms() >= deadline) {
+		if (wd__monotonic_ms() >= deadline) {
 			*error_r = wd__store_error("mailbox is locked by another process (%s)", lock->key);
 			return WD_ERROR;
 		}
