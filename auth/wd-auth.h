@@ -42,6 +42,14 @@ enum wd_auth_error_kind {
 	WD_AUTH_ERR_RATELIMITED = -6, /* too many failures, try later */
 };
 
+/* Who is asking, for the auth log and the failure counters. Every field may
+   be NULL. `protocol` is written as given ("IMAP", "POP3", "SMTP", "API"). */
+struct wd_auth_meta {
+	const char *protocol;
+	const char *ip;
+	const char *sess;
+};
+
 /* Hard input limits. */
 #define WD_AUTH_MAX_PASSWORD 1024   /* bytes of a password given to us */
 #define WD_AUTH_MAX_HASH 1024       /* bytes of a stored hash we look at */

@@ -22,6 +22,8 @@ packages=(
   libcmocka-dev
   # servers and tools used at run and test time
   redis-server redis-tools openssl
+  # independent hash and TOTP tools for the auth test vectors (mkpasswd, argon2, oathtool)
+  whois argon2 oathtool
   dovecot-dev dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
   # real clients in tests
   python3 mutt isync fetchmail swaks
