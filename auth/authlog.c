@@ -88,8 +88,7 @@ int wd_auth_log_event(struct wd_auth *auth, const bson_oid_t *user,
 	mongoc_find_and_modify_opts_set_update(opts, &update);
 	mongoc_find_and_modify_opts_set_flags(opts, MONGOC_FIND_AND_MODIFY_UPSERT |
 							    MONGOC_FIND_AND_MODIFY_RETURN_NEW);
-	bson_t *fields = BCON_NEW("_id", BCON_BOOL(true));
-	mongoc_find_and_modify_opts_set_fields(opts, fields);
+	/* no projection: FerretDB 1.x refuses "fields" in findAndModify */
 
 	struct wd__auth_coll c;
 	wd__auth_coll_get(auth, "authlog", &c);
@@ -108,7 +107,6 @@ int wd_auth_log_event(struct wd_auth *auth, const bson_oid_t *user,
 	}
 	bson_destroy(&reply);
 	wd__auth_coll_put(auth, &c);
-	bson_destroy(fields);
 	mongoc_find_and_modify_opts_destroy(opts);
 	bson_destroy(&update);
 	bson_destroy(query);
