@@ -157,3 +157,31 @@ void imap_parse_log(const uint8_t *input, size_t len, imap_split_fn *split, void
 	wd_buffer_release(&stream);
 	wd_imap_parser_destroy(&p);
 }
+
+struct wd_imap_command *imap_parse_command(const char *line)
+{
+	struct wd_imap_parser_limits limits;
+	struct wd_imap_parser *p;
+	struct wd_imap_command *cmd = NULL;
+	size_t len = strlen(line), used;
+
+	wd_imap_parser_limits_default(&limits);
+	limits.literal_plus = true;
+	p = wd_imap_parser_create(&limits);
+	REQUIRE(p != NULL);
+	for (;;) {
+		struct wd_imap_event ev;
+		if (wd_imap_parser_feed(p, (const uint8_t *)line, len, &used, &ev) != WD_OK)
+			break;
+		line += used;
+		len -= used;
+		if (ev.type == WD_IMAP_EVENT_ERROR)
+			break;
+		if (ev.type == WD_IMAP_EVENT_COMMAND) {
+			cmd = ev.command;
+			break;
+		}
+	}
+	wd_imap_parser_destroy(&p);
+	return cmd;
+}

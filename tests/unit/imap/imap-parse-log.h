@@ -32,4 +32,8 @@ void imap_parse_log(const uint8_t *input, size_t len, imap_split_fn *split, void
    literals, NIL, (lists). */
 void imap_parse_log_args(struct wd_buffer *out, const struct wd_imap_arg *args, size_t count);
 
+/* Parses one whole command line (literals allowed, LITERAL+ on, nothing
+   streamed); NULL when the parser reports an error. */
+struct wd_imap_command *imap_parse_command(const char *line);
+
 #endif
