@@ -45,8 +45,9 @@ int wd_auth_scope_parse(const char *name)
 const char *wd_auth_status_name(enum wd_auth_status status)
 {
 	static const char *const names[] = {
-		"accepted", "refused", "rate limited", "disabled", "suspended",
-		"scope disabled", "scope refused", "temporary password not yet valid",
+		"accepted", "wrong password or unknown user", "rate limited", "account disabled",
+		"account suspended", "service disabled for this account",
+		"password not valid for this service", "temporary password not yet valid",
 		"internal error",
 	};
 	return (unsigned)status < sizeof(names) / sizeof(names[0]) ? names[status] : "unknown";

@@ -6,26 +6,44 @@
  * APPCONF_ environment variables, --key=value arguments). Commands are a
  * table of word sequences; each lives in its own file (cmd-*.c). */
 #include "wdctl.h"
+#include "wd-auth.h"
 #include "wd-config.h"
 #include "wd-log.h"
 #include "wd-store-user.h"
 
 #include <stdarg.h>
+#include <termios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 struct command {
-	const char *words[2];
+	const char *words[3];
 	const char *usage;
 	wdctl_command_fn *fn;
 };
 
 static const struct command commands[] = {
-	{ { "user", "create" }, "user create <username> [--address A]... [--password-hash H]",
+	{ { "user", "create" },
+	  "user create <username> [--address A]... [--name N] [--password P|-] [--password-hash H]",
 	  wdctl_user_create },
 	{ { "user", "list" }, "user list", wdctl_user_list },
+	{ { "user", "passwd" }, "user passwd <user> [--temporary]   (new password on stdin)",
+	  wdctl_user_passwd },
+	{ { "asp", "create" },
+	  "asp create <user> --description D [--scope imap|pop3|smtp|*]... [--ttl SECONDS]",
+	  wdctl_asp_create },
+	{ { "asp", "list" }, "asp list <user>", wdctl_asp_list },
+	{ { "asp", "delete" }, "asp delete <user> <asp-id>", wdctl_asp_delete },
+	{ { "2fa", "totp", "setup" }, "2fa totp setup <user> [--issuer I] [--label L]",
+	  wdctl_totp_setup },
+	{ { "2fa", "totp", "enable" }, "2fa totp enable <user> <code>", wdctl_totp_enable },
+	{ { "2fa", "totp", "disable" }, "2fa totp disable <user>", wdctl_totp_disable },
+	{ { "auth", "check" },
+	  "auth check <user-or-address> [--scope imap|pop3|smtp|master] [--ip IP]   "
+	  "(password on stdin; exit 0 accepted, 1 refused)",
+	  wdctl_auth_check },
 	{ { "mailbox", "list" }, "mailbox list <user>", wdctl_mailbox_list },
 	{ { "message", "import" }, "message import <user> <mailbox> <file.eml|mbox|Maildir>...",
 	  wdctl_message_import },
@@ -89,6 +107,43 @@ int wdctl_find_mailbox(struct wdctl *ctl, const bson_oid_t *user, const char *pa
 	return 0;
 }
 
+long wdctl_read_password(const char *prompt, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	size_t len = 0;
+	int c;
+	bool too_long = false;
+	while ((c = getchar()) != EOF && c != '\n') {
+		if (len + 1 < size)
+			buf[len++] = (char)c;
+		else
+			too_long = true;
+	}
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	buf[len] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (too_long) {
+		wdctl_fail("password longer than %zu bytes", size - 1);
+		return -1;
+	}
+	if (len == 0) {
+		wdctl_fail("empty password");
+		return -1;
+	}
+	return (long)len;
+}
+
 /* Options of wdctl itself come first; command words and operands follow.
    --config FILE / --config=FILE; --a.b=v overrides anywhere before the
    command. */
@@ -130,11 +185,15 @@ int main(int argc, char **argv)
 	const struct command *cmd = NULL;
 	int words = 0;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && cmd == NULL; i++) {
-		int n = commands[i].words[1] != NULL ? 2 : 1;
+		int n = 0;
+		while (n < 3 && commands[i].words[n] != NULL)
+			n++;
 		if (first + n - 1 >= argc)
 			continue;
-		if (strcmp(argv[first], commands[i].words[0]) == 0 &&
-		    (n == 1 || strcmp(argv[first + 1], commands[i].words[1]) == 0)) {
+		int w = 0;
+		while (w < n && strcmp(argv[first + w], commands[i].words[w]) == 0)
+			w++;
+		if (w == n) {
 			cmd = &commands[i];
 			words = n;
 		}
@@ -154,7 +213,16 @@ int main(int argc, char **argv)
 		wd_config_free(&ctl.config);
 		return WDCTL_EXIT_FAIL;
 	}
+	ctl.auth = wd_auth_create(ctl.store, ctl.config, &error);
+	if (ctl.auth == NULL) {
+		wdctl_fail("%s", error);
+		free(error);
+		wd_store_close(&ctl.store);
+		wd_config_free(&ctl.config);
+		return WDCTL_EXIT_FAIL;
+	}
 	int ret = cmd->fn(&ctl, argc - first - words, argv + first + words);
+	wd_auth_destroy(&ctl.auth);
 	wd_store_close(&ctl.store);
 	wd_config_free(&ctl.config);
 	return ret;

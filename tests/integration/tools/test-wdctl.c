@@ -1,7 +1,8 @@
 /* Integration tests (suite storage): the wdctl command line against the
  * stack — user and mailbox listing, import of .eml/mbox/Maildir and export
  * byte for byte, and `check` finding and repairing counters broken the way
- * a crash between two store steps breaks them. argv[1] is the wdctl binary. */
+ * a crash between two store steps breaks them; the auth commands (user
+ * passwords, app passwords, TOTP, auth check). argv[1] is the wdctl binary. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -197,6 +198,69 @@ static void test_check_and_repair(void **state)
 	expect_export(10, eml, sizeof(eml) - 1);
 }
 
+/* The auth commands: passwords from stdin (a file here), app passwords
+   with scopes, TOTP enrolment with a code from oathtool, password change;
+   `auth check` answers with its exit code and a reason on stderr. */
+static void test_auth_commands(void **state)
+{
+	(void)state;
+	struct wd_buffer out = WD_BUFFER_INIT;
+	write_file("pw", "s3cret pass\n", 12);
+	write_file("wrong", "not it\n", 7);
+	assert_int_equal(run(&out, "user create carol --address c.arol@example.com --password - < pw"), 0);
+	assert_int_equal(out.len, 25);
+	wd_buffer_clear(&out);
+	assert_int_equal(run(NULL, "user create dave --password-hash plaintext"), 1);
+	assert_int_equal(run(&out, "auth check carol --scope imap < pw"), 0);
+	wd_buffer_append(&out, "", 1);
+	assert_non_null(strstr((const char *)wd_buffer_bytes(&out), " carol password"));
+	wd_buffer_clear(&out);
+	assert_int_equal(run(NULL, "auth check Carol+x@Example.COM --scope pop3 < pw"), 0);
+	assert_int_equal(run(NULL, "auth check carol --scope imap < wrong 2>/dev/null"), 1);
+	assert_int_equal(run(NULL, "auth check nobody --scope imap < pw 2>/dev/null"), 1);
+	assert_int_equal(run(NULL, "auth check carol --scope bogus < pw 2>/dev/null"), 1);
+
+	/* an app password for IMAP only */
+	assert_int_equal(run(&out, "asp create carol --description 'Mail app' --scope imap"), 0);
+	wd_buffer_append(&out, "", 1);
+	char id[25], asp[17];
+	assert_int_equal(sscanf((const char *)wd_buffer_bytes(&out), "%24s %16s", id, asp), 2);
+	wd_buffer_clear(&out);
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%s\n", asp);
+	write_file("asp", line, (size_t)n);
+	assert_int_equal(run(NULL, "auth check carol --scope imap < asp"), 0);
+	assert_int_equal(run(NULL, "auth check carol --scope smtp < asp 2>/dev/null"), 1);
+	assert_int_equal(run(&out, "asp list carol"), 0);
+	wd_buffer_append(&out, "", 1);
+	assert_non_null(strstr((const char *)wd_buffer_bytes(&out), " imap "));
+	assert_non_null(strstr((const char *)wd_buffer_bytes(&out), "Mail app"));
+	wd_buffer_clear(&out);
+
+	/* TOTP: after enabling, IMAP needs the app password */
+	if (system("command -v oathtool >/dev/null 2>&1") == 0) {
+		assert_int_equal(run(&out, "2fa totp setup carol --issuer Test"), 0);
+		wd_buffer_append(&out, "", 1);
+		char seed[64];
+		assert_int_equal(sscanf((const char *)wd_buffer_bytes(&out), "%63s", seed), 1);
+		assert_non_null(strstr((const char *)wd_buffer_bytes(&out), "otpauth://totp/carol?"));
+		wd_buffer_clear(&out);
+		assert_int_equal(run(NULL, "2fa totp enable carol 000000 2>/dev/null"), 1);
+		assert_int_equal(run(NULL, "2fa totp enable carol $(oathtool --totp -b %s)", seed), 0);
+		assert_int_equal(run(NULL, "auth check carol --scope imap < pw 2>/dev/null"), 1);
+		assert_int_equal(run(NULL, "auth check carol --scope imap < asp"), 0);
+		assert_int_equal(run(NULL, "2fa totp disable carol"), 0);
+		assert_int_equal(run(NULL, "2fa totp disable carol 2>/dev/null"), 1);
+	}
+	assert_int_equal(run(NULL, "asp delete carol %s", id), 0);
+	assert_int_equal(run(NULL, "auth check carol --scope imap < asp 2>/dev/null"), 1);
+	/* a new password */
+	assert_int_equal(run(NULL, "user passwd carol < wrong"), 0);
+	assert_int_equal(run(NULL, "auth check carol < wrong"), 0);
+	assert_int_equal(run(NULL, "auth check carol < pw 2>/dev/null"), 1);
+	wd_buffer_release(&out);
+}
+
 int main(int argc, char **argv)
 {
 	const char *url = getenv("WD_MONGO_URL");
@@ -236,6 +300,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_users_and_mailboxes),
 		cmocka_unit_test(test_import_export),
 		cmocka_unit_test(test_check_and_repair),
+		cmocka_unit_test(test_auth_commands),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	wd_store_close(&store);
