@@ -1,9 +1,12 @@
-/* wdctl auth check — runs the real authentication flow for a login name
+/* wdctl auth check | auth expire.
+ *
+ * auth check runs the real authentication flow for a login name
  * and a password read from stdin, exactly as a protocol server would
  * (failure counters, auth log and all): exit 0 accepted, 1 refused with the
  * reason on stderr. Operators use it to answer "why can't this user log
  * in?"; the reason printed is the internal one, not the client message. */
 #include "wdctl.h"
+#include "wd-auth-log.h"
 #include "wd-auth-login.h"
 
 #include <openssl/crypto.h>
@@ -57,5 +60,24 @@ int wdctl_auth_check(struct wdctl *ctl, int argc, char **argv)
 	printf("%s %s %s%s%s%s\n", hex, result.username, sources[result.source],
 	       result.require_password_change ? " (password change required)" : "",
 	       result.require2fa[0] != '\0' ? " 2fa:" : "", result.require2fa);
+	return WDCTL_EXIT_OK;
+}
+
+/* FerretDB does not enforce TTL indexes: this is the expiry of authlog
+   entries and app passwords for a cron job (or the servers' periodic task). */
+int wdctl_auth_expire(struct wdctl *ctl, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		return wdctl_fail("usage: wdctl auth expire");
+	int64_t authlog = 0, asps = 0;
+	char *error = NULL;
+	if (wd_auth_log_expire(ctl->auth, &authlog, &asps, &error) < 0) {
+		wdctl_fail("auth expire: %s", error);
+		free(error);
+		return WDCTL_EXIT_FAIL;
+	}
+	printf("%lld authlog entries, %lld app passwords expired\n", (long long)authlog,
+	       (long long)asps);
 	return WDCTL_EXIT_OK;
 }

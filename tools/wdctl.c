@@ -44,6 +44,8 @@ static const struct command commands[] = {
 	  "auth check <user-or-address> [--scope imap|pop3|smtp|master] [--ip IP]   "
 	  "(password on stdin; exit 0 accepted, 1 refused)",
 	  wdctl_auth_check },
+	{ { "auth", "expire" }, "auth expire   (delete expired auth log entries and app passwords)",
+	  wdctl_auth_expire },
 	{ { "mailbox", "list" }, "mailbox list <user>", wdctl_mailbox_list },
 	{ { "message", "import" }, "message import <user> <mailbox> <file.eml|mbox|Maildir>...",
 	  wdctl_message_import },

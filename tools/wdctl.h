@@ -34,6 +34,7 @@ int wdctl_totp_setup(struct wdctl *ctl, int argc, char **argv);
 int wdctl_totp_enable(struct wdctl *ctl, int argc, char **argv);
 int wdctl_totp_disable(struct wdctl *ctl, int argc, char **argv);
 int wdctl_auth_check(struct wdctl *ctl, int argc, char **argv);
+int wdctl_auth_expire(struct wdctl *ctl, int argc, char **argv);
 
 /* Shared helpers (wdctl.c). */
 int wdctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -258,6 +258,9 @@ static void test_auth_commands(void **state)
 	assert_int_equal(run(NULL, "user passwd carol < wrong"), 0);
 	assert_int_equal(run(NULL, "auth check carol < wrong"), 0);
 	assert_int_equal(run(NULL, "auth check carol < pw 2>/dev/null"), 1);
+	assert_int_equal(run(&out, "auth expire"), 0);
+	wd_buffer_append(&out, "", 1);
+	assert_non_null(strstr((const char *)wd_buffer_bytes(&out), "app passwords expired"));
 	wd_buffer_release(&out);
 }
 

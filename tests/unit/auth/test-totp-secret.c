@@ -168,7 +168,7 @@ static void test_secret_vectors(void **state)
 		free(plain);
 	}
 	/* wrong secret, no secret, tampering, malformed: errors, never garbage */
-	static const struct {
+	const struct {
 		const char *value, *secret;
 	} bad[] = {
 		{ vectors[0].value, "a secret dog" },
