@@ -61,6 +61,7 @@ struct attempt {
 	char hex[25];
 	char methods[64];      /* enabled 2FA methods */
 	const char *aname;     /* description of the app password that matched */
+	bool password_matched; /* the account (or temporary) password was right */
 };
 
 static void log_entry(struct attempt *a, const char *result, const char *source,
@@ -70,8 +71,8 @@ static void log_entry(struct attempt *a, const char *result, const char *source,
 		.result = result,
 		.source = source,
 		.required_scope = wd_auth_scope_name(a->req->scope),
-		.require2fa = a->methods[0] != '\0' && strcmp(result, "success") == 0 ?
-				      a->methods : NULL,
+		/* as WildDuck: set once the password matched, also when the scope then fails */
+		.require2fa = a->methods[0] != '\0' && a->password_matched ? a->methods : NULL,
 		.asp = a->result->source == WD_AUTH_SOURCE_ASP ? &a->result->asp : NULL,
 		.aname = a->result->source == WD_AUTH_SOURCE_ASP ? a->aname : NULL,
 	};
@@ -374,6 +375,7 @@ static enum wd_auth_status authenticate_user(struct attempt *a)
 	if (!match && (hash == NULL || hash[0] == '\0'))
 		wd_auth_password_burn(req->password, req->password_len);
 	if (match) {
+		a->password_matched = true;
 		const char *source = temporary ? "temporary" : "master";
 		a->result->source = temporary ? WD_AUTH_SOURCE_TEMPORARY : WD_AUTH_SOURCE_MASTER;
 		a->result->require_password_change = temporary;

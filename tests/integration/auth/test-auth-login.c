@@ -406,6 +406,14 @@ static void test_two_factor(void **state)
 	assert_int_equal(login(name, "twofactor", WD_AUTH_SCOPE_IMAP, &r), WD_AUTH_SCOPE_REFUSED);
 	assert_non_null(strstr(r.message, "application-specific password"));
 	assert_int_equal(login(name, "twofactor", WD_AUTH_SCOPE_POP3, &r), WD_AUTH_SCOPE_REFUSED);
+	q = BCON_NEW("user", BCON_OID(&id), "result", BCON_UTF8("fail"), "protocol",
+		     BCON_UTF8("POP3"));
+	doc = test_find_one(WD_STORE_DB_USERS, "authlog", q);
+	assert_non_null(doc);
+	assert_string_equal(str_field(doc, "require2fa"), "totp");
+	assert_string_equal(str_field(doc, "source"), "master");
+	bson_destroy(doc);
+	bson_destroy(q);
 	assert_int_equal(login(name, "twofactor", WD_AUTH_SCOPE_MASTER, &r), WD_AUTH_ACCEPTED);
 	assert_string_equal(r.require2fa, "totp");
 	char asp[17];
