@@ -978,11 +978,13 @@ static enum step step_discard(struct wd_imap_parser *p, size_t avail, size_t *us
 static enum step step_line(struct wd_imap_parser *p, const uint8_t *d, size_t avail,
 			   size_t *used_r, struct wd_imap_event *ev)
 {
-	const uint8_t *lf = memchr(d + p->scan, '\n', avail - p->scan);
+	/* only the first max_line + 2 bytes (a full line and CRLF) decide */
+	size_t window = avail < p->limits.max_line + 2 ? avail : p->limits.max_line + 2;
+	const uint8_t *lf = memchr(d + p->scan, '\n', window - p->scan);
 
 	if (lf == NULL) {
-		p->scan = avail;
-		if (avail > p->limits.max_line) {
+		p->scan = window;
+		if (window == p->limits.max_line + 2) {
 			p->scan = 0;
 			return fail(p, ev, WD_IMAP_PARSE_ERROR_TOOBIG, WD_IMAP_RECOVER_SKIP,
 				    "Line too long");
@@ -1024,18 +1026,28 @@ int wd_imap_parser_feed(struct wd_imap_parser *p, const uint8_t *data, size_t le
 			*consumed_r = i;
 			return WD_AGAIN;
 		}
+		/* Tokens are scanned no further than one byte past the line
+		   limit, so whether a long line fails as "too long" or on a bad
+		   byte does not depend on how the input was chunked. */
+		size_t window = avail;
+		if (p->state == P_TAG || p->state == P_NAME || p->state == P_ARGS) {
+			size_t budget = p->line_used < p->limits.max_line ?
+						p->limits.max_line - p->line_used + 1 : 1;
+			if (window > budget)
+				window = budget;
+		}
 		switch (p->state) {
 		case P_TAG:
-			step = step_tag(p, d, avail, &used, ev);
+			step = step_tag(p, d, window, &used, ev);
 			break;
 		case P_NAME:
-			step = step_name(p, d, avail, &used, ev);
+			step = step_name(p, d, window, &used, ev);
 			break;
 		case P_ARGS:
 			if (p->expect == EXP_SEP && p->scan == 0)
-				step = step_separator(p, d, avail, &used, ev);
+				step = step_separator(p, d, window, &used, ev);
 			else
-				step = step_token(p, d, avail, &used, ev);
+				step = step_token(p, d, window, &used, ev);
 			break;
 		case P_LIT_DECIDE:
 			step = step_literal_decide(p, ev);

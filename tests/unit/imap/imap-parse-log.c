@@ -60,6 +60,29 @@ void imap_parse_log_args(struct wd_buffer *out, const struct wd_imap_arg *args, 
 	}
 }
 
+size_t imap_split_whole(void *context, size_t left)
+{
+	(void)context;
+	return left;
+}
+
+size_t imap_split_one(void *context, size_t left)
+{
+	(void)context;
+	(void)left;
+	return 1;
+}
+
+size_t imap_split_random(void *context, size_t left)
+{
+	struct imap_split_random *r = context;
+	r->state ^= r->state << 13;
+	r->state ^= r->state >> 17;
+	r->state ^= r->state << 5;
+	size_t n = 1 + (r->state >> 4) % (r->max > 0 ? r->max : 1);
+	return n < left ? n : left;
+}
+
 static const char *const recoveries[] = { "next", "skip", "close" };
 static const char *const codes[] = { "syntax", "toobig", "limit" };
 

@@ -23,6 +23,16 @@ struct imap_parse_log_options {
 	const char *line_after;
 };
 
+/* Ready-made splits: everything at once; one byte at a time; random sizes
+   from 1 to `max` drawn from the xorshift state at *context (non-zero). */
+size_t imap_split_whole(void *context, size_t left);
+size_t imap_split_one(void *context, size_t left);
+struct imap_split_random {
+	uint32_t state;
+	size_t max;
+};
+size_t imap_split_random(void *context, size_t left);
+
 /* Appends the event log to `out`. Aborts on a broken parser contract
    (no progress, events out of order). */
 void imap_parse_log(const uint8_t *input, size_t len, imap_split_fn *split, void *context,

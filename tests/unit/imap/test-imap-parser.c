@@ -165,23 +165,21 @@ static const struct transcript transcripts[] = {
 	  L_DEFAULT, false, NULL },
 	{ "trailing-space", BIN("a53 NOOP \r\n"), "ERR a53 syntax skip: Missing argument\n",
 	  L_DEFAULT, false, NULL },
+	{ "bad-byte-past-line-limit", BIN("a57 X ((aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xf8\r\na58 NOOP\r\n"),
+	  "ERR a57 toobig skip TOOBIG: Command line too long\nCMD a58 NOOP\n", L_SMALL, false, NULL },
+	{ "bad-byte-at-line-limit", BIN("a59 X aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xf8\r\na60 NOOP\r\n"),
+	  "ERR a59 syntax skip: Invalid character in atom\nCMD a60 NOOP\n", L_SMALL, false, NULL },
+	{ "long-raw-line", BIN("a61 IDLE\r\nDONExxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n"
+	  "a62 NOOP\r\n"),
+	  "CMD a61 IDLE\nERR * toobig skip TOOBIG: Line too long\nCMD a62 NOOP\n", L_SMALL, false,
+	  "IDLE" },
 	{ "pipelined", BIN("a54 NOOP\r\na55 LOGIN {1+}\r\nx y\r\na56 LOGOUT\r\n"),
 	  "CMD a54 NOOP\nLIT a55 LOGIN 1+ d0 i0\nCMD a55 LOGIN L:1:x y\nCMD a56 LOGOUT\n",
 	  L_DEFAULT, false, NULL },
 };
-
-static size_t split_whole(void *context, size_t left)
-{
-	(void)context;
-	return left;
-}
-
-static size_t split_one(void *context, size_t left)
-{
-	(void)context;
-	(void)left;
-	return 1;
-}
 
 /* Chunks end right after each CR, so CR and LF always arrive apart. */
 struct cr_split {
@@ -198,22 +196,6 @@ static size_t split_at_cr(void *context, size_t left)
 		n++;
 	s->pos += n;
 	return n;
-}
-
-static uint32_t rng_next(uint32_t *state)
-{
-	*state ^= *state << 13;
-	*state ^= *state >> 17;
-	*state ^= *state << 5;
-	return *state;
-}
-
-static size_t split_random(void *context, size_t left)
-{
-	uint32_t r = rng_next(context);
-	size_t max = (r & 1) ? 4 : 40;
-	size_t n = 1 + (r >> 8) % max;
-	return n < left ? n : left;
 }
 
 static char *run(const struct transcript *t, imap_split_fn *split, void *context)
@@ -239,13 +221,13 @@ static void test_transcripts(void **state)
 	(void)state;
 	for (size_t i = 0; i < WD_N_ELEMENTS(transcripts); i++) {
 		const struct transcript *t = &transcripts[i];
-		char *whole = run(t, split_whole, NULL);
+		char *whole = run(t, imap_split_whole, NULL);
 		if (strcmp(whole, t->expected) != 0) {
 			fprintf(stderr, "transcript %s:\n--- expected\n%s--- got\n%s", t->name,
 				t->expected, whole);
 			fail();
 		}
-		char *one = run(t, split_one, NULL);
+		char *one = run(t, imap_split_one, NULL);
 		if (strcmp(whole, one) != 0) {
 			fprintf(stderr, "transcript %s byte by byte:\n%s", t->name, one);
 			fail();
@@ -256,8 +238,9 @@ static void test_transcripts(void **state)
 		assert_string_equal(whole, crs);
 		free(crs);
 		for (uint32_t seed = 1; seed <= 200; seed++) {
-			uint32_t rng = seed * 2654435761u;
-			char *r = run(t, split_random, &rng);
+			/* small chunks half of the time, larger ones otherwise */
+			struct imap_split_random rng = { seed * 2654435761u, seed % 2 ? 4 : 40 };
+			char *r = run(t, imap_split_random, &rng);
 			if (strcmp(whole, r) != 0) {
 				fprintf(stderr, "transcript %s seed %u:\n%s", t->name, seed, r);
 				fail();
