@@ -17,6 +17,7 @@
 #include "wd-buffer.h"
 #include "wd-config.h"
 #include "wd-log.h"
+#include "wd-mime-tree.h"
 #include "wd-store-message.h"
 
 #include <stdio.h>
@@ -154,7 +155,8 @@ int main(int argc, char **argv)
 	}
 	double wd = now() - t0;
 
-	/* read back and compare (not timed) */
+	/* read back and compare (timed: open + read of the whole message) */
+	t0 = now();
 	for (int i = 0; i < count; i++) {
 		struct wd_message_reader *r = wd_store_message_open_id(store, &ids[i], &error);
 		struct wd_buffer back = WD_BUFFER_INIT;
@@ -169,6 +171,30 @@ int main(int argc, char **argv)
 		}
 		wd_buffer_release(&back);
 	}
+	double read_whole = now() - t0;
+	/* BODY[HEADER] and BODY[1]<0.100> through the stored layout */
+	t0 = now();
+	for (int i = 0; i < count; i++) {
+		uint32_t one = 1;
+		struct wd_mime_section_spec header = { .type = WD_MIME_SECTION_HEADER };
+		struct wd_mime_section_spec part = { .path = &one, .path_len = 1,
+						     .type = WD_MIME_SECTION_BODY };
+		for (int k = 0; k < 2; k++) {
+			struct wd_message_reader *r = wd_store_message_open_id(store, &ids[i], &error);
+			struct wd_buffer back = WD_BUFFER_INIT;
+			bool eof = false;
+			if (r == NULL || wd_message_reader_select(r, k == 0 ? &header : &part, 0,
+								  k == 0 ? UINT64_MAX : 100, &error) < 0) {
+				fprintf(stderr, "section: %s\n", error);
+				return 1;
+			}
+			while (!eof)
+				wd_message_reader_read(r, &back, &eof, &error);
+			wd_message_reader_close(&r);
+			wd_buffer_release(&back);
+		}
+	}
+	double read_sections = now() - t0;
 
 	c = wd_store_client(store, WD_STORE_DB_MAIN);
 	mongoc_database_t *db = mongoc_client_get_database(c, wd_store_db_name(store, WD_STORE_DB_MAIN));
@@ -183,6 +209,9 @@ int main(int argc, char **argv)
 	printf("baseline (raw documents):  %8.1f msg/s  %6.2f MB/s\n", count / baseline, mb_raw / baseline);
 	printf("wd_store_message_add():    %8.1f msg/s  %6.2f MB/s\n", count / wd, mb_raw / wd);
 	printf("throughput ratio wd/baseline: %.2f\n", baseline / wd);
+	printf("read whole message:        %8.1f msg/s  %6.2f MB/s\n", count / read_whole,
+	       mb_raw / read_whole);
+	printf("read section (HEADER, 1<0.100>): %8.1f sections/s\n", 2 * count / read_sections);
 	if (msg_bytes >= 0 && chunk_bytes >= 0)
 		printf("stored: messages %.1f MB + attachment chunks %.1f MB + files %.2f MB = %.2f of raw\n",
 		       (double)msg_bytes / 1e6, (double)chunk_bytes / 1e6, (double)file_bytes / 1e6,

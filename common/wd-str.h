@@ -30,6 +30,10 @@ int wd_str_to_int64(const char *str, size_t len, int64_t *value_r);
 /* Trim ASCII whitespace in place (returns the start inside str). */
 char *wd_str_trim(char *str);
 
+/* Write code point cp (≤ 0x10FFFF) as UTF-8 into out (4 bytes of room);
+   returns the bytes written. */
+size_t wd_utf8_encode(uint32_t cp, char *out);
+
 /* Replace the contents of *dst with a strdup of src (NULL allowed); frees the old. */
 int wd_str_replace(char **dst, const char *src);
 

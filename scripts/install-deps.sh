@@ -19,7 +19,7 @@ packages=(
   # libraries
   libmongoc-dev libbson-dev libhiredis-dev libuv1-dev libssl-dev zlib1g-dev libgmime-3.0-dev
   libmicrohttpd-dev libjansson-dev libcrypt-dev libargon2-dev liboath-dev libidn2-dev librnp-dev
-  libcmocka-dev
+  libcmocka-dev libsqlite3-dev
   # servers and tools used at run and test time
   redis-server redis-tools openssl
   # independent hash and TOTP tools for the auth test vectors (mkpasswd, argon2, oathtool)

@@ -19,7 +19,7 @@ ninja -C build
 
 # Captured first so that a failed start stops this script (set -e).
 stack_env=$(bash scripts/stack.sh start)
-eval "$(printf '%s\n' "$stack_env" | grep -E '^WD_(MONGO|REDIS)_URL=' | sed 's/^/export /')"
+eval "$(printf '%s\n' "$stack_env" | grep -E '^WD_(MONGO_URL|REDIS_URL|FERRETDB_SQLITE)=' | sed 's/^/export /')"
 
 tls_dir=$repo/var/tls
 if [ ! -f "$tls_dir/server.crt" ] || [ ! -f "$tls_dir/server.key" ]; then

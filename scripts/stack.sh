@@ -3,10 +3,13 @@
 # SQLite) and Redis, run as plain user processes with all their state under one directory.
 #
 #   scripts/stack.sh start    start what is not running, wait until both answer, then print
-#                             exactly two lines on stdout:
+#                             exactly three lines on stdout:
 #                               WD_MONGO_URL=mongodb://127.0.0.1:<port>/wildduck
 #                               WD_REDIS_URL=redis://127.0.0.1:<port>/3
+#                               WD_FERRETDB_SQLITE=<FerretDB's SQLite directory>
 #                             (all human text goes to stderr), so callers can eval or grep it.
+#                             The last one lets libwdstore add the _id index FerretDB's
+#                             queries can use (storage/store-ferretdb-sqlite.c).
 #   scripts/stack.sh stop     stop what this directory's pid files name, keep the data.
 #   scripts/stack.sh status   one line per service; exit 0 when both run and answer, else 3.
 #
@@ -359,6 +362,7 @@ cmd_start() {
   start_redis
   echo "WD_MONGO_URL=mongodb://127.0.0.1:$mongo_port/wildduck"
   echo "WD_REDIS_URL=redis://127.0.0.1:$redis_port/3"
+  echo "WD_FERRETDB_SQLITE=$fdb_dir"
 }
 
 # --- stop ------------------------------------------------------------------------------------

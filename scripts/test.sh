@@ -61,7 +61,7 @@ cleanup() { bash "$repo/scripts/stack.sh" stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 # Captured first so that a failed start stops this script (set -e).
 stack_env=$(bash scripts/stack.sh start)
-eval "$(printf '%s\n' "$stack_env" | grep -E '^WD_(MONGO|REDIS)_URL=' | sed 's/^/export /')"
+eval "$(printf '%s\n' "$stack_env" | grep -E '^WD_(MONGO_URL|REDIS_URL|FERRETDB_SQLITE)=' | sed 's/^/export /')"
 # Each run gets its own database so that runs never see each other's data.
 export WD_MONGO_URL="${WD_MONGO_URL%/*}/wildduck-test-$$"
 

@@ -5,6 +5,7 @@
  * rejects one kind (FerretDB 1.x: text, partial, sparse, hashed) still gets
  * all the others, and the rejection is logged once with the server's reason. */
 #include "wd-store.h"
+#include "store-private.h"
 #include "wd-log.h"
 #include "wd-result.h"
 
@@ -223,5 +224,8 @@ int wd_store_ensure_indexes(struct wd_store *store, struct wd_store_index_report
 	}
 	wd_info("store", "indexes: %u present, %u rejected by the server", report->created,
 		report->rejected);
+	const char *sqlite_dir = wd__store_ferretdb_sqlite(store);
+	if (wd_store_caps(store)->ferretdb && sqlite_dir != NULL)
+		wd__store_ferretdb_id_indexes(store, sqlite_dir);
 	return WD_OK;
 }

@@ -11,7 +11,10 @@
 #include "wd-store-journal.h"
 #include "wd-store-search.h"
 #include "wd-store-thread.h"
+#include "wd-imap-structure.h"
+#include "wd-imap-structure-bson.h"
 #include "wd-mime-tree.h"
+#include "message-pieces.h"
 #include "store-private.h"
 #include "wd-arena.h"
 #include "wd-buffer.h"
@@ -508,6 +511,42 @@ static bool has_flag(const struct wd_message_add *req, const char *flag)
 	return false;
 }
 
+/* wdc.imap: ENVELOPE ("e"), BODYSTRUCTURE ("b") and BODY ("s") as FETCH
+   sends them, so metadata FETCHes need neither the message nor a parse; the
+   UTF8=ACCEPT form ("e8", "b8", "s8") only where it differs. */
+static int render_structure(const struct wd_mime_tree *tree, int form, unsigned flags,
+			    struct wd_buffer *out)
+{
+	if (form == 0)
+		return wd_imap_envelope(tree, tree->root, flags, out);
+	return wd_imap_bodystructure(tree, tree->root, form == 1, flags, out);
+}
+
+static void append_imap_cache(bson_t *wdc, const struct wd_mime_tree *tree)
+{
+	static const char *const keys[] = { "e", "b", "s" };
+	static const char *const keys8[] = { "e8", "b8", "s8" };
+	struct wd_buffer plain = WD_BUFFER_INIT, utf8 = WD_BUFFER_INIT;
+	bson_t imap;
+	BSON_APPEND_DOCUMENT_BEGIN(wdc, "imap", &imap);
+	for (int form = 0; form < 3; form++) {
+		wd_buffer_clear(&plain);
+		wd_buffer_clear(&utf8);
+		if (render_structure(tree, form, 0, &plain) < 0 ||
+		    render_structure(tree, form, WD_IMAP_UTF8, &utf8) < 0)
+			continue; /* out of memory: FETCH computes it */
+		BSON_APPEND_BINARY(&imap, keys[form], BSON_SUBTYPE_BINARY, wd_buffer_bytes(&plain),
+				   (uint32_t)plain.len);
+		if (utf8.len != plain.len ||
+		    memcmp(wd_buffer_bytes(&utf8), wd_buffer_bytes(&plain), plain.len) != 0)
+			BSON_APPEND_BINARY(&imap, keys8[form], BSON_SUBTYPE_BINARY,
+					   wd_buffer_bytes(&utf8), (uint32_t)utf8.len);
+	}
+	bson_append_document_end(wdc, &imap);
+	wd_buffer_release(&plain);
+	wd_buffer_release(&utf8);
+}
+
 static void append_flags(bson_t *doc, const struct wd_message_add *req)
 {
 	bson_t array;
@@ -602,6 +641,7 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 
 	struct add_ctx ctx = { .store = store, .tree = tree, .req = req, .magic = magic16 };
 	bson_t pieces = BSON_INITIALIZER;
+	struct wd_buffer layout = WD_BUFFER_INIT;
 	ctx.pieces = &pieces;
 	int ret = wd_mime_tree_walk(tree, piece_cb, &ctx);
 	if (ret == WD_OK)
@@ -663,6 +703,17 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	bson_append_document_end(&doc, &tree_doc);
 
 	append_indexed_headers(tree, &doc, nul_ok);
+	if (wd_store_caps(store)->nested_arrays) {
+		/* WildDuck's cached structure (nested arrays: real MongoDB only);
+		   built aside so that a failure leaves the document whole */
+		bson_t cached = BSON_INITIALIZER;
+		if (wd_imap_envelope_bson(tree, tree->root, &cached, "envelope") == WD_OK &&
+		    wd_imap_bodystructure_bson(tree, tree->root, &cached, "bodystructure") == WD_OK)
+			bson_concat(&doc, &cached);
+		else
+			wd_warning("store", "no envelope/bodystructure cache: message too large");
+		bson_destroy(&cached);
+	}
 	wd__maildata_append(tree, ctx.att_nodes, ctx.att_count, nul_ok, &doc);
 	BSON_APPEND_INT32(&doc, "magic", (int32_t)ctx.magic);
 	BSON_APPEND_BOOL(&doc, "exp", mbox.retention > 0);
@@ -677,6 +728,10 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	BSON_APPEND_INT32(&wdc, "v", 1);
 	BSON_APPEND_INT64(&wdc, "size", (int64_t)size);
 	BSON_APPEND_ARRAY(&wdc, "pieces", &pieces);
+	if (wd__layout_encode(tree, &layout) == WD_OK)
+		BSON_APPEND_BINARY(&wdc, "tree", BSON_SUBTYPE_BINARY, wd_buffer_bytes(&layout),
+				   (uint32_t)layout.len);
+	append_imap_cache(&wdc, tree);
 	bson_append_document_end(&doc, &wdc);
 
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
@@ -732,168 +787,11 @@ fail:
 	}
 out:
 	bson_destroy(&pieces);
+	wd_buffer_release(&layout);
 	wd_buffer_release(&ctx.literal);
 	free(ctx.hashes);
 	free(ctx.att_nodes);
 	free(ctx.error);
 	wd_arena_destroy(&arena);
 	return ret;
-}
-
-/* ---- reading ---- */
-
-struct wd_message_reader {
-	struct wd_store *store;
-	bson_t doc;          /* projection: wdc and mimeTree.attachmentMap */
-	bson_iter_t pieces;  /* positioned on the next piece */
-	bool more;
-	uint64_t size;
-	struct wd_attachment_reader *att;
-};
-
-static struct wd_message_reader *open_query(struct wd_store *store, bson_t *query,
-					     const char *what, char **error_r)
-{
-	struct wd_message_reader *reader = calloc(1, sizeof(*reader));
-	reader->store = store;
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
-	bson_t *opts = BCON_NEW("projection", "{", "wdc", BCON_INT32(1), "mimeTree.attachmentMap",
-				BCON_INT32(1), "}");
-	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, query, opts, NULL);
-	const bson_t *doc;
-	bson_error_t error;
-	bool found = mongoc_cursor_next(cursor, &doc);
-	if (found)
-		bson_copy_to(doc, &reader->doc);
-	else
-		*error_r = mongoc_cursor_error(cursor, &error) ?
-				   wd__store_error("cannot read message: %s", error.message) :
-				   wd__store_error("no message %s", what);
-	mongoc_cursor_destroy(cursor);
-	bson_destroy(opts);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-	if (!found) {
-		free(reader);
-		return NULL;
-	}
-	bson_iter_t iter, found_iter;
-	if (!bson_iter_init(&iter, &reader->doc) ||
-	    !bson_iter_find_descendant(&iter, "wdc.pieces", &found_iter) ||
-	    !BSON_ITER_HOLDS_ARRAY(&found_iter) || !bson_iter_recurse(&found_iter, &reader->pieces)) {
-		/* written by WildDuck: rebuilding from mimeTree is not implemented yet */
-		*error_r = wd__store_error("message %s has no exact copy (wdc); written by "
-					   "another server?", what);
-		wd_message_reader_close(&reader);
-		return NULL;
-	}
-	if (bson_iter_init(&iter, &reader->doc) &&
-	    bson_iter_find_descendant(&iter, "wdc.size", &found_iter))
-		reader->size = (uint64_t)bson_iter_as_int64(&found_iter);
-	reader->more = true;
-	return reader;
-}
-
-struct wd_message_reader *wd_store_message_open(struct wd_store *store, const bson_oid_t *mailbox,
-						uint32_t uid, char **error_r)
-{
-	bson_t *query = BCON_NEW("mailbox", BCON_OID(mailbox), "uid", BCON_INT32((int32_t)uid));
-	char what[32];
-	snprintf(what, sizeof(what), "with UID %u", uid);
-	struct wd_message_reader *reader = open_query(store, query, what, error_r);
-	bson_destroy(query);
-	return reader;
-}
-
-struct wd_message_reader *wd_store_message_open_id(struct wd_store *store, const bson_oid_t *id,
-						   char **error_r)
-{
-	bson_t *query = BCON_NEW("_id", BCON_OID(id));
-	char what[40];
-	memcpy(what, "id ", 3);
-	bson_oid_to_string(id, what + 3);
-	struct wd_message_reader *reader = open_query(store, query, what, error_r);
-	bson_destroy(query);
-	return reader;
-}
-
-uint64_t wd_message_reader_size(const struct wd_message_reader *reader)
-{
-	return reader->size;
-}
-
-static int open_attachment(struct wd_message_reader *reader, const char *att, char **error_r)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "mimeTree.attachmentMap.%s", att);
-	bson_iter_t iter, found;
-	const uint8_t *hash;
-	uint32_t len;
-	bson_subtype_t subtype;
-	if (!bson_iter_init(&iter, &reader->doc) || !bson_iter_find_descendant(&iter, path, &found) ||
-	    !BSON_ITER_HOLDS_BINARY(&found)) {
-		*error_r = wd__store_error("attachment %s is not in attachmentMap", att);
-		return WD_ERROR;
-	}
-	bson_iter_binary(&found, &subtype, &len, &hash);
-	if (len != WD_ATTACHMENT_HASH_LEN) {
-		*error_r = wd__store_error("attachment %s has a bad id", att);
-		return WD_ERROR;
-	}
-	reader->att = wd_store_attachment_open(reader->store, hash, error_r);
-	return reader->att != NULL ? WD_OK : WD_ERROR;
-}
-
-int wd_message_reader_read(struct wd_message_reader *reader, struct wd_buffer *out, bool *eof_r,
-			   char **error_r)
-{
-	*eof_r = false;
-	if (reader->att != NULL) {
-		bool att_eof;
-		if (wd_attachment_reader_read(reader->att, out, &att_eof, error_r) < 0)
-			return WD_ERROR;
-		if (att_eof)
-			wd_attachment_reader_close(&reader->att);
-		return WD_OK;
-	}
-	if (!reader->more || !bson_iter_next(&reader->pieces)) {
-		reader->more = false;
-		*eof_r = true;
-		return WD_OK;
-	}
-	bson_iter_t piece;
-	if (!BSON_ITER_HOLDS_DOCUMENT(&reader->pieces) || !bson_iter_recurse(&reader->pieces, &piece)) {
-		*error_r = wd__store_error("malformed wdc piece");
-		return WD_ERROR;
-	}
-	while (bson_iter_next(&piece)) {
-		const char *key = bson_iter_key(&piece);
-		if (strcmp(key, "l") == 0 && BSON_ITER_HOLDS_BINARY(&piece)) {
-			const uint8_t *data;
-			uint32_t len;
-			bson_subtype_t subtype;
-			bson_iter_binary(&piece, &subtype, &len, &data);
-			return wd_buffer_append(out, data, len) < 0 ?
-				       (*error_r = wd__store_error("out of memory"), WD_ERROR) : WD_OK;
-		}
-		if (strcmp(key, "a") == 0 && BSON_ITER_HOLDS_UTF8(&piece)) {
-			if (open_attachment(reader, bson_iter_utf8(&piece, NULL), error_r) < 0)
-				return WD_ERROR;
-			return wd_message_reader_read(reader, out, eof_r, error_r);
-		}
-	}
-	*error_r = wd__store_error("malformed wdc piece");
-	return WD_ERROR;
-}
-
-void wd_message_reader_close(struct wd_message_reader **_reader)
-{
-	struct wd_message_reader *reader = *_reader;
-	if (reader == NULL)
-		return;
-	*_reader = NULL;
-	wd_attachment_reader_close(&reader->att);
-	bson_destroy(&reader->doc);
-	free(reader);
 }

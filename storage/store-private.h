@@ -112,6 +112,12 @@ int wd__store_journal_add_for(struct wd_store *store, const bson_oid_t *mailbox,
 int64_t wd__now_ms(void);
 int64_t wd__monotonic_ms(void);
 
+/* FerretDB's SQLite directory when configured (dbs.ferretdbSqlite or
+   WD_FERRETDB_SQLITE), else NULL; and the _id lookup indexes added there
+   after the collections exist (store-ferretdb-sqlite.c). */
+const char *wd__store_ferretdb_sqlite(const struct wd_store *store);
+int wd__store_ferretdb_id_indexes(struct wd_store *store, const char *dir);
+
 /* malloc'd printf, for error_r messages. */
 char *wd__store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -49,30 +49,6 @@ static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
 	return len;
 }
 
-static size_t utf8_encode(uint32_t cp, char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | cp >> 12);
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | cp >> 18);
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 char *wd_search_fold(const char *text)
 {
 	pthread_once(&locale_once, locale_init);
@@ -93,7 +69,7 @@ char *wd_search_fold(const char *text)
 			cp = (uint32_t)towlower_l((wint_t)cp, utf8_locale);
 		else if (cp < 0x80)
 			cp = (uint32_t)wd_ascii_lower((char)cp);
-		n += utf8_encode(cp, out + n);
+		n += wd_utf8_encode(cp, out + n);
 		p += used;
 	}
 	out[n] = '\0';

@@ -26,6 +26,7 @@ struct wd_store {
 	struct store_db dbs[WD_STORE_DB_COUNT];
 	struct wd_store_caps caps;
 	struct wd_store_redis *redis;
+	char *ferretdb_sqlite;  /* FerretDB's SQLite directory, or NULL */
 	pthread_mutex_t lock_stripes[WD_STORE_LOCK_STRIPES];
 };
 
@@ -193,6 +194,15 @@ struct wd_store *wd_store_open(const struct wd_config *config, char **error_r)
 	}
 	if (wd__store_redis_init(&store->redis, config, error_r) < 0)
 		goto fail;
+	/* FerretDB's SQLite directory (store-ferretdb-sqlite.c); the environment
+	   variable is what scripts/stack.sh prints, for tools and tests. */
+	const char *sqlite_dir;
+	if (config_string(config, "dbs.ferretdbSqlite", NULL, &sqlite_dir, error_r) < 0)
+		goto fail;
+	if (sqlite_dir == NULL || sqlite_dir[0] == '\0')
+		sqlite_dir = getenv("WD_FERRETDB_SQLITE");
+	if (sqlite_dir != NULL && sqlite_dir[0] != '\0')
+		store->ferretdb_sqlite = strdup(sqlite_dir);
 	if (detect_caps(store, error_r) < 0)
 		goto fail;
 	return store;
@@ -214,6 +224,7 @@ void wd_store_close(struct wd_store **_store)
 	wd__store_redis_deinit(&store->redis);
 	for (int i = 0; i < WD_STORE_LOCK_STRIPES; i++)
 		pthread_mutex_destroy(&store->lock_stripes[i]);
+	free(store->ferretdb_sqlite);
 	free(store);
 }
 
@@ -233,6 +244,11 @@ struct wd_store_redis *wd__store_get_redis(struct wd_store *store)
 const struct wd_store_caps *wd_store_caps(const struct wd_store *store)
 {
 	return &store->caps;
+}
+
+const char *wd__store_ferretdb_sqlite(const struct wd_store *store)
+{
+	return store->ferretdb_sqlite;
 }
 
 const char *wd_store_db_name(const struct wd_store *store, enum wd_store_db db)

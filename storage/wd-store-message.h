@@ -9,7 +9,9 @@
  * WildDuck can read it, plus a field WildDuck ignores, `wdc`, that rebuilds
  * the delivered bytes exactly: `wdc.pieces` is the message as a list of
  * literal byte runs ({l: Binary}) and attachment bodies ({a: "ATTnnnnn",
- * s: length}) whose files live de-duplicated in GridFS. `size` is the exact
+ * s: length}) whose files live de-duplicated in GridFS; `wdc.tree` is its
+ * MIME layout as byte offsets (IMAP sections without a parse); `wdc.imap`
+ * holds ENVELOPE, BODYSTRUCTURE and BODY as FETCH sends them. `size` is the exact
  * number of bytes BODY[] returns (DESIGN.md §3: RFC822.SIZE equals BODY[]).
  *
  * Order of operations (crash safety): attachments are stored first (their
@@ -50,15 +52,31 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 			 const struct wd_message_add *req, struct wd_message_added *added_r,
 			 char **error_r);
 
-/* Pull-style reading of a message's exact bytes: each read appends one
-   literal piece or at most one GridFS chunk of an attachment. */
+/* Pull-style reading of a message's exact bytes (message-reader.c): each
+   read appends a slice of a literal piece or at most one GridFS chunk of an
+   attachment, so memory is bounded by a chunk. Messages written by WildDuck
+   (no wdc) are read as WildDuck's IMAP server serves them: rebuilt from
+   mimeTree and cut or padded to their `size`. */
 struct wd_message_reader;
 struct wd_message_reader *wd_store_message_open(struct wd_store *store, const bson_oid_t *mailbox,
 						uint32_t uid, char **error_r);
 /* The same by message id: the one lookup FerretDB answers from an index. */
 struct wd_message_reader *wd_store_message_open_id(struct wd_store *store, const bson_oid_t *id,
 						   char **error_r);
+/* Narrow what the reader returns to BODY[section]<offset.length> (spec NULL
+   = the whole message; length UINT64_MAX = to the end), once, before the
+   first read. Sections are resolved from the stored layout (wdc.tree)
+   without reading the message; only HEADER.FIELDS(.NOT) reads the header
+   block it filters. A part that does not exist gives an empty section, the
+   answer IMAP servers send. */
+struct wd_mime_section_spec;
+int wd_message_reader_select(struct wd_message_reader *reader,
+			     const struct wd_mime_section_spec *spec, uint64_t offset,
+			     uint64_t length, char **error_r);
+/* Bytes the reader returns in all (the section's after a select). */
 uint64_t wd_message_reader_size(const struct wd_message_reader *reader);
+/* Bytes of the whole message (RFC822.SIZE). */
+uint64_t wd_message_reader_message_size(const struct wd_message_reader *reader);
 int wd_message_reader_read(struct wd_message_reader *reader, struct wd_buffer *out, bool *eof_r,
 			   char **error_r);
 void wd_message_reader_close(struct wd_message_reader **reader);

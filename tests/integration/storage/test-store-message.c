@@ -11,10 +11,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "wd-arena.h"
 #include "wd-base64.h"
 #include "wd-buffer.h"
 #include "wd-config.h"
 #include "wd-log.h"
+#include "wd-imap-structure.h"
+#include "wd-mime-tree.h"
+#include "wd-result.h"
+#include "wd-store-attachment.h"
 #include "wd-store-message.h"
 #include "wd-store-thread.h"
 
@@ -177,10 +182,136 @@ static void random_message(struct wd_buffer *b, unsigned seed)
 	}
 }
 
+/* BODY[section]<offset.length> read from storage equals the same section
+   computed on the raw bytes. */
+static void check_section(const struct wd_mime_tree *tree, const bson_oid_t *id,
+			  const struct wd_mime_section_spec *spec, uint64_t offset, uint64_t length,
+			  struct wd_arena *arena, const char *what)
+{
+	struct wd_buffer expected = WD_BUFFER_INIT, got = WD_BUFFER_INIT;
+	struct wd_mime_section section;
+	const char *section_error;
+	if (wd_mime_section_get(tree, spec, arena, &section, &section_error) == WD_OK) {
+		wd_mime_section_partial(&section, offset, length);
+		assert_int_equal(wd_mime_section_write(tree, &section, &expected), WD_OK);
+	}
+	char *error = NULL;
+	struct wd_message_reader *reader = wd_store_message_open_id(store, id, &error);
+	if (reader == NULL)
+		fail_msg("%s: open: %s", what, error);
+	if (wd_message_reader_select(reader, spec, offset, length, &error) < 0)
+		fail_msg("%s: select: %s", what, error);
+	assert_int_equal(wd_message_reader_size(reader), expected.len);
+	assert_int_equal(wd_message_reader_message_size(reader), tree->size);
+	bool eof = false;
+	while (!eof) {
+		size_t before = got.len;
+		if (wd_message_reader_read(reader, &got, &eof, &error) < 0)
+			fail_msg("%s: read: %s", what, error);
+		/* memory bounded by a GridFS chunk (re-encoded when stored
+		   decoded: 4/3 and line breaks), not by the section */
+		assert_true(got.len - before <= 2 * WD_ATTACHMENT_CHUNK_SIZE);
+	}
+	wd_message_reader_close(&reader);
+	if (got.len != expected.len ||
+	    memcmp(wd_buffer_bytes(&got), wd_buffer_bytes(&expected), got.len) != 0)
+		fail_msg("%s: section type %d path length %zu <%llu.%llu>: %zu bytes, expected %zu",
+			 what, (int)spec->type, spec->path_len, (unsigned long long)offset,
+			 (unsigned long long)length, got.len, expected.len);
+	wd_buffer_release(&expected);
+	wd_buffer_release(&got);
+}
+
+/* Part paths of a tree: every valid path up to 4 levels and 6 parts per
+   level, plus one missing part after each, at most `max`. */
+static size_t part_paths(const struct wd_mime_tree *tree, uint32_t paths[][4], size_t *lens,
+			 size_t max)
+{
+	size_t count = 1;
+	lens[0] = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (lens[i] == 4)
+			continue;
+		for (uint32_t k = 1; k <= 6 && count < max; k++) {
+			memcpy(paths[count], paths[i], sizeof(paths[i]));
+			paths[count][lens[i]] = k;
+			lens[count] = lens[i] + 1;
+			const char *error;
+			bool valid = wd_mime_tree_find_part(tree, paths[count], lens[count], NULL,
+							    &error) != NULL;
+			count++;
+			if (!valid)
+				break; /* keep one missing part */
+		}
+	}
+	return count;
+}
+
+/* wdc.imap.<key> of the stored message equals `expected`. */
+static void check_imap_cache(const bson_oid_t *id, const char *key,
+			     const struct wd_buffer *expected)
+{
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
+	bson_t *query = BCON_NEW("_id", BCON_OID(id));
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, query, NULL, NULL);
+	const bson_t *doc;
+	assert_true(mongoc_cursor_next(cursor, &doc));
+	char path[32];
+	snprintf(path, sizeof(path), "wdc.imap.%s", key);
+	bson_iter_t iter, found;
+	assert_true(bson_iter_init(&iter, doc) && bson_iter_find_descendant(&iter, path, &found));
+	const uint8_t *data;
+	uint32_t len;
+	bson_iter_binary(&found, NULL, &len, &data);
+	assert_int_equal(len, expected->len);
+	assert_memory_equal(data, wd_buffer_bytes(expected), len);
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(query);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+}
+
+/* Sections of the stored message `id` for a sample of its parts. */
+static void check_sections(const uint8_t *raw, size_t len, const bson_oid_t *id,
+			   size_t max_paths, const char *what)
+{
+	struct wd_arena *arena = wd_arena_create(0);
+	struct wd_mime_tree *tree;
+	const char *error;
+	assert_int_equal(wd_mime_tree_parse(arena, raw, len, NULL, &tree, &error), WD_OK);
+	struct wd_buffer structure = WD_BUFFER_INIT;
+	assert_int_equal(wd_imap_bodystructure(tree, tree->root, true, 0, &structure), WD_OK);
+	check_imap_cache(id, "b", &structure);
+	wd_buffer_clear(&structure);
+	assert_int_equal(wd_imap_envelope(tree, tree->root, 0, &structure), WD_OK);
+	check_imap_cache(id, "e", &structure);
+	wd_buffer_release(&structure);
+	uint32_t paths[64][4];
+	size_t lens[64];
+	size_t count = part_paths(tree, paths, lens, max_paths < 64 ? max_paths : 64);
+	static const char *const fields[] = { "Subject", "content-type", "X-Missing" };
+	for (size_t i = 0; i < count; i++) {
+		for (int type = WD_MIME_SECTION_BODY; type <= WD_MIME_SECTION_MIME; type++) {
+			struct wd_mime_section_spec spec = {
+				.path = paths[i], .path_len = lens[i],
+				.type = (enum wd_mime_section_type)type,
+				.fields = fields, .field_count = 3,
+			};
+			/* whole section, then a partial that starts inside it */
+			check_section(tree, id, &spec, 0, UINT64_MAX, arena, what);
+			check_section(tree, id, &spec, (i * 7 + (size_t)type) % 40, 1 + i % 30, arena,
+				      what);
+		}
+	}
+	wd_arena_destroy(&arena);
+}
+
 /* Store `raw`, read it back, compare bytes and SHA-256. */
 static bool by_uid; /* open by mailbox and UID instead of by id */
+static size_t section_paths = 3; /* part paths whose sections are checked */
 
-static void round_trip(const uint8_t *raw, size_t len, const char *what)
+static bson_oid_t round_trip(const uint8_t *raw, size_t len, const char *what)
 {
 	static const char *const flags[] = { "\\Seen", "$Forwarded" };
 	struct wd_message_add req = { .raw = raw, .len = len, .flags = flags, .flag_count = 2,
@@ -221,6 +352,9 @@ static void round_trip(const uint8_t *raw, size_t len, const char *what)
 		fail_msg("%s: %zu bytes back for %zu, first difference at %zu", what, back.len, len, i);
 	}
 	wd_buffer_release(&back);
+	if (section_paths > 0)
+		check_sections(raw, len, &added.id, section_paths, what);
+	return added.id;
 }
 
 static void test_edge_cases(void **state)
@@ -272,6 +406,9 @@ static void test_generated_corpus(void **state)
 		random_message(&msg, seed);
 		char what[32];
 		snprintf(what, sizeof(what), "generated %u", seed);
+		/* sections of every fourth message (each read is a database round
+		   trip; the edge cases and big shapes check all of theirs) */
+		section_paths = seed % 4 == 0 ? 4 : 0;
 		round_trip(wd_buffer_bytes(&msg), msg.len, what);
 		wd_buffer_release(&msg);
 	}
@@ -280,6 +417,7 @@ static void test_generated_corpus(void **state)
 static void test_big_shapes(void **state)
 {
 	(void)state;
+	section_paths = 3;
 	/* a 20 MB attachment */
 	struct wd_buffer msg = WD_BUFFER_INIT;
 	put(&msg, "Subject: big\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\r\nsee "
@@ -287,7 +425,20 @@ static void test_big_shapes(void **state)
 	random_base64(&msg, "\r\n", 15 * 1024 * 1024, false);
 	put(&msg, "--B--\r\n");
 	assert_true(msg.len > 20 * 1000 * 1000);
-	round_trip(wd_buffer_bytes(&msg), msg.len, "20 MB attachment");
+	bson_oid_t big = round_trip(wd_buffer_bytes(&msg), msg.len, "20 MB attachment");
+	/* partial reads inside the attachment as Apple Mail makes them (393216
+	   bytes), the last one overrunning the part */
+	struct wd_arena *arena = wd_arena_create(0);
+	struct wd_mime_tree *tree;
+	const char *parse_error;
+	assert_int_equal(wd_mime_tree_parse(arena, wd_buffer_bytes(&msg), msg.len, NULL, &tree,
+					    &parse_error), WD_OK);
+	uint32_t part = 2;
+	struct wd_mime_section_spec body = { .path = &part, .path_len = 1,
+					     .type = WD_MIME_SECTION_BODY };
+	check_section(tree, &big, &body, 393216 * 7, 393216, arena, "20 MB partial");
+	check_section(tree, &big, &body, msg.len - 393216, 393216, arena, "20 MB partial end");
+	wd_arena_destroy(&arena);
 	wd_buffer_release(&msg);
 
 	/* 1000 parts, every 25th an attachment (each attachment costs a full
@@ -411,6 +562,140 @@ static void test_quota_total(void **state)
 	wd_store_client_release(store, WD_STORE_DB_USERS, client);
 }
 
+/* A document as WildDuck writes it (no wdc): served as WildDuck's rebuild
+   (reference §3.2), cut or padded to `size`; sections from that stream. */
+static void read_all(struct wd_message_reader *reader, struct wd_buffer *out)
+{
+	char *error = NULL;
+	bool eof = false;
+	while (!eof) {
+		if (wd_message_reader_read(reader, out, &eof, &error) < 0)
+			fail_msg("read: %s", error);
+	}
+}
+
+static void insert_wildduck_message(uint32_t uid, int32_t size, const uint8_t *hash)
+{
+	bson_t doc = BSON_INITIALIZER, tree, header, children, child, map;
+	bson_oid_t id;
+	bson_oid_init(&id, NULL);
+	BSON_APPEND_OID(&doc, "_id", &id);
+	BSON_APPEND_OID(&doc, "mailbox", &mailbox);
+	BSON_APPEND_OID(&doc, "user", &user);
+	BSON_APPEND_INT32(&doc, "uid", (int32_t)uid);
+	BSON_APPEND_INT32(&doc, "size", size);
+	BSON_APPEND_DOCUMENT_BEGIN(&doc, "mimeTree", &tree);
+	BSON_APPEND_ARRAY_BEGIN(&tree, "header", &header);
+	BSON_APPEND_UTF8(&header, "0", "From: a@example.com");
+	BSON_APPEND_UTF8(&header, "1", "Subject: \xc3\xa4 binary string");
+	BSON_APPEND_UTF8(&header, "2", "Content-Type: multipart/mixed; boundary=\"XX\"");
+	bson_append_array_end(&tree, &header);
+	BSON_APPEND_BINARY(&tree, "body", BSON_SUBTYPE_BINARY, (const uint8_t *)"", 0);
+	BSON_APPEND_UTF8(&tree, "multipart", "mixed");
+	BSON_APPEND_UTF8(&tree, "boundary", "XX");
+	BSON_APPEND_INT32(&tree, "lineCount", 0);
+	BSON_APPEND_INT32(&tree, "size", 0);
+	BSON_APPEND_ARRAY_BEGIN(&tree, "childNodes", &children);
+	BSON_APPEND_DOCUMENT_BEGIN(&children, "0", &child);
+	BSON_APPEND_ARRAY_BEGIN(&child, "header", &header);
+	BSON_APPEND_UTF8(&header, "0", "Content-Type: text/plain");
+	bson_append_array_end(&child, &header);
+	BSON_APPEND_BINARY(&child, "body", BSON_SUBTYPE_BINARY, (const uint8_t *)"Hello world", 11);
+	BSON_APPEND_BOOL(&child, "multipart", false);
+	BSON_APPEND_BOOL(&child, "boundary", false);
+	BSON_APPEND_INT32(&child, "lineCount", 0);
+	BSON_APPEND_INT32(&child, "size", 11);
+	bson_append_document_end(&children, &child);
+	BSON_APPEND_DOCUMENT_BEGIN(&children, "1", &child);
+	BSON_APPEND_ARRAY_BEGIN(&child, "header", &header);
+	BSON_APPEND_UTF8(&header, "0", "Content-Type: application/octet-stream");
+	BSON_APPEND_UTF8(&header, "1", "Content-Transfer-Encoding: base64");
+	bson_append_array_end(&child, &header);
+	BSON_APPEND_BOOL(&child, "body", false);
+	BSON_APPEND_BOOL(&child, "multipart", false);
+	BSON_APPEND_BOOL(&child, "boundary", false);
+	BSON_APPEND_INT32(&child, "lineCount", 0);
+	BSON_APPEND_INT32(&child, "size", 8);
+	BSON_APPEND_UTF8(&child, "attachmentId", "ATT00001");
+	bson_append_document_end(&children, &child);
+	bson_append_array_end(&tree, &children);
+	BSON_APPEND_DOCUMENT_BEGIN(&tree, "attachmentMap", &map);
+	BSON_APPEND_BINARY(&map, "ATT00001", BSON_SUBTYPE_BINARY, hash, WD_ATTACHMENT_HASH_LEN);
+	bson_append_document_end(&tree, &map);
+	bson_append_document_end(&doc, &tree);
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
+	bson_error_t error;
+	if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &error))
+		fail_msg("insert: %s", error.message);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	bson_destroy(&doc);
+}
+
+static void test_wildduck_written(void **state)
+{
+	(void)state;
+	static const char expected[] =
+		"From: a@example.com\r\nSubject: \xe4 binary string\r\n"
+		"Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\n"
+		"Content-Type: text/plain\r\n\r\nHello world\r\n--XX\r\n"
+		"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+		"\r\nSGVsbG8=\r\n--XX--\r\n";
+	size_t len = sizeof(expected) - 1;
+	struct wd_attachment_put put = { .body = (const uint8_t *)"SGVsbG8=", .len = 8,
+					 .transfer_encoding = "base64", .magic = 1 };
+	struct wd_attachment_ref ref;
+	char *error = NULL;
+	if (wd_store_attachment_put(store, &put, &ref, &error) < 0)
+		fail_msg("put: %s", error);
+	/* size as WildDuck computed it, then cut short and padded */
+	const int32_t sizes[] = { (int32_t)len, (int32_t)len - 10, (int32_t)len + 5 };
+	for (size_t i = 0; i < 3; i++) {
+		uint32_t uid = 900000 + (uint32_t)i;
+		insert_wildduck_message(uid, sizes[i], ref.hash);
+		struct wd_message_reader *reader = wd_store_message_open(store, &mailbox, uid, &error);
+		if (reader == NULL)
+			fail_msg("open: %s", error);
+		assert_int_equal(wd_message_reader_size(reader), (uint64_t)sizes[i]);
+		struct wd_buffer got = WD_BUFFER_INIT;
+		read_all(reader, &got);
+		wd_message_reader_close(&reader);
+		assert_int_equal(got.len, (size_t)sizes[i]);
+		size_t same = (size_t)sizes[i] < len ? (size_t)sizes[i] : len;
+		assert_memory_equal(wd_buffer_bytes(&got), expected, same);
+		for (size_t k = same; k < got.len; k++)
+			assert_int_equal(wd_buffer_bytes(&got)[k], ' ');
+		wd_buffer_release(&got);
+	}
+	/* sections come from parsing that stream: BODY[2], BODY[1.MIME], HEADER.FIELDS */
+	uint32_t two = 2, one = 1;
+	static const char *const subject[] = { "subject" };
+	struct {
+		struct wd_mime_section_spec spec;
+		const char *bytes;
+	} sections[] = {
+		{ { .path = &two, .path_len = 1, .type = WD_MIME_SECTION_BODY }, "SGVsbG8=" },
+		{ { .path = &one, .path_len = 1, .type = WD_MIME_SECTION_MIME },
+		  "Content-Type: text/plain\r\n\r\n" },
+		{ { .type = WD_MIME_SECTION_HEADER_FIELDS, .fields = subject, .field_count = 1 },
+		  "Subject: \xe4 binary string\r\n\r\n" },
+	};
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		struct wd_message_reader *reader =
+			wd_store_message_open(store, &mailbox, 900000, &error);
+		if (reader == NULL ||
+		    wd_message_reader_select(reader, &sections[i].spec, 0, UINT64_MAX, &error) < 0)
+			fail_msg("section: %s", error);
+		struct wd_buffer got = WD_BUFFER_INIT;
+		read_all(reader, &got);
+		wd_message_reader_close(&reader);
+		assert_int_equal(got.len, strlen(sections[i].bytes));
+		assert_memory_equal(wd_buffer_bytes(&got), sections[i].bytes, got.len);
+		wd_buffer_release(&got);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -467,6 +752,7 @@ int main(void)
 		cmocka_unit_test(test_shared_attachment_dedup),
 		cmocka_unit_test(test_threading),
 		cmocka_unit_test(test_quota_total),
+		cmocka_unit_test(test_wildduck_written),
 	};
 	int failed = cmocka_run_group_tests(tests, setup, NULL);
 	wd_store_close(&store);
