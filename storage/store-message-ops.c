@@ -140,6 +140,64 @@ static void append_flag_update(bson_t *update, const char *const *flags, size_t 
 }
 
 #define MAX_FLAGS 128
+/* System flags + keywords a mailbox lists at most (WildDuck's cap). */
+#define MAILBOX_FLAGS_MAX 100
+
+static const char *const system_flags[] = { "\\Answered", "\\Flagged", "\\Draft", "\\Deleted",
+					    "\\Seen" };
+
+/* Keywords set by STORE join the mailbox's `flags` list (FLAGS and
+   PERMANENTFLAGS of SELECT), as WildDuck keeps it: compared without case,
+   at most MAILBOX_FLAGS_MAX together with the system flags. A failure only
+   leaves a keyword unlisted, so it is logged, not returned. */
+static void add_mailbox_keywords(struct wd_store *store, const bson_oid_t *mailbox,
+				 const char *const *flags, size_t count)
+{
+	struct wd__coll c;
+	mongoc_collection_t *coll = wd__coll_open(&c, store, WD_STORE_DB_MAIN, "mailboxes");
+	bson_t *query = BCON_NEW("_id", BCON_OID(mailbox));
+	bson_t *opts = BCON_NEW("projection", "{", "flags", BCON_INT32(1), "}");
+	bson_t doc;
+	char *error = NULL;
+	int ret = wd__find_one(coll, query, opts, &doc, &error);
+	bson_destroy(query);
+	bson_destroy(opts);
+	wd__coll_close(&c);
+	if (ret != WD_STORE_OK) {
+		if (error != NULL)
+			wd_warning("store", "mailbox keywords not read: %s", error);
+		free(error);
+		return;
+	}
+	const char *known[MAILBOX_FLAGS_MAX + MAX_FLAGS];
+	size_t known_count = 0;
+	for (size_t i = 0; i < WD_N_ELEMENTS(system_flags); i++)
+		known[known_count++] = system_flags[i];
+	known_count += doc_flags(&doc, known + known_count, MAILBOX_FLAGS_MAX);
+	bson_t keywords = BSON_INITIALIZER;
+	size_t added = 0;
+	for (size_t i = 0; i < count && known_count < MAILBOX_FLAGS_MAX; i++) {
+		if (list_has(known, known_count, flags[i]))
+			continue;
+		char key[16];
+		const char *key_str;
+		bson_uint32_to_string((uint32_t)added++, &key_str, key, sizeof(key));
+		BSON_APPEND_UTF8(&keywords, key_str, flags[i]);
+		known[known_count++] = flags[i];
+	}
+	if (added > 0) {
+		bson_t *update = BCON_NEW("$addToSet", "{", "flags", "{", "$each", BCON_ARRAY(&keywords),
+					  "}", "}");
+		if (wd__store_update_by_id(store, WD_STORE_DB_MAIN, "mailboxes", mailbox, mailbox,
+					   update, "list mailbox keywords", &error) < 0) {
+			wd_warning("store", "%s", error);
+			free(error);
+		}
+		bson_destroy(update);
+	}
+	bson_destroy(&keywords);
+	bson_destroy(&doc);
+}
 
 int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 			   const struct wd_flags_change *change, struct wd_flags_result *result_r,
@@ -227,6 +285,8 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 		e->unseen_change = list_has(old, old_count, "\\Seen") != list_has(next, next_count, "\\Seen");
 		result_r->changed++;
 	}
+	if (ret == WD_OK && change->op != WD_FLAGS_REMOVE)
+		add_mailbox_keywords(store, mailbox, change->flags, change->flag_count);
 	if (ret == WD_OK && entry_count > 0) {
 		char *journal_error = NULL;
 		if (wd__store_journal_add_for(store, mailbox, &mbox.user, entries, entry_count, NULL,

@@ -168,6 +168,22 @@ static void test_mixed_sequence(void **state)
 	assert_int_equal(field_bool(doc, "undeleted"), 0);
 	assert_int_equal(field_bool(doc, "searchable"), -1);
 	bson_destroy(doc);
+	/* the keyword joined the mailbox's flags; system flags never do */
+	doc = find_one(WD_STORE_DB_MAIN, "mailboxes", BCON_NEW("_id", BCON_OID(&inbox)));
+	bson_iter_t flags_iter;
+	assert_true(bson_iter_init_find(&flags_iter, doc, "flags") &&
+		    BSON_ITER_HOLDS_ARRAY(&flags_iter));
+	bson_t *expected_flags = BCON_NEW("flags", "[", BCON_UTF8("$Custom"), "]");
+	bson_iter_t want_iter;
+	bson_iter_init_find(&want_iter, expected_flags, "flags");
+	const uint8_t *got_data, *want_data;
+	uint32_t got_len, want_len;
+	bson_iter_array(&flags_iter, &got_len, &got_data);
+	bson_iter_array(&want_iter, &want_len, &want_data);
+	assert_int_equal(got_len, want_len);
+	assert_memory_equal(got_data, want_data, got_len);
+	bson_destroy(expected_flags);
+	bson_destroy(doc);
 
 	/* -FLAGS with other case removes the stored spelling */
 	static const char *const custom[] = { "$CUSTOM" };
