@@ -15,6 +15,7 @@
 #include "wd-imap-structure-bson.h"
 #include "wd-mime-tree.h"
 #include "message-pieces.h"
+#include "store-op.h"
 #include "store-private.h"
 #include "wd-arena.h"
 #include "wd-buffer.h"
@@ -495,10 +496,15 @@ int wd__store_update_by_id(struct wd_store *store, enum wd_store_db db, const ch
 int wd__store_change_quota(struct wd_store *store, const bson_oid_t *user, int64_t delta,
 			   char **error_r)
 {
-	bson_t *update = BCON_NEW("$inc", "{", "storageUsed", BCON_INT64(delta), "}");
-	int ret = wd__store_update_by_id(store, WD_STORE_DB_USERS, "users", user, user, update,
+	/* a JS number as WildDuck's $inc sends it, so storageUsed stays int32
+	   while it fits */
+	bson_t update = BSON_INITIALIZER, inc;
+	BSON_APPEND_DOCUMENT_BEGIN(&update, "$inc", &inc);
+	wd__append_js_number(&inc, "storageUsed", delta);
+	bson_append_document_end(&update, &inc);
+	int ret = wd__store_update_by_id(store, WD_STORE_DB_USERS, "users", user, user, &update,
 					 "update quota", error_r);
-	bson_destroy(update);
+	bson_destroy(&update);
 	return ret;
 }
 

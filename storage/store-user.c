@@ -13,6 +13,7 @@
  * give the common refusals a clear message without writing anything. */
 #include "store-op.h"
 #include "wd-log.h"
+#include "wd-result.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -577,10 +578,13 @@ out:
 
 /* ---- delete ---- */
 
+/* Messages of a deleted user wait this long for the garbage collector. */
+#define USER_DELETE_GRACE_MS (14LL * 24 * 3600 * 1000)
+
 int wd_store_user_delete(struct wd_store *store, const bson_oid_t *user_id,
 			 struct wd_user_delete_report *report_r, char **error_r)
 {
-	struct wd_user_delete_report report = { 0, 0 };
+	struct wd_user_delete_report report = { 0, 0, 0 };
 	struct wd__coll c;
 	bson_t user;
 	bson_t *query = BCON_NEW("_id", BCON_OID(user_id));
@@ -661,8 +665,39 @@ int wd_store_user_delete(struct wd_store *store, const bson_oid_t *user_id,
 		bson_destroy(&reply);
 		wd__coll_close(&c);
 	}
-	/* TODO(messages): mark the user's messages for the garbage collector
-	   (see wd-store-user.h) once the messages module provides it. */
+	/* what WildDuck's user-delete task removes */
+	static const struct {
+		enum wd_store_db db;
+		const char *collection;
+	} owned[] = {
+		{ WD_STORE_DB_USERS, "asps" },
+		{ WD_STORE_DB_MAIN, "filters" },
+		{ WD_STORE_DB_MAIN, "autoreplies" },
+		{ WD_STORE_DB_MAIN, "addressregister" },
+	};
+	for (size_t i = 0; ret == WD_STORE_OK && i < WD_N_ELEMENTS(owned); i++) {
+		if (!mongoc_collection_delete_many(wd__coll_open(&c, store, owned[i].db,
+								 owned[i].collection),
+						   query, NULL, NULL, &error))
+			ret = wd__fail_db(error_r, &error, "cannot delete the user's data");
+		wd__coll_close(&c);
+	}
+	if (ret == WD_STORE_OK) {
+		/* messages go with the next retention GC, without archiving */
+		bson_t *expire = BCON_NEW("$set", "{", "exp", BCON_BOOL(true), "userDeleted",
+					  BCON_BOOL(true), "rdate",
+					  BCON_DOUBLE((double)(wd__now_ms() + USER_DELETE_GRACE_MS)),
+					  "}");
+		if (!mongoc_collection_update_many(wd__coll_open(&c, store, WD_STORE_DB_MAIN,
+								 "messages"),
+						   query, expire, NULL, &reply, &error))
+			ret = wd__fail_db(error_r, &error, "cannot mark the user's messages");
+		else
+			report.messages = wd__doc_int64(&reply, "modifiedCount");
+		bson_destroy(&reply);
+		bson_destroy(expire);
+		wd__coll_close(&c);
+	}
 	bson_destroy(query);
 	bson_destroy(deleted);
 	bson_destroy(&user);

@@ -19,8 +19,7 @@
  *
  * What this module does not do yet (other modules own it): hashing
  * passwords, the auth log ("account created", "delete user"), webhooks
- * events, Redis feature-flag sets, message counters, and the messages of a
- * deleted user (see wd_store_user_delete). */
+ * events, Redis feature-flag sets and message counters. */
 
 #include "wd-store.h"
 
@@ -190,16 +189,16 @@ void wd_user_list_free(struct wd_user_list *list);
 struct wd_user_delete_report {
 	int64_t addresses;
 	int64_t mailboxes;
+	int64_t messages;  /* marked for the garbage collector */
 };
 /* As WildDuck's DELETE /users/:user: the users document is copied to
    `deletedusers` with deleteInfo {deletedAt, mainAddress, addresses: [the
-   address documents]}, then the user and its addresses are deleted; unlike
-   WildDuck (which leaves them to its user-delete task) the mailboxes are
-   deleted at once.
-   TODO(messages): the user's messages are NOT touched. WildDuck's
-   user-delete task marks them {exp: true, rdate: now + 14 d, userDeleted:
-   true} for the garbage collector; the messages module must provide that
-   (wd_store_messages_expire_user or a task) and call it after this. */
+   address documents]}, then the user and its addresses are deleted. What
+   WildDuck leaves to its user-delete task is done at once: the mailboxes,
+   application passwords, filters, autoreplies and address register entries
+   are deleted, and every message is marked {exp: true, userDeleted: true,
+   rdate: now + 14 d}, so wd_store_retention_gc() removes them (without
+   archiving) and releases their attachments. */
 int wd_store_user_delete(struct wd_store *store, const bson_oid_t *user_id,
 			 struct wd_user_delete_report *report_r, char **error_r);
 

@@ -12,6 +12,7 @@
 
 #include "wd-config.h"
 #include "wd-log.h"
+#include "wd-store-message.h"
 #include "wd-store-user.h"
 
 #include <pthread.h>
@@ -608,10 +609,34 @@ static void test_user_list_and_delete(void **state)
 	assert_int_equal(seen, total);
 	assert_true(found);
 
+	/* two messages in INBOX: marked for the garbage collector */
+	struct wd_mailbox *inbox;
+	OK(wd_store_mailbox_get_by_path(store, &id, "INBOX", &inbox, &error));
+	for (int i = 0; i < 2; i++) {
+		static const char raw[] = "Subject: bye\r\n\r\nbody\r\n";
+		struct wd_message_add add = { .raw = (const uint8_t *)raw, .len = sizeof(raw) - 1 };
+		struct wd_message_added added;
+		OK(wd_store_message_add(store, &inbox->id, &add, &added, &error));
+	}
+	wd_mailbox_free(&inbox);
+
 	struct wd_user_delete_report report;
+	int64_t before_ms = (int64_t)time(NULL) * 1000;
 	OK(wd_store_user_delete(store, &id, &report, &error));
 	assert_int_equal(report.addresses, 2);
 	assert_int_equal(report.mailboxes, 6);
+	assert_int_equal(report.messages, 2);
+	assert_int_equal(count_user(WD_STORE_DB_MAIN, "messages", "user", &id), 2);
+	bson_t *by_user = BCON_NEW("user", BCON_OID(&id));
+	bson_t *m = find_one(WD_STORE_DB_MAIN, "messages", by_user);
+	bson_destroy(by_user);
+	bson_iter_t it;
+	assert_true(bson_iter_init_find(&it, m, "exp") && bson_iter_as_bool(&it));
+	assert_true(bson_iter_init_find(&it, m, "userDeleted") && bson_iter_as_bool(&it));
+	assert_true(bson_iter_init_find(&it, m, "rdate") && BSON_ITER_HOLDS_DOUBLE(&it));
+	double rdate = bson_iter_double(&it);
+	assert_true(rdate >= (double)(before_ms + 14LL * 24 * 3600 * 1000 - 5000));
+	bson_destroy(m);
 	expect_nothing_of(&id);
 	assert_int_equal(count_user(WD_STORE_DB_MAIN, "mailboxes", "user", &id), 0);
 	/* the deletedusers copy */
@@ -619,7 +644,7 @@ static void test_user_list_and_delete(void **state)
 	bson_t *d = find_one(WD_STORE_DB_USERS, "deletedusers", query);
 	bson_destroy(query);
 	EXPECT_STR(d, "username", "delete-me");
-	EXPECT_INT32(d, "storageUsed", 0);
+	EXPECT_INT32(d, "storageUsed", 44); /* the two messages; int32 as WildDuck's $inc */
 	EXPECT_RECENT(d, "deleteInfo.deletedAt");
 	EXPECT_STR(d, "deleteInfo.mainAddress", "delete.me@example.com");
 	EXPECT_TYPE(d, "deleteInfo.addresses", BSON_TYPE_ARRAY);
