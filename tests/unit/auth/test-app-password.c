@@ -65,7 +65,7 @@ static void test_normalize(void **state)
 	assert_string_equal(out, "abcdefghijklmnop");
 	static const char *const bad[] = {
 		"abcdefghijklmno", "abcdefghijklmnopq", "abcdefghijklmno1", "abcdefghijklmn-p",
-		"", "                ", "\xc3\xa4" "bcdefghijklmnop", "abcdefgh\0ijklmnop",
+		"", "                ", "\303\244bcdefghijklmnop", "abcdefgh\0ijklmnop",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_false(wd_auth_asp_normalize(bad[i], i == 7 ? 17 : strlen(bad[i]), out));
