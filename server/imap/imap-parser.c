@@ -187,6 +187,20 @@ int wd_imap_parser_literal_stream(struct wd_imap_parser *p)
 	return WD_OK;
 }
 
+static enum step refuse_literal(struct wd_imap_parser *p, struct wd_imap_event *ev,
+				enum wd_imap_parse_error code, const char *message, bool no);
+
+int wd_imap_parser_literal_refuse(struct wd_imap_parser *p, enum wd_imap_recovery *recovery_r)
+{
+	struct wd_imap_event ev;
+
+	if (p->state != P_LIT_DECIDE)
+		return WD_ERROR;
+	refuse_literal(p, &ev, WD_IMAP_PARSE_ERROR_SYNTAX, "Literal refused", false);
+	*recovery_r = ev.recovery;
+	return WD_OK;
+}
+
 /* ---- command state ---- */
 
 static void command_reset(struct wd_imap_parser *p)

@@ -168,6 +168,16 @@ int wd_imap_parser_feed_buffer(struct wd_imap_parser *parser, struct wd_buffer *
    WD_ERROR when called at another time. */
 int wd_imap_parser_literal_stream(struct wd_imap_parser *parser);
 
+/* Right after WD_IMAP_EVENT_LITERAL: refuse this literal because of the
+   command's own state (APPEND to a missing mailbox, over quota); the caller
+   answers the tag itself (NO [TRYCREATE], NO [OVERQUOTA]...). A
+   synchronising literal was not sent, so the parser waits for the next
+   command (*recovery_r = NEXT); a non-synchronising one is read and
+   dropped with the rest of its line (SKIP), or, past max_discard, the
+   connection must close (CLOSE). WD_ERROR when called at another time. */
+int wd_imap_parser_literal_refuse(struct wd_imap_parser *parser,
+				  enum wd_imap_recovery *recovery_r);
+
 /* Between commands: read the next line raw (AUTHENTICATE responses, IDLE's
    DONE) and return it as WD_IMAP_EVENT_LINE. */
 int wd_imap_parser_read_line(struct wd_imap_parser *parser);

@@ -1,6 +1,7 @@
 /* Fuzz target for the IMAP argument grammars: SEARCH programs
- * (imap-search-args.h), FETCH attributes (imap-fetch-args.h) and sequence
- * sets (imap-seqset.h), reached through the real command parser.
+ * (imap-search-args.h), FETCH attributes (imap-fetch-args.h), sequence
+ * sets (imap-seqset.h) and the SELECT/LIST/STATUS arguments
+ * (imap-mailbox-args.h), reached through the real command parser.
  *
  * The input is a stream of command lines. For every command parsed, its
  * arguments go through the SEARCH grammar (and, when it accepts them, the
@@ -9,6 +10,7 @@
  * atom, is parsed as a sequence set and its normalised form is checked:
  * sorted, disjoint, within the resolved bounds, and counted as iterated. */
 #include "imap-fetch-args.h"
+#include "imap-mailbox-args.h"
 #include "imap-parser.h"
 #include "imap-search-args.h"
 #include "imap-seqset.h"
@@ -90,6 +92,15 @@ static void run_grammars(const struct wd_imap_command *cmd)
 	} else {
 		CHECK(error != NULL);
 	}
+	struct wd_imap_select_args sel;
+	struct wd_imap_list_args list;
+	unsigned items;
+	if (wd_imap_select_args_parse(cmd->arena, cmd->args, cmd->arg_count, &sel, &error) == WD_OK)
+		CHECK(sel.mailbox != NULL && (!sel.qresync || sel.uidvalidity > 0));
+	if (wd_imap_list_args_parse(cmd->arena, cmd->args, cmd->arg_count, &list, &error) == WD_OK)
+		CHECK(list.pattern_count >= 1 && list.pattern_count <= WD_IMAP_LIST_MAX_PATTERNS);
+	if (cmd->arg_count == 2 && wd_imap_status_items_parse(&cmd->args[1], &items, &error) == WD_OK)
+		CHECK(items != 0);
 	if (cmd->arg_count >= 2) {
 		check_seqset(cmd->arena, &cmd->args[0]);
 		if (wd_imap_fetch_args_parse(cmd->arena, cmd->args + 1, cmd->arg_count - 1,

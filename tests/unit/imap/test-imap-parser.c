@@ -369,6 +369,48 @@ static void test_dead_parser(void **state)
 	wd_imap_parser_destroy(&p);
 }
 
+/* The caller refuses literals after LITERAL (APPEND to a missing mailbox). */
+static void test_literal_refuse(void **state)
+{
+	(void)state;
+	struct wd_imap_parser_limits l;
+	struct wd_imap_event ev;
+	enum wd_imap_recovery recovery;
+	size_t used;
+	const char *in = "a APPEND nobox {5}\r\nb APPEND nobox {5+}\r\nc N\r\n (x)\r\nd NOOP\r\n"
+			 "e APPEND nobox {20+}\r\n";
+
+	wd_imap_parser_limits_default(&l);
+	l.max_discard = 10;
+	struct wd_imap_parser *p = wd_imap_parser_create(&l);
+	assert_int_equal(wd_imap_parser_literal_refuse(p, &recovery), WD_ERROR);
+	/* sync: nothing was sent, the next line is a command */
+	assert_int_equal(wd_imap_parser_feed(p, (const uint8_t *)in, strlen(in), &used, &ev), WD_OK);
+	assert_int_equal(ev.type, WD_IMAP_EVENT_LITERAL);
+	assert_int_equal(wd_imap_parser_literal_refuse(p, &recovery), WD_OK);
+	assert_int_equal(recovery, WD_IMAP_RECOVER_NEXT);
+	assert_int_equal(wd_imap_parser_literal_refuse(p, &recovery), WD_ERROR);
+	in += used;
+	/* non-sync: its 5 bytes (a command line) and the line are dropped */
+	assert_int_equal(wd_imap_parser_feed(p, (const uint8_t *)in, strlen(in), &used, &ev), WD_OK);
+	assert_int_equal(ev.type, WD_IMAP_EVENT_LITERAL);
+	assert_string_equal(ev.tag, "b");
+	assert_int_equal(wd_imap_parser_literal_refuse(p, &recovery), WD_OK);
+	assert_int_equal(recovery, WD_IMAP_RECOVER_SKIP);
+	in += used;
+	assert_int_equal(wd_imap_parser_feed(p, (const uint8_t *)in, strlen(in), &used, &ev), WD_OK);
+	assert_int_equal(ev.type, WD_IMAP_EVENT_COMMAND);
+	assert_string_equal(ev.command->tag, "d");
+	wd_imap_command_destroy(&ev.command);
+	in += used;
+	/* non-sync past max_discard: close */
+	assert_int_equal(wd_imap_parser_feed(p, (const uint8_t *)in, strlen(in), &used, &ev), WD_OK);
+	assert_int_equal(ev.type, WD_IMAP_EVENT_LITERAL);
+	assert_int_equal(wd_imap_parser_literal_refuse(p, &recovery), WD_OK);
+	assert_int_equal(recovery, WD_IMAP_RECOVER_CLOSE);
+	wd_imap_parser_destroy(&p);
+}
+
 static void test_arg_helpers(void **state)
 {
 	(void)state;
@@ -413,6 +455,7 @@ int main(void)
 		cmocka_unit_test(test_long_token_linear),
 		cmocka_unit_test(test_stream_large_literal),
 		cmocka_unit_test(test_dead_parser),
+		cmocka_unit_test(test_literal_refuse),
 		cmocka_unit_test(test_arg_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
