@@ -620,6 +620,66 @@ static void test_account_state(void **state)
 	bson_destroy(doc);
 }
 
+static void put_setting(const char *key, const char *json)
+{
+	bson_t *q = BCON_NEW("key", BCON_UTF8(key));
+	bson_t *u = BCON_NEW("$set", "{", "value", BCON_UTF8(json), "}");
+	mongoc_client_t *client = wd_store_client(test_store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(test_store, client, WD_STORE_DB_MAIN,
+							"settings");
+	bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
+	bson_error_t error;
+	assert_true(mongoc_collection_update_one(coll, q, u, opts, NULL, &error));
+	bson_destroy(opts);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(test_store, WD_STORE_DB_MAIN, client);
+	bson_destroy(u);
+	bson_destroy(q);
+}
+
+/* WildDuck's settings collection: const:asp:limit caps app passwords,
+   a falsy const:authlog:time turns the auth log off; an enrolment older
+   than 6 h cannot be confirmed. Fresh contexts: settings are cached. */
+static void test_settings_and_enrolment_age(void **state)
+{
+	(void)state;
+	put_setting("const:asp:limit", "2");
+	put_setting("const:authlog:time", "false");
+	struct wd_auth *auth = test_auth_open("[totp]\nsecret = \"test totp secret\"\n");
+	bson_oid_t id = test_user("settings", NULL);
+	char pw[17], *error = NULL;
+	struct wd_asp_create req = { .description = "one" };
+	assert_int_equal(wd_auth_asp_create(auth, &id, &req, NULL, NULL, pw, &error), 0);
+	assert_int_equal(wd_auth_asp_create(auth, &id, &req, NULL, NULL, pw, &error), 0);
+	assert_int_equal(wd_auth_asp_create(auth, &id, &req, NULL, NULL, pw, &error),
+			 WD_AUTH_ERR_LIMIT);
+	assert_string_equal(pw, "");
+	free(error);
+	error = NULL;
+	bson_t *q = BCON_NEW("user", BCON_OID(&id));
+	assert_int_equal(test_count(WD_STORE_DB_USERS, "authlog", q), 0);
+	bson_destroy(q);
+
+	struct wd_auth_totp_setup setup;
+	assert_int_equal(wd_auth_totp_setup(auth, &id, NULL, NULL, &setup, &error), 0);
+	free(setup.url);
+	q = BCON_NEW("_id", BCON_OID(&id));
+	bson_t *u = BCON_NEW("$set", "{", "pendingSeedChanged",
+			     BCON_DATE_TIME(test_now_ms() - 7 * 3600 * 1000LL), "}");
+	test_update(WD_STORE_DB_USERS, "users", q, u);
+	bson_destroy(u);
+	bson_destroy(q);
+	char code[7];
+	const char *cerr;
+	assert_int_equal(wd_auth_totp_code(setup.seed, time(NULL), code, &cerr), 0);
+	bool ok;
+	assert_int_equal(wd_auth_totp_enable(auth, &id, code, NULL, &ok, &error), WD_AUTH_ERR_STATE);
+	free(error);
+	wd_auth_destroy(&auth);
+	put_setting("const:asp:limit", "50");
+	put_setting("const:authlog:time", "2592000000");
+}
+
 int main(void)
 {
 	snprintf(ip_a, sizeof(ip_a), "192.0.2.%d", (int)(getpid() % 250));
@@ -631,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_two_factor),
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_account_state),
+		cmocka_unit_test(test_settings_and_enrolment_age),
 	};
 	return test_stack_run("test-auth-login", tests, sizeof(tests) / sizeof(tests[0]),
 			      "wdtest_auth", "[totp]\nsecret = \"test totp secret\"\n");

@@ -231,6 +231,39 @@ static void test_malformed(void **state)
 	assert_false(verify("secretpass\0x", 12, md5));
 }
 
+/* Hostile stored values: random tails after every scheme prefix (cheap
+   cost parameters so that well-formed accidents stay fast) never crash and
+   never match. */
+static void test_garbage(void **state)
+{
+	(void)state;
+	static const char *const prefixes[] = {
+		"$pbkdf2-sha256$i=1$", "$pbkdf2-sha512$i=2$", "$pbkdf2-sha1$i=1$", "$2b$04$",
+		"$2a$04$", "$2y$04$", "$5$rounds=1000$", "$6$rounds=1000$", "$1$",
+		"$argon2id$v=19$m=8,t=1,p=1$", "$argon2i$", "$argon2d$v=19$", "", "$",
+	};
+	static const char alphabet[] = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz$=,+\xff";
+	unsigned seed = 12345;
+	for (int i = 0; i < 3000; i++) {
+		char hash[128];
+		const char *prefix = prefixes[(unsigned)i % (sizeof(prefixes) / sizeof(prefixes[0]))];
+		size_t n = strlen(prefix);
+		memcpy(hash, prefix, n);
+		seed = seed * 1103515245 + 12345;
+		size_t tail = (seed >> 16) % 60;
+		for (size_t k = 0; k < tail; k++) {
+			seed = seed * 1103515245 + 12345;
+			hash[n++] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		hash[n] = '\0';
+		bool match = false;
+		const char *error;
+		(void)wd_auth_password_verify("password", 8, hash, &match, &error);
+		assert_false(match);
+		(void)wd_auth_password_needs_rehash(hash);
+	}
+}
+
 static double seconds(void (*fn)(void))
 {
 	struct timespec a, b;
@@ -283,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_new_hash),
 		cmocka_unit_test(test_rehash_rules),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_timing),
 	};
 	return cmocka_run_group_tests(tests, load_vectors, free_vectors);
