@@ -16,6 +16,7 @@
 #include "wd-auth-password.h"
 #include "wd-auth-ratelimit.h"
 #include "wd-auth-totp.h"
+#include "wd-config.h"
 #include "wd-log.h"
 #include "wd-store-user.h"
 
@@ -620,6 +621,33 @@ static void test_account_state(void **state)
 	bson_destroy(doc);
 }
 
+/* Redis unreachable: logins still work (failure counting is off, logged),
+   nothing hangs or crashes. */
+static void test_redis_down(void **state)
+{
+	(void)state;
+	static const char text[] = "[dbs]\nredis = \"redis://127.0.0.1:1/3\"\n";
+	char *error = NULL;
+	struct wd_config *config = wd_config_parse("down.toml", text, sizeof(text) - 1, &error);
+	assert_non_null(config);
+	struct wd_auth *auth = wd_auth_create(test_store, config, &error);
+	wd_config_free(&config);
+	assert_non_null(auth);
+	const char *herr;
+	char *hash = wd_auth_password_hash("noredis", 7, &herr);
+	bson_oid_t id = test_user("noredis", hash);
+	free(hash);
+	char name[128];
+	name_of(&id, name);
+	struct wd_auth_result r;
+	for (int i = 0; i < WD_AUTH_USER_FAILURES + 2; i++)
+		assert_int_equal(login_as(auth, name, "wrong", WD_AUTH_SCOPE_IMAP, ip_a, &r),
+				 WD_AUTH_REFUSED);
+	assert_int_equal(login_as(auth, name, "noredis", WD_AUTH_SCOPE_IMAP, ip_a, &r),
+			 WD_AUTH_ACCEPTED);
+	wd_auth_destroy(&auth);
+}
+
 static void put_setting(const char *key, const char *json)
 {
 	bson_t *q = BCON_NEW("key", BCON_UTF8(key));
@@ -691,6 +719,7 @@ int main(void)
 		cmocka_unit_test(test_two_factor),
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_account_state),
+		cmocka_unit_test(test_redis_down),
 		cmocka_unit_test(test_settings_and_enrolment_age),
 	};
 	return test_stack_run("test-auth-login", tests, sizeof(tests) / sizeof(tests[0]),
