@@ -411,6 +411,41 @@ static void test_literal_refuse(void **state)
 	wd_imap_parser_destroy(&p);
 }
 
+/* ENABLE UTF8=ACCEPT changes the parser's rules from the next command on. */
+static void test_set_limits(void **state)
+{
+	(void)state;
+	struct wd_imap_parser_limits l;
+	struct wd_imap_event ev;
+	size_t used;
+	const uint8_t *in = (const uint8_t *)"a SELECT \xc3\xa4\r\n";
+	struct wd_imap_parser *p = wd_imap_parser_create(NULL);
+
+	assert_int_equal(wd_imap_parser_feed(p, in, 13, &used, &ev), WD_OK);
+	assert_int_equal(ev.type, WD_IMAP_EVENT_ERROR);
+	assert_int_equal(wd_imap_parser_feed(p, in + used, 13 - used, &used, &ev), WD_AGAIN);
+	wd_imap_parser_limits_default(&l);
+	l.utf8_accept = true;
+	l.max_depth = 64;
+	wd_imap_parser_set_limits(p, &l);
+	assert_int_equal(wd_imap_parser_feed(p, in, 13, &used, &ev), WD_OK);
+	assert_int_equal(ev.type, WD_IMAP_EVENT_COMMAND);
+	assert_string_equal(ev.command->args[0].str, "\xc3\xa4");
+	wd_imap_command_destroy(&ev.command);
+	/* the deeper nesting allowed now works */
+	char deep[200] = "b X ";
+	for (int i = 0; i < 40; i++)
+		strcat(deep, "(");
+	for (int i = 0; i < 40; i++)
+		strcat(deep, ")");
+	strcat(deep, "\r\n");
+	assert_int_equal(wd_imap_parser_feed(p, (const uint8_t *)deep, strlen(deep), &used, &ev),
+			 WD_OK);
+	assert_int_equal(ev.type, WD_IMAP_EVENT_COMMAND);
+	wd_imap_command_destroy(&ev.command);
+	wd_imap_parser_destroy(&p);
+}
+
 static void test_arg_helpers(void **state)
 {
 	(void)state;
@@ -456,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_stream_large_literal),
 		cmocka_unit_test(test_dead_parser),
 		cmocka_unit_test(test_literal_refuse),
+		cmocka_unit_test(test_set_limits),
 		cmocka_unit_test(test_arg_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
