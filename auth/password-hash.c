@@ -242,7 +242,7 @@ static long argon2_param(const char *hash, const char *name)
 {
 	size_t n = strlen(name);
 	for (const char *p = hash; (p = strstr(p, name)) != NULL; p++) {
-		if ((p[-1] == '$' || p[-1] == ',') && p[n] == '=')
+		if (p > hash && (p[-1] == '$' || p[-1] == ',') && p[n] == '=')
 			return strtol(p + n + 1, NULL, 10);
 	}
 	return -1;
