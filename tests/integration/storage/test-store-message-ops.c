@@ -275,6 +275,132 @@ static const char *field_str(const bson_t *doc, const char *path)
 	return bson_iter_utf8(&found, NULL);
 }
 
+/* Field names and BSON types of a stored message as reference §2.9 lists
+   them, for the shape of its example §2.9.1 (multipart with a text part and
+   one base64 attachment). */
+struct shape {
+	const char *path;
+	bson_type_t type;
+};
+
+static void expect_shape(const bson_t *doc, const struct shape *shape, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		bson_iter_t iter, found;
+		if (!bson_iter_init(&iter, doc) ||
+		    !bson_iter_find_descendant(&iter, shape[i].path, &found))
+			fail_msg("field %s missing", shape[i].path);
+		if (bson_iter_type(&found) != shape[i].type)
+			fail_msg("field %s has BSON type 0x%02x, want 0x%02x", shape[i].path,
+				 (unsigned)bson_iter_type(&found), (unsigned)shape[i].type);
+	}
+}
+
+static void test_document_shape(void **state)
+{
+	(void)state;
+	static const char raw[] =
+		"From: Andris <andris@example.com>\r\nTo: test@example.com\r\nSubject: hello\r\n"
+		"Message-ID: <abc@example.com>\r\nDate: Thu, 1 Jan 2026 10:00:00 +0200\r\n"
+		"Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n"
+		"--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello world\r\n"
+		"--XX\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\n"
+		"Content-Transfer-Encoding: base64\r\n"
+		"Content-Disposition: attachment; filename=\"a.bin\"\r\n\r\n"
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4\r\n"
+		"OTo7PD0+P0BBQkM=\r\n--XX--\r\n";
+	static const struct shape shape[] = {
+		{ "_id", BSON_TYPE_OID },
+		{ "root", BSON_TYPE_OID },
+		{ "v", BSON_TYPE_UTF8 },
+		{ "user", BSON_TYPE_OID },
+		{ "mailbox", BSON_TYPE_OID },
+		{ "uid", BSON_TYPE_INT32 },
+		{ "modseq", BSON_TYPE_INT32 },
+		{ "thread", BSON_TYPE_OID },
+		{ "idate", BSON_TYPE_DATE_TIME },
+		{ "hdate", BSON_TYPE_DATE_TIME },
+		{ "msgid", BSON_TYPE_UTF8 },
+		{ "subject", BSON_TYPE_UTF8 },
+		{ "flags", BSON_TYPE_ARRAY },
+		{ "unseen", BSON_TYPE_BOOL },
+		{ "flagged", BSON_TYPE_BOOL },
+		{ "undeleted", BSON_TYPE_BOOL },
+		{ "draft", BSON_TYPE_BOOL },
+		{ "searchable", BSON_TYPE_BOOL },
+		{ "size", BSON_TYPE_INT32 },
+		{ "mimeTree", BSON_TYPE_DOCUMENT },
+		{ "mimeTree.header", BSON_TYPE_ARRAY },
+		{ "mimeTree.header.0", BSON_TYPE_UTF8 },
+		{ "mimeTree.parsedHeader", BSON_TYPE_DOCUMENT },
+		{ "mimeTree.parsedHeader.content-type.value", BSON_TYPE_UTF8 },
+		{ "mimeTree.parsedHeader.content-type.params.boundary", BSON_TYPE_UTF8 },
+		{ "mimeTree.body", BSON_TYPE_BINARY },
+		{ "mimeTree.multipart", BSON_TYPE_UTF8 },
+		{ "mimeTree.boundary", BSON_TYPE_UTF8 },
+		{ "mimeTree.lineCount", BSON_TYPE_INT32 },
+		{ "mimeTree.size", BSON_TYPE_INT32 },
+		{ "mimeTree.childNodes", BSON_TYPE_ARRAY },
+		{ "mimeTree.childNodes.0.body", BSON_TYPE_BINARY },
+		{ "mimeTree.childNodes.0.multipart", BSON_TYPE_BOOL },
+		{ "mimeTree.childNodes.0.boundary", BSON_TYPE_BOOL },
+		{ "mimeTree.childNodes.0.size", BSON_TYPE_INT32 },
+		{ "mimeTree.childNodes.1.body", BSON_TYPE_BOOL },
+		{ "mimeTree.childNodes.1.attachmentId", BSON_TYPE_UTF8 },
+		{ "mimeTree.attachmentMap.ATT00001", BSON_TYPE_BINARY },
+		{ "headers", BSON_TYPE_ARRAY },
+		{ "headers.0.key", BSON_TYPE_UTF8 },
+		{ "headers.0.value", BSON_TYPE_UTF8 },
+		{ "text", BSON_TYPE_UTF8 },
+		{ "intro", BSON_TYPE_UTF8 },
+		{ "attachments", BSON_TYPE_ARRAY },
+		{ "attachments.0.id", BSON_TYPE_UTF8 },
+		{ "attachments.0.filename", BSON_TYPE_UTF8 },
+		{ "attachments.0.contentType", BSON_TYPE_UTF8 },
+		{ "ha", BSON_TYPE_BOOL },
+		{ "magic", BSON_TYPE_INT32 },
+		{ "exp", BSON_TYPE_BOOL },
+		{ "rdate", BSON_TYPE_DOUBLE },
+		{ "userDeleted", BSON_TYPE_BOOL },
+		{ "copied", BSON_TYPE_BOOL },
+		{ "meta", BSON_TYPE_DOCUMENT },
+		{ "meta.source", BSON_TYPE_UTF8 },
+		{ "meta.time", BSON_TYPE_DATE_TIME },
+	};
+	struct wd_message_added added = add(raw);
+	bson_t *doc = find_one(WD_STORE_DB_MAIN, "messages", BCON_NEW("_id", BCON_OID(&added.id)));
+	assert_non_null(doc);
+	expect_shape(doc, shape, sizeof(shape) / sizeof(shape[0]));
+	/* values of the example */
+	assert_string_equal(field_str(doc, "v"), "1.0");
+	assert_string_equal(field_str(doc, "msgid"), "<abc@example.com>");
+	assert_string_equal(field_str(doc, "subject"), "hello");
+	assert_string_equal(field_str(doc, "mimeTree.multipart"), "mixed");
+	assert_string_equal(field_str(doc, "mimeTree.boundary"), "XX");
+	assert_string_equal(field_str(doc, "mimeTree.childNodes.1.attachmentId"), "ATT00001");
+	assert_string_equal(field_str(doc, "text"), "Hello world");
+	assert_string_equal(field_str(doc, "attachments.0.id"), "ATT00001");
+	assert_string_equal(field_str(doc, "attachments.0.filename"), "a.bin");
+	assert_int_equal(field_int(doc, "size"), (int64_t)(sizeof(raw) - 1));
+	bson_iter_t iter, found;
+	assert_true(bson_iter_init(&iter, doc) &&
+		    bson_iter_find_descendant(&iter, "mimeTree.childNodes.0.size", &found));
+	assert_int_equal(bson_iter_as_int64(&found), 11);
+	assert_int_equal(field_bool(doc, "ha"), 1);
+	assert_int_equal(field_bool(doc, "searchable"), 1);
+	assert_true(bson_iter_init(&iter, doc) &&
+		    bson_iter_find_descendant(&iter, "mimeTree.attachmentMap.ATT00001", &found));
+	uint32_t hash_len;
+	const uint8_t *hash;
+	bson_iter_binary(&found, NULL, &hash_len, &hash);
+	assert_int_equal(hash_len, 32);
+	/* on FerretDB the nested-array caches are absent, on MongoDB present */
+	bool nested = wd_store_caps(store)->nested_arrays;
+	assert_int_equal(bson_iter_init_find(&iter, doc, "envelope"), nested);
+	assert_int_equal(bson_iter_init_find(&iter, doc, "bodystructure"), nested);
+	bson_destroy(doc);
+}
+
 /* text, html, intro and the attachment list, as webmail reads them */
 static void test_maildata(void **state)
 {
@@ -428,6 +554,7 @@ int main(void)
 		cmocka_unit_test(test_mixed_sequence),
 		cmocka_unit_test(test_write_lock_is_shared),
 		cmocka_unit_test(test_maildata),
+		cmocka_unit_test(test_document_shape),
 		cmocka_unit_test(test_retention),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
