@@ -279,33 +279,36 @@ static void verify_wrong_first(void) { verify("Xecretpass", 10, timing_hash); }
 static void verify_wrong_last(void) { verify("secretpasX", 10, timing_hash); }
 static void burn(void) { wd_auth_password_burn("secretpass", 10); }
 
-static double best_of(void (*fn)(void))
+/* The work does not depend on how much of the password is right, and an
+   unknown user costs as much as a wrong password. Loose bounds, minimum of
+   interleaved runs, and a few attempts: shared CI machines are noisy, while
+   a path that skips the hashing would be orders of magnitude apart every
+   time, not a factor of three once. */
+static bool timing_within_bounds(void)
 {
-	double best = 1e9;
-	for (int i = 0; i < 3; i++) {
-		double s = seconds(fn);
-		if (s < best)
-			best = s;
-	}
-	return best;
+	void (*const fns[4])(void) = { verify_right, verify_wrong_first, verify_wrong_last, burn };
+	double best[4] = { 1e9, 1e9, 1e9, 1e9 };
+	for (int round = 0; round < 3; round++)
+		for (int f = 0; f < 4; f++) {
+			double s = seconds(fns[f]);
+			if (s < best[f])
+				best[f] = s;
+		}
+	for (int f = 1; f < 4; f++)
+		if (!(best[f] / best[0] > 0.33 && best[f] / best[0] < 3.0))
+			return false;
+	return true;
 }
 
-/* The work does not depend on how much of the password is right, and an
-   unknown user costs as much as a wrong password (loose bounds: shared CI
-   machines are noisy; a short-circuit compare would be orders of magnitude
-   apart, not a factor of three). */
 static void test_timing(void **state)
 {
 	(void)state;
 	timing_hash = "$pbkdf2-sha256$i=100000$CFj/ftI+xu6v+94o95cp+w$"
 		      "K9cX4iGxvASieFFRdUNIh84lZxjPHZY29Nb1r1abaHg";
-	double right = best_of(verify_right);
-	double first = best_of(verify_wrong_first);
-	double last = best_of(verify_wrong_last);
-	double decoy = best_of(burn);
-	assert_true(first / right > 0.33 && first / right < 3.0);
-	assert_true(last / right > 0.33 && last / right < 3.0);
-	assert_true(decoy / right > 0.33 && decoy / right < 3.0);
+	bool ok = false;
+	for (int attempt = 0; attempt < 5 && !ok; attempt++)
+		ok = timing_within_bounds();
+	assert_true(ok);
 }
 
 int main(void)
