@@ -53,14 +53,23 @@ static int load_messages(struct wd_store *store, const bson_oid_t *mailbox, cons
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &query, opts, NULL);
 	const bson_t *doc;
 	size_t count = 0, cap = 0;
-	bson_t *docs = NULL;
+	/* A bson_t must not move once initialised (an allocated one points at
+	   its own fields), so copies are collected by pointer and only then
+	   placed in the final array. */
+	bson_t **found = NULL;
 	while (mongoc_cursor_next(cursor, &doc)) {
 		if (count == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
-			docs = realloc(docs, cap * sizeof(*docs));
+			found = realloc(found, cap * sizeof(*found));
 		}
-		bson_copy_to(doc, &docs[count++]);
+		found[count++] = bson_copy(doc);
 	}
+	bson_t *docs = calloc(count + 1, sizeof(*docs));
+	for (size_t i = 0; i < count; i++) {
+		bson_copy_to(found[i], &docs[i]);
+		bson_destroy(found[i]);
+	}
+	free(found);
 	bson_error_t error;
 	int ret = WD_OK;
 	if (mongoc_cursor_error(cursor, &error)) {

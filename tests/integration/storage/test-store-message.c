@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct wd_store *store;
@@ -462,9 +463,23 @@ static void test_big_shapes(void **state)
 	wd_buffer_release(&msg);
 }
 
+static int64_t count_gridfs(const char *collection, bson_t *filter)
+{
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_GRIDFS);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_GRIDFS, collection);
+	bson_error_t error;
+	int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &error);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_GRIDFS, client);
+	return n;
+}
+
 static void test_shared_attachment_dedup(void **state)
 {
 	(void)state;
+	uint32_t uids[100];
+	uint64_t sizes = 0;
 	struct wd_buffer attachment = WD_BUFFER_INIT;
 	random_base64(&attachment, "\r\n", 1024 * 1024, false);
 	for (int i = 0; i < 100; i++) {
@@ -474,21 +489,50 @@ static void test_shared_attachment_dedup(void **state)
 			       "application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n", i, i);
 		wd_buffer_append(&msg, wd_buffer_bytes(&attachment), attachment.len);
 		put(&msg, "--S--\r\n");
+		section_paths = i == 0 ? 3 : 0; /* the other 99 are the same shape */
 		round_trip(wd_buffer_bytes(&msg), msg.len, "shared attachment");
+		uids[i] = next_uid - 1;
+		sizes += msg.len;
 		wd_buffer_release(&msg);
 	}
 	wd_buffer_release(&attachment);
 	/* one GridFS file holds it, referenced 100 times */
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_GRIDFS);
-	mongoc_collection_t *files =
-		wd_store_collection(store, client, WD_STORE_DB_GRIDFS, "attachments.files");
-	bson_t *filter = BCON_NEW("metadata.c", BCON_INT32(100));
-	bson_error_t error;
-	int64_t n = mongoc_collection_count_documents(files, filter, NULL, NULL, NULL, &error);
-	assert_int_equal(n, 1);
-	bson_destroy(filter);
-	mongoc_collection_destroy(files);
-	wd_store_client_release(store, WD_STORE_DB_GRIDFS, client);
+	assert_int_equal(count_gridfs("attachments.files", BCON_NEW("metadata.c", BCON_INT32(100))),
+			 1);
+	int64_t files_before = count_gridfs("attachments.files", bson_new());
+
+	/* delete all 100 (EXPUNGE archives them), purge the archive as the
+	   retention GC does 25 days later, then the attachment GC: nothing left */
+	static const char *const deleted[] = { "\\Deleted" };
+	struct wd_flags_change change = { .uids = uids, .uid_count = 100, .op = WD_FLAGS_ADD,
+					   .flags = deleted, .flag_count = 1 };
+	struct wd_flags_result result;
+	char *error = NULL;
+	if (wd_store_message_flags(store, &mailbox, &change, &result, &error) < 0)
+		fail_msg("flags: %s", error);
+	free(result.modified);
+	uint32_t *expunged;
+	size_t expunged_count;
+	if (wd_store_message_expunge(store, &mailbox, uids, 100, NULL, &expunged, &expunged_count,
+				     &error) < 0)
+		fail_msg("expunge: %s", error);
+	assert_int_equal(expunged_count, 100);
+	free(expunged);
+	stored_total -= sizes;
+	assert_int_equal(count_gridfs("attachments.files", BCON_NEW("metadata.c", BCON_INT32(100))),
+			 1); /* the archive still references it */
+	int64_t later = (int64_t)time(NULL) * 1000 + 30LL * 24 * 3600 * 1000;
+	struct wd_retention_report retention;
+	if (wd_store_retention_gc(store, later, 1000, &retention, &error) < 0)
+		fail_msg("retention: %s", error);
+	assert_int_equal(retention.purged, 100);
+	struct wd_attachment_gc_report gc;
+	if (wd_store_attachment_gc(store, later, 24LL * 3600 * 1000, &gc, &error) < 0)
+		fail_msg("gc: %s", error);
+	assert_int_equal(gc.files, 1);
+	assert_int_equal(count_gridfs("attachments.files", bson_new()), files_before - 1);
+	assert_int_equal(count_gridfs("attachments.files", BCON_NEW("metadata.c", BCON_INT32(100))),
+			 0);
 }
 
 static bson_oid_t thread_of(const char *raw)
@@ -754,6 +798,8 @@ int main(void)
 		cmocka_unit_test(test_quota_total),
 		cmocka_unit_test(test_wildduck_written),
 	};
+	if (getenv("WD_TEST_FILTER") != NULL) /* e.g. "test_shared*" while debugging */
+		cmocka_set_test_filter(getenv("WD_TEST_FILTER"));
 	int failed = cmocka_run_group_tests(tests, setup, NULL);
 	wd_store_close(&store);
 	return failed;
