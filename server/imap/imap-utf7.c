@@ -320,3 +320,50 @@ bool wd_imap_utf7_is_valid(const char *src, size_t len)
 	const char *error;
 	return utf7_decode(src, len, NULL, &error) == WD_OK;
 }
+
+typedef int convert_fn(const char *src, size_t len, struct wd_buffer *out, const char **error_r);
+
+/* Run `convert` (or copy after validating UTF-8 when it is NULL) into a
+   NUL-terminated arena string. */
+static int mailbox_convert(struct wd_arena *arena, const char *name, size_t len,
+			   convert_fn *convert, const char **name_r, const char **error_r)
+{
+	struct wd_buffer buf = WD_BUFFER_INIT;
+	char *copy;
+
+	if (convert == NULL) {
+		if (!wd_imap_utf8_is_valid((const uint8_t *)name, len) ||
+		    memchr(name, 0, len) != NULL) {
+			*error_r = "Mailbox name is not valid UTF-8";
+			return WD_ERROR;
+		}
+		copy = wd_arena_strndup(arena, name, len);
+	} else {
+		if (convert(name, len, &buf, error_r) < 0) {
+			wd_buffer_release(&buf);
+			return WD_ERROR;
+		}
+		copy = wd_arena_strndup(arena, (const char *)wd_buffer_bytes(&buf), buf.len);
+		wd_buffer_release(&buf);
+	}
+	if (copy == NULL) {
+		*error_r = "Out of memory";
+		return WD_ERROR;
+	}
+	*name_r = copy;
+	return WD_OK;
+}
+
+int wd_imap_mailbox_name_decode(struct wd_arena *arena, const char *name, size_t len,
+				bool utf8_accept, const char **name_r, const char **error_r)
+{
+	return mailbox_convert(arena, name, len, utf8_accept ? NULL : wd_imap_utf7_to_utf8,
+			       name_r, error_r);
+}
+
+int wd_imap_mailbox_name_encode(struct wd_arena *arena, const char *name, size_t len,
+				bool utf8_accept, const char **name_r, const char **error_r)
+{
+	return mailbox_convert(arena, name, len, utf8_accept ? NULL : wd_imap_utf8_to_utf7,
+			       name_r, error_r);
+}

@@ -12,6 +12,7 @@
  * sequences) and U+0000. Hence utf7_to_utf8(utf8_to_utf7(x)) == x for every
  * accepted x, and the other way round. */
 
+#include "wd-arena.h"
 #include "wd-buffer.h"
 
 #include <stdbool.h>
@@ -40,5 +41,14 @@ bool wd_imap_utf7_is_valid(const char *src, size_t len);
 /* Whether a name can be sent as is: only printable ASCII without '&'
    (then its mUTF-7 and UTF-8 forms are the same bytes). */
 bool wd_imap_utf7_is_plain(const char *src, size_t len);
+
+/* Mailbox names as the client sends them ⇄ the UTF-8 names storage keeps.
+   Without UTF8=ACCEPT a name is modified UTF-7 and is decoded strictly;
+   with it (RFC 6855 §3) the name is UTF-8 as sent and must be valid. The
+   result is NUL-terminated in `arena` (*name_r). NUL bytes are refused. */
+int wd_imap_mailbox_name_decode(struct wd_arena *arena, const char *name, size_t len,
+				bool utf8_accept, const char **name_r, const char **error_r);
+int wd_imap_mailbox_name_encode(struct wd_arena *arena, const char *name, size_t len,
+				bool utf8_accept, const char **name_r, const char **error_r);
 
 #endif

@@ -3,7 +3,8 @@
  * Checks both round trips on every input: if the bytes decode as mUTF-7,
  * encoding the result gives the same bytes back (only canonical forms are
  * accepted); if they are UTF-8 that the encoder takes, decoding gives them
- * back. The validity checks must agree with the converters. */
+ * back. The validity checks must agree with the converters, and mailbox
+ * names decoded with or without UTF8=ACCEPT encode back to the input. */
 #include "imap-utf7.h"
 #include "wd-buffer.h"
 #include "wd-result.h"
@@ -48,5 +49,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	wd_buffer_release(&a);
 	wd_buffer_release(&b);
+
+	/* mailbox names: decode then encode gives the input back, in both modes */
+	struct wd_arena *arena = wd_arena_create(0);
+	for (int utf8 = 0; utf8 < 2; utf8++) {
+		const char *name, *wire;
+		if (wd_imap_mailbox_name_decode(arena, s, size, utf8, &name, &error) < 0)
+			continue;
+		CHECK(wd_imap_mailbox_name_encode(arena, name, strlen(name), utf8, &wire,
+						  &error) == WD_OK);
+		CHECK(strlen(wire) == size && memcmp(wire, data, size) == 0);
+	}
+	wd_arena_destroy(&arena);
 	return 0;
 }

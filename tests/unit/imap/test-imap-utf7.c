@@ -165,6 +165,36 @@ static void test_round_trip_all(void **state)
 	wd_buffer_release(&u8);
 }
 
+static void test_mailbox_names(void **state)
+{
+	(void)state;
+	struct wd_arena *arena = wd_arena_create(0);
+	const char *name, *error;
+
+	assert_int_equal(wd_imap_mailbox_name_decode(arena, "Entw&APw-rfe", 12, false, &name,
+						     &error), WD_OK);
+	assert_string_equal(name, "Entw\xc3\xbcrfe");
+	assert_int_equal(wd_imap_mailbox_name_encode(arena, name, strlen(name), false, &name,
+						     &error), WD_OK);
+	assert_string_equal(name, "Entw&APw-rfe");
+	/* UTF8=ACCEPT: taken as sent, "&" has no special meaning */
+	assert_int_equal(wd_imap_mailbox_name_decode(arena, "Entw&APw-rfe", 12, true, &name,
+						     &error), WD_OK);
+	assert_string_equal(name, "Entw&APw-rfe");
+	assert_int_equal(wd_imap_mailbox_name_encode(arena, "Entw\xc3\xbcrfe", 9, true, &name,
+						     &error), WD_OK);
+	assert_string_equal(name, "Entw\xc3\xbcrfe");
+	assert_int_equal(wd_imap_mailbox_name_decode(arena, "\xc3\xbc", 2, false, &name, &error),
+			 WD_ERROR);
+	assert_int_equal(wd_imap_mailbox_name_decode(arena, "\xc3", 1, true, &name, &error),
+			 WD_ERROR);
+	assert_int_equal(wd_imap_mailbox_name_decode(arena, "a\0b", 3, true, &name, &error),
+			 WD_ERROR);
+	assert_int_equal(wd_imap_mailbox_name_encode(arena, "\xed\xa0\x80", 3, false, &name,
+						     &error), WD_ERROR);
+	wd_arena_destroy(&arena);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_bad_utf8),
 		cmocka_unit_test(test_utf8_decode_incomplete),
 		cmocka_unit_test(test_round_trip_all),
+		cmocka_unit_test(test_mailbox_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
