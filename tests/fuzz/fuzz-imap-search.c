@@ -15,7 +15,7 @@
 #include "imap-search-args.h"
 #include "imap-seqset.h"
 #include "wd-result.h"
-#include "fuzz-imap-check.h"
+#include "fuzz-check.h"
 
 #include <stdio.h>
 #include <stdlib.h>

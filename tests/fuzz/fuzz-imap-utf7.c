@@ -8,7 +8,7 @@
 #include "imap-utf7.h"
 #include "wd-buffer.h"
 #include "wd-result.h"
-#include "fuzz-imap-check.h"
+#include "fuzz-check.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -21,16 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz-check.h"
 
-#define CHECK(cond)                                                                     \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			fprintf(stderr, "check failed at line %d: %s\n", __LINE__,      \
-				#cond);                                                 \
-			abort();                                                        \
-		}                                                                       \
-	} while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_PATH 1024
 #define MAX_VISITED_NODES 64

@@ -1,7 +1,7 @@
-#ifndef FUZZ_IMAP_CHECK_H
-#define FUZZ_IMAP_CHECK_H
+#ifndef FUZZ_CHECK_H
+#define FUZZ_CHECK_H
 
-/* CHECK() for the IMAP fuzz targets: a broken contract aborts with the
+/* CHECK() for the fuzz targets: a broken contract aborts with the
    line, which libFuzzer reports as a crash with the input saved. */
 #include <stdio.h>
 #include <stdlib.h>
