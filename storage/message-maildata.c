@@ -55,8 +55,8 @@
  * - Per part we keep at most PART_MAX_UNITS of decoded text and stop
  *   collecting text past TEXT_COLLECT_UNITS; both lie beyond what the stored
  *   fields can hold, so the stored values are the same.
- * - `fileContentHash` (set by WildDuck when the upload created the file)
- *   is not added: store-message.c does not pass the put results here. */
+ * - `fileContentHash` is added, as WildDuck does, only for files the store
+ *   created for this message (store-message.c passes the put results). */
 #include "store-private.h"
 #include "text-html.h"
 #include "wd-buffer.h"
@@ -83,6 +83,7 @@
 struct maildata {
 	const struct wd_mime_tree *tree;
 	const struct wd_mime_node *const *att_nodes;
+	const char *const *content_hashes; /* per att_nodes entry, may be NULL */
 	size_t att_count, att_next;
 	GHashTable *cids;               /* content id → "ATTnnnnn" */
 	struct wd_buffer text;          /* non-blank texts joined with LF */
@@ -601,6 +602,9 @@ static void add_attachment(struct maildata *md, const struct wd_mime_node *node,
 	}
 	BSON_APPEND_INT32(&att, "sizeKb", (int32_t)((estimate + 1023) / 1024));
 	BSON_APPEND_INT32(&att, "size", (int32_t)size);
+	if (md->content_hashes != NULL && index < md->att_count &&
+	    md->content_hashes[index] != NULL && md->content_hashes[index][0] != '\0')
+		BSON_APPEND_UTF8(&att, "fileContentHash", md->content_hashes[index]);
 	bson_append_document_end(md->attachments, &att);
 	g_free(te);
 	if (!related)
@@ -862,10 +866,12 @@ static void append_html_fields(struct maildata *md, bson_t *doc)
 }
 
 void wd__maildata_append(const struct wd_mime_tree *tree,
-			 const struct wd_mime_node *const *att_nodes, size_t att_count, bool nul_ok,
+			 const struct wd_mime_node *const *att_nodes,
+			 const char *const *content_hashes, size_t att_count, bool nul_ok,
 			 bson_t *doc)
 {
-	struct maildata md = { .tree = tree, .att_nodes = att_nodes, .att_count = att_count,
+	struct maildata md = { .tree = tree, .att_nodes = att_nodes,
+			       .content_hashes = content_hashes, .att_count = att_count,
 			       .nul_ok = nul_ok };
 	md.cids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	for (size_t i = 0; i < att_count; i++) {

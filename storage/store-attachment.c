@@ -194,6 +194,8 @@ static int upload(struct files_ctx *ctx, const struct wd_attachment_put *put,
 		SHA256(data, len, digest);
 		char content_hash[64];
 		EVP_EncodeBlock((unsigned char *)content_hash, digest, sizeof(digest));
+		/* 32 bytes are 44 base64 characters */
+		memcpy(ref->content_hash, content_hash, 45);
 		bson_t files = BSON_INITIALIZER, metadata;
 		BSON_APPEND_BINARY(&files, "_id", BSON_SUBTYPE_BINARY, hash, WD_ATTACHMENT_HASH_LEN);
 		BSON_APPEND_INT32(&files, "length", (int32_t)len);

@@ -68,6 +68,7 @@ struct add_ctx {
 	size_t literal_total;
 	/* stored attachments, in ATT order */
 	uint8_t (*hashes)[WD_ATTACHMENT_HASH_LEN];
+	char (*content_hashes)[48];    /* fileContentHash of files created here, or "" */
 	const struct wd_mime_node **att_nodes;
 	size_t att_count, att_cap;
 	char *error;
@@ -127,9 +128,12 @@ static int piece_cb(void *context, enum wd_mime_piece piece, const struct wd_mim
 	if (ctx->att_count == ctx->att_cap) {
 		size_t cap = ctx->att_cap == 0 ? 8 : ctx->att_cap * 2;
 		void *h = realloc(ctx->hashes, cap * sizeof(*ctx->hashes));
-		void *n = h == NULL ? NULL : realloc(ctx->att_nodes, cap * sizeof(*ctx->att_nodes));
 		if (h != NULL)
 			ctx->hashes = h;
+		void *c = h == NULL ? NULL : realloc(ctx->content_hashes, cap * sizeof(*ctx->content_hashes));
+		if (c != NULL)
+			ctx->content_hashes = c;
+		void *n = c == NULL ? NULL : realloc(ctx->att_nodes, cap * sizeof(*ctx->att_nodes));
 		if (n == NULL) {
 			ctx->error = wd__store_error("out of memory");
 			return WD_ERROR;
@@ -152,6 +156,7 @@ static int piece_cb(void *context, enum wd_mime_piece piece, const struct wd_mim
 	if (wd_store_attachment_put(ctx->store, &put, &ref, &ctx->error) < 0)
 		return WD_ERROR;
 	memcpy(ctx->hashes[ctx->att_count], ref.hash, WD_ATTACHMENT_HASH_LEN);
+	memcpy(ctx->content_hashes[ctx->att_count], ref.content_hash, sizeof(ref.content_hash));
 	ctx->att_nodes[ctx->att_count] = node;
 	char id[16];
 	att_id(ctx->att_count, id);
@@ -720,7 +725,11 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 			wd_warning("store", "no envelope/bodystructure cache: message too large");
 		bson_destroy(&cached);
 	}
-	wd__maildata_append(tree, ctx.att_nodes, ctx.att_count, nul_ok, &doc);
+	const char **content_hashes = calloc(ctx.att_count + 1, sizeof(*content_hashes));
+	for (size_t i = 0; content_hashes != NULL && i < ctx.att_count; i++)
+		content_hashes[i] = ctx.content_hashes[i];
+	wd__maildata_append(tree, ctx.att_nodes, content_hashes, ctx.att_count, nul_ok, &doc);
+	free(content_hashes);
 	BSON_APPEND_INT32(&doc, "magic", (int32_t)ctx.magic);
 	BSON_APPEND_BOOL(&doc, "exp", mbox.retention > 0);
 	BSON_APPEND_DOUBLE(&doc, "rdate", (double)(now + mbox.retention));
@@ -796,6 +805,7 @@ out:
 	wd_buffer_release(&layout);
 	wd_buffer_release(&ctx.literal);
 	free(ctx.hashes);
+	free(ctx.content_hashes);
 	free(ctx.att_nodes);
 	free(ctx.error);
 	wd_arena_destroy(&arena);

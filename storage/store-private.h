@@ -94,11 +94,14 @@ int wd__store_change_quota(struct wd_store *store, const bson_oid_t *user, int64
 void wd__append_text(bson_t *doc, const char *key, const char *text, size_t len, bool nul_ok);
 
 /* Appends text, textFooter, intro, html, attachments and ha for a parsed
-   message whose externalised leaves are att_nodes (message-maildata.c). */
+   message whose externalised leaves are att_nodes; content_hashes (NULL, or
+   per leaf "" / the fileContentHash of a file this store created) go to the
+   attachment entries as WildDuck lists them (message-maildata.c). */
 struct wd_mime_tree;
 struct wd_mime_node;
 void wd__maildata_append(const struct wd_mime_tree *tree,
-			 const struct wd_mime_node *const *att_nodes, size_t att_count, bool nul_ok,
+			 const struct wd_mime_node *const *att_nodes,
+			 const char *const *content_hashes, size_t att_count, bool nul_ok,
 			 bson_t *doc);
 
 /* wd_store_journal_add() for a caller that knows the mailbox owner: when

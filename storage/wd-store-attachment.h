@@ -45,6 +45,9 @@ struct wd_attachment_ref {
 	uint8_t hash[WD_ATTACHMENT_HASH_LEN];
 	bool created;                  /* this call uploaded the file */
 	bool decoded;                  /* stored base64-decoded */
+	/* base64 SHA-256 of the stored bytes (metadata.fileContentHash) when
+	   this call uploaded the file, "" otherwise */
+	char content_hash[48];
 };
 
 /* Stores one body, or references the existing file: c+1, m+magic. */

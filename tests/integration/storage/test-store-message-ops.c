@@ -365,6 +365,7 @@ static void test_document_shape(void **state)
 		{ "attachments.0.related", BSON_TYPE_BOOL },
 		{ "attachments.0.sizeKb", BSON_TYPE_INT32 },
 		{ "attachments.0.size", BSON_TYPE_INT32 },
+		{ "attachments.0.fileContentHash", BSON_TYPE_UTF8 },
 		{ "ha", BSON_TYPE_BOOL },
 		{ "magic", BSON_TYPE_INT32 },
 		{ "exp", BSON_TYPE_BOOL },

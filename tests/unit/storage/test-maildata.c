@@ -71,7 +71,7 @@ static void maildata(struct fixture *f, const char *raw, size_t len)
 		fail_msg("parse failed: %s", error);
 	assert_int_equal(wd_mime_tree_walk(f->tree, piece_cb, f), WD_OK);
 	bson_init(&f->doc);
-	wd__maildata_append(f->tree, f->att, f->att_count, false, &f->doc);
+	wd__maildata_append(f->tree, f->att, NULL, f->att_count, false, &f->doc);
 }
 
 static void done(struct fixture *f)
