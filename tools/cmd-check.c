@@ -15,6 +15,7 @@
 #include "wdctl.h"
 #include "wd-store-attachment.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,7 +302,10 @@ static void check_documents(struct wdctl *ctl, enum wd_store_db db, const char *
 			       (long long)used, (long long)a);
 			t->problems++;
 			if (t->repair) {
-				bson_t *set = BCON_NEW("storageUsed", BCON_INT64(a));
+				/* int32 while it fits, as WildDuck's $inc leaves it */
+				bson_t *set = a >= INT32_MIN && a <= INT32_MAX ?
+						      BCON_NEW("storageUsed", BCON_INT32((int32_t)a)) :
+						      BCON_NEW("storageUsed", BCON_INT64(a));
 				set_fields(ctl, db, collection, bson_iter_value(&iter), set, t);
 				bson_destroy(set);
 			}

@@ -51,6 +51,9 @@ static const struct command commands[] = {
 	  wdctl_message_import },
 	{ { "message", "export" }, "message export <user> <mailbox> <uid>", wdctl_message_export },
 	{ { "check", NULL }, "check [--repair]", wdctl_check },
+	{ { "gc", NULL },
+	  "gc [--grace-hours N]   (expire TTL data, apply retention, remove unreferenced attachments)",
+	  wdctl_gc },
 };
 
 int wdctl_fail(const char *fmt, ...)

@@ -26,6 +26,7 @@ int wdctl_mailbox_list(struct wdctl *ctl, int argc, char **argv);
 int wdctl_message_import(struct wdctl *ctl, int argc, char **argv);
 int wdctl_message_export(struct wdctl *ctl, int argc, char **argv);
 int wdctl_check(struct wdctl *ctl, int argc, char **argv);
+int wdctl_gc(struct wdctl *ctl, int argc, char **argv);
 int wdctl_user_passwd(struct wdctl *ctl, int argc, char **argv);
 int wdctl_asp_create(struct wdctl *ctl, int argc, char **argv);
 int wdctl_asp_list(struct wdctl *ctl, int argc, char **argv);

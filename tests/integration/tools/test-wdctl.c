@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *wdctl;
@@ -65,6 +66,50 @@ static void expect_export(unsigned uid, const char *expected, size_t len)
 	if (out.len != len || memcmp(wd_buffer_bytes(&out), expected, len) != 0)
 		fail_msg("UID %u: exported %zu bytes, expected %zu", uid, out.len, len);
 	wd_buffer_release(&out);
+}
+
+static void insert(const char *collection, bson_t *doc)
+{
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, collection);
+	bson_error_t error;
+	assert_true(mongoc_collection_insert_one(coll, doc, NULL, NULL, &error));
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	bson_destroy(doc);
+}
+
+/* gc: a 4-hour-old journal entry expires (FerretDB enforces no TTL) and an
+   archived message past its date is purged; a second run finds nothing. */
+static void test_gc(void **state)
+{
+	(void)state;
+	int64_t now = (int64_t)time(NULL) * 1000;
+	bson_oid_t mailbox, id;
+	bson_oid_init(&mailbox, NULL);
+	bson_oid_init(&id, NULL);
+	insert("journal", BCON_NEW("mailbox", BCON_OID(&mailbox), "command", BCON_UTF8("EXISTS"),
+				   "uid", BCON_INT32(1), "modseq", BCON_INT32(1), "created",
+				   BCON_DATE_TIME(now - 4 * 3600 * 1000)));
+	insert("archived", BCON_NEW("_id", BCON_OID(&id), "mailbox", BCON_OID(&mailbox), "uid",
+				    BCON_INT32(1), "exp", BCON_BOOL(true), "rdate",
+				    BCON_DOUBLE((double)(now - 1000)), "size", BCON_INT32(10),
+				    "magic", BCON_INT32(1)));
+	struct wd_buffer out = WD_BUFFER_INIT;
+	assert_int_equal(run(&out, "gc"), 0);
+	wd_buffer_append(&out, "", 1);
+	const char *text = (const char *)wd_buffer_bytes(&out);
+	if (wd_store_caps(store)->ttl_enforced == false)
+		assert_non_null(strstr(text, "expired: 1 journal entries"));
+	assert_non_null(strstr(text, "1 archived messages purged"));
+	wd_buffer_release(&out);
+	assert_int_equal(run(&out, "gc"), 0);
+	wd_buffer_append(&out, "", 1);
+	text = (const char *)wd_buffer_bytes(&out);
+	assert_non_null(strstr(text, "expired: 0 journal entries"));
+	assert_non_null(strstr(text, "0 archived messages purged"));
+	wd_buffer_release(&out);
+	assert_int_equal(run(NULL, "gc --grace-hours x"), 1);
 }
 
 static void test_users_and_mailboxes(void **state)
@@ -304,6 +349,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_import_export),
 		cmocka_unit_test(test_check_and_repair),
 		cmocka_unit_test(test_auth_commands),
+		cmocka_unit_test(test_gc),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	wd_store_close(&store);
