@@ -89,12 +89,15 @@
  *   JavaScript trim() removes it).
  * - RFC 2047 decoding is GMime's, which agrees with libmime on well-formed
  *   words.
- * - Groups nested deeper than ADDRESS_DEPTH_MAX lose their members, and
+ * - Groups nested deeper than WD_ADDRESS_DEPTH_MAX lose their members, and
  *   punycode labels longer than PUNYCODE_LABEL_MAX stay as written
  *   (WildDuck has no limits; both are far beyond real mail). */
 #include <gmime/gmime.h> /* GLib/GMime before anything that might pull idn2.h */
 
 #include "wd-imap-structure-bson.h"
+
+#include "address-parser.h"
+#include "js-string.h"
 
 #include "wd-arena.h"
 #include "wd-mime-tree.h"
@@ -106,8 +109,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Groups inside groups: addressparser parses a group's text again. */
-#define ADDRESS_DEPTH_MAX 8
 /* DNS labels are at most 63 bytes; decoding is quadratic in the label. */
 #define PUNYCODE_LABEL_MAX 1024
 /* WildDuck skips header keys and parameter names this long. */
@@ -120,13 +121,7 @@ struct ctx {
 	int rc;                 /* sticky: once WD_ERROR, nothing more is written */
 };
 
-/* A piece of UTF-8 text (not necessarily NUL-terminated). */
-struct text {
-	const char *s;
-	size_t len;
-};
-
-static const struct text empty_text = { "", 0 };
+static const struct wd_js_text empty_text = { "", 0 };
 
 static void *ctx_alloc(struct ctx *c, size_t size)
 {
@@ -143,120 +138,17 @@ static void gmime_init_once(void)
 	g_mime_init();
 }
 
-/* ---- UTF-8 ---- */
-
-/* Length of the well-formed UTF-8 sequence at s, or 0 with *bad_r set to
-   the length of its maximal ill-formed prefix (at least 1), which becomes
-   one U+FFFD as in Node's decoder. */
-static size_t utf8_sequence(const uint8_t *s, size_t len, size_t *bad_r)
-{
-	uint8_t c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		*bad_r = 1;
-		return 0;
-	}
-	for (size_t k = 1; k < n; k++) {
-		if (k >= len || s[k] < lo || s[k] > hi) {
-			*bad_r = k;
-			return 0;
-		}
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return n;
-}
+/* ---- UTF-8 and JavaScript strings (js-string.h) ---- */
 
 /* Bytes read as UTF-8 into a fresh arena string: ill-formed sequences and
    NUL become U+FFFD. */
-static struct text utf8_sanitize(struct ctx *c, const void *data, size_t len)
+static struct wd_js_text utf8_sanitize(struct ctx *c, const void *data, size_t len)
 {
-	const uint8_t *s = data;
 	char *out = ctx_alloc(c, len * 3 + 1);
 	if (out == NULL)
 		return empty_text;
-	size_t n = 0;
-	for (size_t i = 0; i < len;) {
-		size_t bad = 0, seq = s[i] == '\0' ? 0 : utf8_sequence(s + i, len - i, &bad);
-		if (seq == 0) {
-			memcpy(out + n, "\xef\xbf\xbd", 3);
-			n += 3;
-			i += bad > 0 ? bad : 1;
-		} else {
-			memcpy(out + n, s + i, seq);
-			n += seq;
-			i += seq;
-		}
-	}
-	out[n] = '\0';
-	return (struct text){ out, n };
-}
-
-/* The code point of the (well-formed) sequence at s and its length. */
-static uint32_t utf8_decode(const uint8_t *s, size_t len, size_t *n_r)
-{
-	size_t bad, n = utf8_sequence(s, len, &bad);
-	if (n <= 1) {
-		*n_r = 1;
-		return s[0];
-	}
-	uint32_t cp = s[0] & (0x7f >> n);
-	for (size_t k = 1; k < n; k++)
-		cp = (cp << 6) | (s[k] & 0x3f);
-	*n_r = n;
-	return cp;
-}
-
-/* JavaScript's whitespace and line terminators (String.prototype.trim, \s). */
-static bool js_space_cp(uint32_t cp)
-{
-	return cp == ' ' || (cp >= 0x09 && cp <= 0x0d) || cp == 0xa0 || cp == 0x1680 ||
-	       (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f ||
-	       cp == 0x205f || cp == 0x3000 || cp == 0xfeff;
-}
-
-/* Length of the JS whitespace character at t.s[i], 0 when there is none. */
-static size_t js_space_at(struct text t, size_t i)
-{
-	size_t n;
-	uint32_t cp = utf8_decode((const uint8_t *)t.s + i, t.len - i, &n);
-	return js_space_cp(cp) ? n : 0;
-}
-
-static struct text js_trim(struct text t)
-{
-	size_t n;
-	while (t.len > 0 && (n = js_space_at(t, 0)) > 0) {
-		t.s += n;
-		t.len -= n;
-	}
-	while (t.len > 0) {
-		/* start of the last character */
-		size_t start = t.len - 1;
-		while (start > 0 && t.len - start < 4 && ((uint8_t)t.s[start] & 0xc0) == 0x80)
-			start--;
-		n = js_space_at(t, start);
-		if (n == 0 || start + n != t.len)
-			break;
-		t.len = start;
-	}
-	return t;
+	size_t n = wd__js_utf8_from_bytes(out, data, len, true);
+	return (struct wd_js_text){ out, n };
 }
 
 static bool ascii_space(uint8_t c)
@@ -265,9 +157,9 @@ static bool ascii_space(uint8_t c)
 }
 
 /* Unicode upper case (JS toUpperCase), for type names and keys. */
-static struct text upper(struct ctx *c, const char *s, size_t len)
+static struct wd_js_text upper(struct ctx *c, const char *s, size_t len)
 {
-	struct text t = utf8_sanitize(c, s, len);
+	struct wd_js_text t = utf8_sanitize(c, s, len);
 	if (c->rc != WD_OK)
 		return empty_text;
 	char *up = g_utf8_strup(t.s, (gssize)t.len);
@@ -278,11 +170,11 @@ static struct text upper(struct ctx *c, const char *s, size_t len)
 	if (out != NULL)
 		memcpy(out, up, n + 1);
 	g_free(up);
-	return out != NULL ? (struct text){ out, n } : empty_text;
+	return out != NULL ? (struct wd_js_text){ out, n } : empty_text;
 }
 
 /* libmime decodeWords: RFC 2047 encoded words anywhere in the text. */
-static struct text decode_words(struct ctx *c, struct text t)
+static struct wd_js_text decode_words(struct ctx *c, struct wd_js_text t)
 {
 	if (c->rc != WD_OK || t.len < 2 || memmem(t.s, t.len, "=?", 2) == NULL)
 		return t;
@@ -295,7 +187,7 @@ static struct text decode_words(struct ctx *c, struct text t)
 	char *decoded = g_mime_utils_header_decode_text(NULL, z);
 	if (decoded == NULL)
 		return t;
-	struct text out = utf8_sanitize(c, decoded, strlen(decoded));
+	struct wd_js_text out = utf8_sanitize(c, decoded, strlen(decoded));
 	g_free(decoded);
 	return out;
 }
@@ -304,7 +196,7 @@ static struct text decode_words(struct ctx *c, struct text t)
    Without a charset the bytes are UTF-8 when they can be, else ISO-8859-1
    (WildDuck's default for an empty charset). Falls back to reading the
    bytes as UTF-8. */
-static struct text convert_charset(struct ctx *c, const char *charset, const char *value,
+static struct wd_js_text convert_charset(struct ctx *c, const char *charset, const char *value,
 				   size_t len)
 {
 	if (charset[0] == '\0') {
@@ -318,7 +210,7 @@ static struct text convert_charset(struct ctx *c, const char *charset, const cha
 				NULL, &written, NULL);
 	if (utf8 == NULL)
 		return utf8_sanitize(c, value, len);
-	struct text out = utf8_sanitize(c, utf8, written);
+	struct wd_js_text out = utf8_sanitize(c, utf8, written);
 	g_free(utf8);
 	return out;
 }
@@ -411,34 +303,15 @@ static const struct hfield *hlast(const struct hindex *idx, const char *name, si
 
 /* A value as text; `collapse` (the last occurrence) replaces each run of
    whitespace that holds a line break with one space. */
-static struct text header_text(struct ctx *c, const struct hfield *f, bool collapse)
+static struct wd_js_text header_text(struct ctx *c, const struct hfield *f, bool collapse)
 {
-	struct text t = utf8_sanitize(c, f->value, f->len);
-	if (!collapse || c->rc != WD_OK || memchr(t.s, '\n', t.len) == NULL)
+	struct wd_js_text t = utf8_sanitize(c, f->value, f->len);
+	if (!collapse || c->rc != WD_OK)
 		return t;
 	char *out = (char *)t.s; /* fresh from utf8_sanitize: edit in place */
-	size_t n = 0;
-	for (size_t i = 0; i < t.len;) {
-		size_t run = i, sp;
-		bool newline = false;
-		while (run < t.len && (sp = js_space_at(t, run)) > 0) {
-			newline = newline || t.s[run] == '\n';
-			run += sp;
-		}
-		if (run > i) {
-			if (newline) {
-				out[n++] = ' ';
-			} else {
-				memmove(out + n, t.s + i, run - i);
-				n += run - i;
-			}
-			i = run;
-		} else {
-			out[n++] = t.s[i++];
-		}
-	}
-	out[n] = '\0';
-	return (struct text){ out, n };
+	t.len = wd__js_collapse_folds(out, t.len);
+	out[t.len] = '\0';
+	return t;
 }
 
 /* ---- BSON arrays ---- */
@@ -469,7 +342,7 @@ static void put_null(struct ctx *c, struct arr *a)
 		check(c, bson_append_null(&a->b, arr_key(a, buf, sizeof(buf)), -1));
 }
 
-static void put_str(struct ctx *c, struct arr *a, struct text t)
+static void put_str(struct ctx *c, struct arr *a, struct wd_js_text t)
 {
 	char buf[16];
 	if (c->rc == WD_OK)
@@ -478,10 +351,10 @@ static void put_str(struct ctx *c, struct arr *a, struct text t)
 
 static void put_cstr(struct ctx *c, struct arr *a, const char *s)
 {
-	put_str(c, a, (struct text){ s, strlen(s) });
+	put_str(c, a, (struct wd_js_text){ s, strlen(s) });
 }
 
-static void put_bin(struct ctx *c, struct arr *a, struct text t)
+static void put_bin(struct ctx *c, struct arr *a, struct wd_js_text t)
 {
 	char buf[16];
 	if (c->rc == WD_OK)
@@ -526,530 +399,30 @@ static void arr_end(struct ctx *c, struct arr *parent, struct arr *child)
 static void put_header(struct ctx *c, struct arr *a, const struct hindex *idx, const char *name)
 {
 	const struct hfield *f = hlast(idx, name, NULL);
-	struct text t = f != NULL ? header_text(c, f, true) : empty_text;
+	struct wd_js_text t = f != NULL ? header_text(c, f, true) : empty_text;
 	if (t.len == 0)
 		put_null(c, a);
 	else
 		put_str(c, a, t);
 }
 
-/* ---- address lists (nodemailer addressparser) ---- */
-
-struct address {
-	struct address *next;
-	bool group;
-	struct text name;
-	struct text address;      /* not for groups */
-	struct address *members;  /* groups only */
-};
-
-enum { TOKEN_TEXT, TOKEN_OPERATOR };
-
-struct token {
-	uint8_t kind;
-	char op;
-	bool no_break; /* a closing operator directly followed by text */
-	struct text value;
-};
-
-struct tokenizer {
-	const uint8_t *s;
-	size_t len, pos;
-	char expecting; /* the operator that closes the open one */
-	bool escaped;
-	char *buf;      /* text of all text tokens, in order */
-	size_t used, text_start;
-	bool text_open;
-	bool has_pending;
-	struct token pending;
-};
-
-static char closing_operator(char op)
-{
-	switch (op) {
-	case '"':
-		return '"';
-	case '(':
-		return ')';
-	case '<':
-		return '>';
-	case ':':
-		return ';';
-	default:
-		return '\0'; /* ',' and ';' */
-	}
-}
-
-/* Close the current text token; false when it is empty after trimming
-   (addressparser drops those). */
-static bool tokenizer_close_text(struct tokenizer *t, struct token *out)
-{
-	t->text_open = false;
-	struct text v = js_trim((struct text){ t->buf + t->text_start, t->used - t->text_start });
-	if (v.len == 0)
-		return false;
-	*out = (struct token){ .kind = TOKEN_TEXT, .value = v };
-	return true;
-}
-
-static bool tokenizer_next(struct tokenizer *t, struct token *out)
-{
-	for (;;) {
-		if (t->has_pending) {
-			t->has_pending = false;
-			*out = t->pending;
-			return true;
-		}
-		if (t->pos >= t->len) {
-			if (t->text_open && tokenizer_close_text(t, out))
-				return true;
-			return false;
-		}
-		uint8_t ch = t->s[t->pos++];
-		bool has_next = t->pos < t->len;
-		uint8_t next = has_next ? t->s[t->pos] : 0;
-		struct token op = { .kind = TOKEN_OPERATOR, .op = (char)ch };
-		bool is_op = false;
-		if (t->escaped) {
-			/* taken literally below */
-		} else if (t->expecting != '\0' && ch == (uint8_t)t->expecting) {
-			op.no_break = has_next && (next == '\0' || strchr(" \t\r\n,;", next) == NULL);
-			t->expecting = '\0';
-			is_op = true;
-		} else if (t->expecting == '\0' && ch != '\0' && strchr("\"(<,:;", ch) != NULL) {
-			t->expecting = closing_operator((char)ch);
-			is_op = true;
-		} else if (t->expecting == '"' && ch == '\\') {
-			t->escaped = true;
-			continue;
-		}
-		if (is_op) {
-			t->escaped = false;
-			op.value = (struct text){ (const char *)t->s + t->pos - 1, 1 };
-			if (t->text_open) {
-				t->pending = op;
-				t->has_pending = true;
-				if (tokenizer_close_text(t, out))
-					return true;
-				continue;
-			}
-			*out = op;
-			return true;
-		}
-		if (!t->text_open) {
-			t->text_open = true;
-			t->text_start = t->used;
-		}
-		if (ch == '\n')
-			ch = ' ';
-		if (ch >= 0x21 || ch == ' ' || ch == '\t')
-			t->buf[t->used++] = (char)ch; /* other control bytes are dropped */
-		t->escaped = false;
-	}
-}
-
-/* A list of strings, each built from pieces (words glued to a closing
-   quote are joined to the previous string; pieces avoid quadratic copies). */
-struct piece {
-	struct piece *next;
-	struct text t;
-};
-
-struct str {
-	struct piece *head, *tail;
-	size_t len;
-	struct text flat; /* valid once joined */
-	bool flat_valid;
-};
-
-struct strs {
-	struct str *items;
-	size_t count, cap;
-};
-
-static void strs_free(struct strs *v)
-{
-	free(v->items);
-	*v = (struct strs){ 0 };
-}
-
-static struct str *strs_push(struct ctx *c, struct strs *v)
-{
-	if (v->count == v->cap) {
-		size_t cap = v->cap != 0 ? v->cap * 2 : 4;
-		struct str *items = realloc(v->items, cap * sizeof(*items));
-		if (items == NULL) {
-			c->rc = WD_ERROR;
-			return NULL;
-		}
-		v->items = items;
-		v->cap = cap;
-	}
-	struct str *s = &v->items[v->count++];
-	*s = (struct str){ 0 };
-	return s;
-}
-
-static void str_add(struct ctx *c, struct str *s, struct text t)
-{
-	struct piece *p = ctx_alloc(c, sizeof(*p));
-	if (p == NULL)
-		return;
-	*p = (struct piece){ NULL, t };
-	if (s->tail != NULL)
-		s->tail->next = p;
-	else
-		s->head = p;
-	s->tail = p;
-	s->len += t.len;
-	s->flat_valid = false;
-}
-
-static struct text str_flat(struct ctx *c, struct str *s)
-{
-	if (s->flat_valid)
-		return s->flat;
-	if (s->head == s->tail && s->head != NULL) {
-		s->flat = s->head->t;
-	} else {
-		char *out = ctx_alloc(c, s->len + 1);
-		if (out == NULL)
-			return empty_text;
-		size_t n = 0;
-		for (struct piece *p = s->head; p != NULL; p = p->next) {
-			memcpy(out + n, p->t.s, p->t.len);
-			n += p->t.len;
-		}
-		out[n] = '\0';
-		s->flat = (struct text){ out, n };
-	}
-	s->flat_valid = true;
-	return s->flat;
-}
-
-static void str_set(struct ctx *c, struct str *s, struct text t)
-{
-	*s = (struct str){ 0 };
-	str_add(c, s, t);
-	s->flat = t;
-	s->flat_valid = true;
-}
-
-/* Elements [from, count) joined with `sep`. */
-static struct text strs_join(struct ctx *c, struct strs *v, size_t from, const char *sep)
-{
-	if (from >= v->count)
-		return empty_text;
-	if (from + 1 == v->count)
-		return str_flat(c, &v->items[from]);
-	size_t sep_len = strlen(sep), total = 0;
-	for (size_t i = from; i < v->count; i++)
-		total += v->items[i].len + (i > from ? sep_len : 0);
-	char *out = ctx_alloc(c, total + 1);
-	if (out == NULL)
-		return empty_text;
-	size_t n = 0;
-	for (size_t i = from; i < v->count; i++) {
-		if (i > from) {
-			memcpy(out + n, sep, sep_len);
-			n += sep_len;
-		}
-		struct text t = str_flat(c, &v->items[i]);
-		memcpy(out + n, t.s, t.len);
-		n += t.len;
-	}
-	out[n] = '\0';
-	return (struct text){ out, n };
-}
-
-/* Length of the character at t.s[i] (the text is well-formed UTF-8). */
-static size_t char_len(struct text t, size_t i)
-{
-	size_t bad, n = utf8_sequence((const uint8_t *)t.s + i, t.len - i, &bad);
-	return n > 0 ? n : 1;
-}
-
-/* Length of the JS whitespace (\s) character starting at i, else 0. */
-static size_t ws_at(struct text t, size_t i)
-{
-	return i < t.len ? js_space_at(t, i) : 0;
-}
-
-/* Start of the run of whitespace characters that ends at `end`. */
-static size_t ws_run_start(struct text t, size_t end)
-{
-	while (end > 0) {
-		size_t start = end - 1;
-		while (start > 0 && end - start < 4 && ((uint8_t)t.s[start] & 0xc0) == 0x80)
-			start--;
-		if (ws_at(t, start) != end - start)
-			break;
-		end = start;
-	}
-	return end;
-}
-
-static bool word(const struct text t, size_t i)
-{
-	if (i >= t.len)
-		return false;
-	uint8_t c = (uint8_t)t.s[i];
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_';
-}
-
-/* \b between positions i-1 and i (never inside a multi-byte character,
-   whose bytes are all non-word) */
-static bool boundary_at(const struct text t, size_t i)
-{
-	return (i > 0 && word(t, i - 1)) != word(t, i);
-}
-
-/* /^[^@\s]+@[^@\s]+$/ */
-static bool is_bare_address(struct text t)
-{
-	const char *at = memchr(t.s, '@', t.len);
-	if (at == NULL || at == t.s || at == t.s + t.len - 1 ||
-	    memchr(at + 1, '@', (size_t)(t.s + t.len - at - 1)) != NULL)
-		return false;
-	for (size_t i = 0; i < t.len; i += char_len(t, i)) {
-		if (ws_at(t, i) > 0)
-			return false;
-	}
-	return true;
-}
-
-/* text.replace(/\s*\b[^@\s]+@[^\s]+\b\s* /, ' ').trim(), with the address
-   (the match without its spaces) in *found_r; found_r->s is NULL when
-   nothing matched. Leftmost match, linear: within one run of non-space
-   characters the match must end at the last word boundary of the run. */
-static struct text extract_address(struct ctx *c, struct text t, struct text *found_r)
-{
-	found_r->s = NULL;
-	found_r->len = 0;
-	size_t i = 0, n;
-	while (i < t.len) {
-		if ((n = ws_at(t, i)) > 0) {
-			i += n;
-			continue;
-		}
-		size_t run_start = i, run_end = i;
-		while (run_end < t.len && ws_at(t, run_end) == 0)
-			run_end += char_len(t, run_end);
-		/* the last boundary inside (run_start, run_end] */
-		size_t last_b = run_end;
-		while (last_b > run_start && !boundary_at(t, last_b))
-			last_b--;
-		size_t next_at = run_start; /* next '@' at or after q */
-		for (size_t q = run_start; q < run_end; q++) {
-			if (next_at < q)
-				next_at = q;
-			while (next_at < run_end && t.s[next_at] != '@')
-				next_at++;
-			if (next_at >= run_end)
-				break; /* no '@' left in this run */
-			if (next_at == q || !boundary_at(t, q) || last_b < next_at + 2)
-				continue;
-			/* matched [q, last_b), with the spaces around it */
-			size_t start = q == run_start ? ws_run_start(t, q) : q, end = last_b;
-			if (end == run_end)
-				while ((n = ws_at(t, end)) > 0)
-					end += n;
-			*found_r = (struct text){ t.s + q, last_b - q };
-			char *out = ctx_alloc(c, t.len + 2);
-			if (out == NULL)
-				return empty_text;
-			memcpy(out, t.s, start);
-			out[start] = ' ';
-			memcpy(out + start + 1, t.s + end, t.len - end);
-			out[start + 1 + t.len - end] = '\0';
-			return js_trim((struct text){ out, start + 1 + t.len - end });
-		}
-		i = run_end;
-	}
-	return js_trim(t);
-}
-
-static struct address *parse_addresses(struct ctx *c, struct text s, unsigned depth);
-
-enum { DATA_ADDRESS, DATA_COMMENT, DATA_GROUP, DATA_TEXT, DATA_COUNT };
-
-/* One address (addressparser _handleAddress): the tokens between
-   separators. Appends to *tail_r. */
-static void handle_address(struct ctx *c, const struct token *tokens, size_t count,
-			   unsigned depth, struct address ***tail_r)
-{
-	struct strs data[DATA_COUNT] = { { 0 } };
-	int state = DATA_TEXT;
-	bool is_group = false;
-	for (size_t i = 0; i < count && c->rc == WD_OK; i++) {
-		const struct token *tk = &tokens[i];
-		if (tk->kind == TOKEN_OPERATOR) {
-			state = tk->op == '<' ? DATA_ADDRESS : tk->op == '(' ? DATA_COMMENT :
-				tk->op == ':' ? DATA_GROUP : DATA_TEXT;
-			if (tk->op == ':')
-				is_group = true;
-			continue;
-		}
-		struct text v = tk->value;
-		if (state == DATA_ADDRESS) {
-			/* an unquoted name with a stray '<': drop up to it */
-			const char *lt = memchr(v.s, '<', v.len);
-			if (lt != NULL) {
-				v = (struct text){ lt + 1, v.len - (size_t)(lt + 1 - v.s) };
-				size_t n;
-				while (v.len > 0 && (n = js_space_at(v, 0)) > 0) {
-					v.s += n;
-					v.len -= n;
-				}
-			}
-		}
-		struct strs *d = &data[state];
-		if (i > 0 && tokens[i - 1].no_break && d->count > 0) {
-			str_add(c, &d->items[d->count - 1], v);
-		} else {
-			struct str *s = strs_push(c, d);
-			if (s != NULL)
-				str_add(c, s, v);
-		}
-	}
-
-	if (data[DATA_TEXT].count == 0 && data[DATA_COMMENT].count > 0) {
-		data[DATA_TEXT] = data[DATA_COMMENT];
-		data[DATA_COMMENT] = (struct strs){ 0 };
-	}
-
-	struct address *a = ctx_alloc(c, sizeof(*a));
-	if (a == NULL)
-		goto out;
-	*a = (struct address){ 0 };
-	if (is_group) {
-		a->group = true;
-		a->name = strs_join(c, &data[DATA_TEXT], 0, " ");
-		if (data[DATA_GROUP].count > 0 && depth < ADDRESS_DEPTH_MAX)
-			a->members = parse_addresses(c, strs_join(c, &data[DATA_GROUP], 0, ","),
-						     depth + 1);
-	} else {
-		struct strs *text = &data[DATA_TEXT], *addr = &data[DATA_ADDRESS];
-		if (addr->count == 0 && text->count > 0) {
-			/* guess the address from the text: a word that is one */
-			for (size_t i = text->count; i-- > 0;) {
-				struct text t = str_flat(c, &text->items[i]);
-				if (is_bare_address(t)) {
-					struct str *s = strs_push(c, addr);
-					if (s != NULL)
-						str_set(c, s, t);
-					memmove(&text->items[i], &text->items[i + 1],
-						(text->count - i - 1) * sizeof(text->items[0]));
-					text->count--;
-					break;
-				}
-			}
-			/* ... or something like one inside a word run */
-			for (size_t i = text->count; addr->count == 0 && i-- > 0;) {
-				struct text found;
-				struct text t = extract_address(c, str_flat(c, &text->items[i]), &found);
-				str_set(c, &text->items[i], t);
-				if (found.s != NULL) {
-					struct str *s = strs_push(c, addr);
-					if (s != NULL)
-						str_set(c, s, js_trim(found));
-				}
-			}
-		}
-		if (text->count == 0 && data[DATA_COMMENT].count > 0) {
-			strs_free(text);
-			*text = data[DATA_COMMENT];
-			data[DATA_COMMENT] = (struct strs){ 0 };
-		}
-		/* only the first address counts; the others join the text */
-		struct text t_text, t_addr;
-		if (addr->count > 1) {
-			struct text rest = strs_join(c, addr, 1, " ");
-			struct text head = strs_join(c, text, 0, " ");
-			if (text->count > 0) {
-				char *out = ctx_alloc(c, head.len + 1 + rest.len + 1);
-				if (out == NULL)
-					goto out;
-				memcpy(out, head.s, head.len);
-				out[head.len] = ' ';
-				memcpy(out + head.len + 1, rest.s, rest.len);
-				out[head.len + 1 + rest.len] = '\0';
-				t_text = (struct text){ out, head.len + 1 + rest.len };
-			} else {
-				t_text = rest;
-			}
-			addr->count = 1;
-		} else {
-			t_text = strs_join(c, text, 0, " ");
-		}
-		t_addr = strs_join(c, addr, 0, " ");
-		a->address = t_addr.len > 0 ? t_addr : t_text;
-		a->name = t_text.len > 0 ? t_text : t_addr;
-		if (a->address.len == a->name.len && memcmp(a->address.s, a->name.s, a->name.len) == 0) {
-			if (memchr(a->address.s, '@', a->address.len) != NULL)
-				a->name = empty_text;
-			else
-				a->address = empty_text;
-		}
-	}
-	**tail_r = a;
-	*tail_r = &a->next;
-out:
-	for (int i = 0; i < DATA_COUNT; i++)
-		strs_free(&data[i]);
-}
-
-/* addressparser(): the addresses of one header value, NULL when none. */
-static struct address *parse_addresses(struct ctx *c, struct text s, unsigned depth)
-{
-	struct address *head = NULL, **tail = &head;
-	struct tokenizer t = { .s = (const uint8_t *)s.s, .len = s.len };
-	t.buf = ctx_alloc(c, s.len + 1);
-	if (t.buf == NULL)
-		return NULL;
-	struct token *tokens = NULL, tk;
-	size_t count = 0, cap = 0;
-	for (;;) {
-		bool more = tokenizer_next(&t, &tk);
-		if (!more || (tk.kind == TOKEN_OPERATOR && (tk.op == ',' || tk.op == ';'))) {
-			if (count > 0)
-				handle_address(c, tokens, count, depth, &tail);
-			count = 0;
-			if (!more || c->rc != WD_OK)
-				break;
-			continue;
-		}
-		if (count == cap) {
-			size_t ncap = cap != 0 ? cap * 2 : 16;
-			struct token *n = realloc(tokens, ncap * sizeof(*n));
-			if (n == NULL) {
-				c->rc = WD_ERROR;
-				break;
-			}
-			tokens = n;
-			cap = ncap;
-		}
-		tokens[count++] = tk;
-	}
-	free(tokens);
-	return head;
-}
-
 /* All addresses of every occurrence of an address field, in order. */
-static struct address *header_addresses(struct ctx *c, const struct hindex *idx,
+static struct wd_address *header_addresses(struct ctx *c, const struct hindex *idx,
 					const char *name)
 {
-	struct address *head = NULL, **tail = &head;
+	struct wd_address *head = NULL, **tail = &head;
 	const struct hfield *last = hlast(idx, name, NULL);
 	for (size_t i = 0; i < idx->count && c->rc == WD_OK; i++) {
 		const struct hfield *f = &idx->fields[i];
 		if (!hfield_is(f, name))
 			continue;
-		struct text v = header_text(c, f, f == last);
+		struct wd_js_text v = header_text(c, f, f == last);
 		if (v.len == 0)
 			continue;
-		*tail = parse_addresses(c, v, 0);
+		if (wd__address_parse(c->arena, v, tail) != WD_OK) {
+			c->rc = WD_ERROR;
+			break;
+		}
 		while (*tail != NULL)
 			tail = &(*tail)->next;
 	}
@@ -1147,7 +520,7 @@ static bool puny_encode(const uint32_t *cps, size_t count, char *out, size_t *n)
 	return true;
 }
 
-static struct text domain_to_unicode(struct ctx *c, struct text d)
+static struct wd_js_text domain_to_unicode(struct ctx *c, struct wd_js_text d)
 {
 	/* nothing to do without an ACE label or a full stop other than '.' */
 	if (memmem(d.s, d.len, "xn--", 4) == NULL && memchr(d.s, 0xe3, d.len) == NULL &&
@@ -1200,13 +573,13 @@ static struct text domain_to_unicode(struct ctx *c, struct text d)
 		start = end + 1;
 	}
 	out[n] = '\0';
-	return (struct text){ out, n };
+	return (struct wd_js_text){ out, n };
 }
 
 /* ---- envelope (create-envelope.js) ---- */
 
 /* A part of an address as Binary, null when empty. */
-static void put_address_part(struct ctx *c, struct arr *a, struct text t, bool domain)
+static void put_address_part(struct ctx *c, struct arr *a, struct wd_js_text t, bool domain)
 {
 	if (t.len == 0)
 		put_null(c, a);
@@ -1214,7 +587,7 @@ static void put_address_part(struct ctx *c, struct arr *a, struct text t, bool d
 		put_bin(c, a, domain ? domain_to_unicode(c, t) : decode_words(c, t));
 }
 
-static void put_addresses(struct ctx *c, struct arr *list, const struct address *addr)
+static void put_addresses(struct ctx *c, struct arr *list, const struct wd_address *addr)
 {
 	for (; addr != NULL && c->rc == WD_OK; addr = addr->next) {
 		struct arr e;
@@ -1238,7 +611,7 @@ static void put_addresses(struct ctx *c, struct arr *list, const struct address 
 		}
 		/* [name, null, user, domain]: user before the first '@', domain
 		   after the last one (both the whole address without one) */
-		struct text user = addr->address, domain = addr->address;
+		struct wd_js_text user = addr->address, domain = addr->address;
 		const char *at = memchr(user.s, '@', user.len);
 		if (at != NULL) {
 			user.len = (size_t)(at - user.s);
@@ -1258,8 +631,8 @@ static void put_addresses(struct ctx *c, struct arr *list, const struct address 
 }
 
 /* processAddress(list, defaults): null when both are empty. */
-static void put_address_list(struct ctx *c, struct arr *env, const struct address *list,
-			     const struct address *defaults)
+static void put_address_list(struct ctx *c, struct arr *env, const struct wd_address *list,
+			     const struct wd_address *defaults)
 {
 	if (list == NULL)
 		list = defaults;
@@ -1280,17 +653,17 @@ static void put_envelope(struct ctx *c, struct arr *env, const struct wd_mime_no
 	put_header(c, env, &idx, "date");
 
 	/* the last Subject that is not blank (see the top of the file) */
-	struct text subject = empty_text;
+	struct wd_js_text subject = empty_text;
 	for (size_t i = idx.count; i-- > 0 && c->rc == WD_OK;) {
 		if (!hfield_is(&idx.fields[i], "subject"))
 			continue;
-		subject = js_trim(header_text(c, &idx.fields[i], true));
+		subject = wd__js_trim(header_text(c, &idx.fields[i], true));
 		if (subject.len > 0)
 			break;
 	}
-	put_bin(c, env, js_trim(decode_words(c, subject)));
+	put_bin(c, env, wd__js_trim(decode_words(c, subject)));
 
-	struct address *from = header_addresses(c, &idx, "from");
+	struct wd_address *from = header_addresses(c, &idx, "from");
 	put_address_list(c, env, from, NULL);
 	put_address_list(c, env, header_addresses(c, &idx, "sender"), from);
 	put_address_list(c, env, header_addresses(c, &idx, "reply-to"), from);
@@ -1333,12 +706,12 @@ static void put_params(struct ctx *c, struct arr *a, const struct wd_mime_conten
 		if (!param_name_ok(param->name))
 			continue;
 		put_str(c, &p, upper(c, param->name, strlen(param->name)));
-		struct text v;
+		struct wd_js_text v;
 		if (param->charset != NULL)
 			v = convert_charset(c, param->charset, param->value, param->value_len);
 		else
 			v = decode_words(c, utf8_sanitize(c, param->value, param->value_len));
-		put_bin(c, &p, js_trim(v));
+		put_bin(c, &p, wd__js_trim(v));
 	}
 	arr_end(c, a, &p);
 }
@@ -1359,7 +732,7 @@ static void put_extension(struct ctx *c, struct arr *a, const struct wd_mime_nod
 		struct arr d;
 		arr_begin(c, a, &d);
 		const char *value = node->disposition.value != NULL ? node->disposition.value : "";
-		struct text v = js_trim(utf8_sanitize(c, value, strlen(value)));
+		struct wd_js_text v = wd__js_trim(utf8_sanitize(c, value, strlen(value)));
 		put_str(c, &d, upper(c, v.s, v.len));
 		put_params(c, &d, &node->disposition);
 		arr_end(c, a, &d);
@@ -1367,7 +740,7 @@ static void put_extension(struct ctx *c, struct arr *a, const struct wd_mime_nod
 
 	/* Content-Language: split at runs of spaces and commas */
 	f = hlast(idx, "content-language", NULL);
-	struct text lang = f != NULL ? header_text(c, f, true) : empty_text;
+	struct wd_js_text lang = f != NULL ? header_text(c, f, true) : empty_text;
 	size_t s = 0, e = lang.len;
 	while (s < e && (lang.s[s] == ' ' || lang.s[s] == ','))
 		s++;
@@ -1382,7 +755,7 @@ static void put_extension(struct ctx *c, struct arr *a, const struct wd_mime_nod
 			size_t t = s;
 			while (t < e && lang.s[t] != ' ' && lang.s[t] != ',')
 				t++;
-			put_str(c, &l, (struct text){ lang.s + s, t - s });
+			put_str(c, &l, (struct wd_js_text){ lang.s + s, t - s });
 			while (t < e && (lang.s[t] == ' ' || lang.s[t] == ','))
 				t++;
 			s = t;
@@ -1448,9 +821,9 @@ static void put_structure(struct ctx *c, struct arr *s, const struct wd_mime_nod
 	put_header(c, s, &idx, "content-id");
 	put_header(c, s, &idx, "content-description");
 	const struct hfield *f = hlast(&idx, "content-transfer-encoding", NULL);
-	struct text encoding = f != NULL ? header_text(c, f, true) : empty_text;
+	struct wd_js_text encoding = f != NULL ? header_text(c, f, true) : empty_text;
 	if (encoding.len == 0)
-		encoding = (struct text){ "7bit", 4 };
+		encoding = (struct wd_js_text){ "7bit", 4 };
 	put_str(c, s, upper(c, encoding.s, encoding.len));
 	struct wd_mime_wd_info info;
 	wd_mime_wd_info(c->tree, node, &info);

@@ -15,6 +15,7 @@
 #include "wd-imap-structure-bson.h"
 #include "wd-mime-tree.h"
 #include "message-pieces.h"
+#include "mime-parsed-header.h"
 #include "store-op.h"
 #include "store-private.h"
 #include "wd-arena.h"
@@ -219,37 +220,13 @@ void wd__append_text(bson_t *doc, const char *key, const char *text, size_t len,
 	wd_buffer_release(&out);
 }
 
-static bool safe_key(const char *key)
-{
-	return key[0] != '\0' && key[0] != '$' && strchr(key, '.') == NULL;
-}
-
-static void append_content(bson_t *doc, const char *key, const struct wd_mime_content *ct,
-			   bool nul_ok)
-{
-	bson_t sub, params;
-	bson_append_document_begin(doc, key, -1, &sub);
-	wd__append_text(&sub, "value", ct->value, strlen(ct->value), nul_ok);
-	wd__append_text(&sub, "type", ct->type, strlen(ct->type), nul_ok);
-	wd__append_text(&sub, "subtype", ct->subtype, strlen(ct->subtype), nul_ok);
-	bson_append_document_begin(&sub, "params", -1, &params);
-	for (uint32_t i = 0; i < ct->param_count; i++) {
-		if (safe_key(ct->params[i].name))
-			wd__append_text(&params, ct->params[i].name, ct->params[i].value,
-				    ct->params[i].value_len, nul_ok);
-	}
-	bson_append_document_end(&sub, &params);
-	if (ct->param_count > 0)
-		BSON_APPEND_BOOL(&sub, "hasParams", true);
-	bson_append_document_end(doc, &sub);
-}
-
 struct tree_ctx {
 	const struct wd_mime_tree *tree;
 	struct add_ctx *add;
 	size_t att_next;
 	bool nul_ok;
 	struct wd_arena *arena;
+	bool failed;      /* a parsedHeader could not be built (too large) */
 };
 
 static void build_node(struct tree_ctx *ctx, const struct wd_mime_node *node, bson_t *doc);
@@ -271,15 +248,8 @@ static void build_node(struct tree_ctx *ctx, const struct wd_mime_node *node, bs
 	bson_append_array_end(doc, &array);
 
 	bson_append_document_begin(doc, "parsedHeader", -1, &parsed);
-	append_content(&parsed, "content-type", &node->content_type, ctx->nul_ok);
-	if (node->disposition.present)
-		append_content(&parsed, "content-disposition", &node->disposition, ctx->nul_ok);
-	if (node->transfer_encoding != NULL)
-		wd__append_text(&parsed, "content-transfer-encoding", node->transfer_encoding,
-			    strlen(node->transfer_encoding), ctx->nul_ok);
-	if (node->content_id != NULL)
-		wd__append_text(&parsed, "content-id", node->content_id, strlen(node->content_id),
-			    ctx->nul_ok);
+	if (wd__parsed_header_append(ctx->tree, node, ctx->nul_ok, &parsed) != WD_OK)
+		ctx->failed = true;
 	bson_append_document_end(doc, &parsed);
 
 	struct wd_mime_wd_info info;
@@ -704,6 +674,12 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	bson_append_document_begin(&doc, "mimeTree", -1, &tree_doc);
 	struct tree_ctx tctx = { .tree = tree, .add = &ctx, .nul_ok = nul_ok, .arena = arena };
 	build_node(&tctx, tree->root, &tree_doc);
+	if (tctx.failed) {
+		bson_append_document_end(&doc, &tree_doc);
+		bson_destroy(&doc);
+		*error_r = wd__store_error("cannot store message: its headers are too large");
+		goto fail;
+	}
 	bson_append_document_begin(&tree_doc, "attachmentMap", -1, &map);
 	for (size_t i = 0; i < ctx.att_count; i++) {
 		char aid[16];

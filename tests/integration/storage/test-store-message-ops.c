@@ -335,6 +335,11 @@ static void test_document_shape(void **state)
 		{ "mimeTree.parsedHeader", BSON_TYPE_DOCUMENT },
 		{ "mimeTree.parsedHeader.content-type.value", BSON_TYPE_UTF8 },
 		{ "mimeTree.parsedHeader.content-type.params.boundary", BSON_TYPE_UTF8 },
+		{ "mimeTree.parsedHeader.from", BSON_TYPE_ARRAY },
+		{ "mimeTree.parsedHeader.from.0.address", BSON_TYPE_UTF8 },
+		{ "mimeTree.parsedHeader.from.0.name", BSON_TYPE_UTF8 },
+		{ "mimeTree.parsedHeader.subject", BSON_TYPE_UTF8 },
+		{ "mimeTree.parsedHeader.message-id", BSON_TYPE_UTF8 },
 		{ "mimeTree.body", BSON_TYPE_BINARY },
 		{ "mimeTree.multipart", BSON_TYPE_UTF8 },
 		{ "mimeTree.boundary", BSON_TYPE_UTF8 },
@@ -385,6 +390,9 @@ static void test_document_shape(void **state)
 	assert_string_equal(field_str(doc, "msgid"), "<abc@example.com>");
 	assert_string_equal(field_str(doc, "subject"), "hello");
 	assert_string_equal(field_str(doc, "mimeTree.multipart"), "mixed");
+	assert_string_equal(field_str(doc, "mimeTree.parsedHeader.from.0.address"),
+			    "andris@example.com");
+	assert_string_equal(field_str(doc, "mimeTree.parsedHeader.from.0.name"), "Andris");
 	assert_string_equal(field_str(doc, "mimeTree.boundary"), "XX");
 	assert_string_equal(field_str(doc, "mimeTree.childNodes.1.attachmentId"), "ATT00001");
 	assert_string_equal(field_str(doc, "text"), "Hello world");
