@@ -669,9 +669,11 @@ static int emit_exists(struct wd_imap_sync *sync, struct wd_imap_view *view, str
 	uint32_t before = wd_imap_view_count(view);
 	int ret = WD_OK;
 
+	/* UIDs the session put in the view itself meanwhile are skipped */
 	for (size_t i = 0; ret == WD_OK && i < n->n; i++)
 		for (uint64_t u = n->r[i].first; ret == WD_OK && u <= n->r[i].last; u++)
-			ret = wd_imap_view_append(view, (uint32_t)u);
+			if (u > wd_imap_view_last_uid(view))
+				ret = wd_imap_view_append(view, (uint32_t)u);
 	uidset_clear(n);
 	if (wd_imap_view_count(view) != before &&
 	    wd_buffer_printf(out, "* %" PRIu32 " EXISTS\r\n", wd_imap_view_count(view)) < 0)

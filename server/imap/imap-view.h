@@ -10,11 +10,12 @@
  *
  * Storage is compact (imap-view.c): blocks of runs of consecutive UIDs, and
  * blocks whose runs are mostly single UIDs are turned into 16-bit offset
- * lists. A 1,000,000-message mailbox with few gaps takes a few kilobytes;
- * the worst case (no two consecutive UIDs) costs about 2.5 bytes per message
- * (UIDs within 65536 of each other) to 4.5 bytes (sparser), never much more
- * than a flat array. Lookups are O(log blocks + block size); iterating a set
- * never expands ranges into per-message arrays.
+ * lists. Measured (tests/unit/imap/test-imap-view.c asserts the bounds):
+ * 1,000,000 messages with 100 gaps take 1.2 KiB; the worst cases, no two
+ * consecutive UIDs, cost 2.7 bytes per message when the UIDs are within
+ * 65536 of each other and 4.8 bytes when sparser (a flat array: 4); a run
+ * shredded by expunging every other message, 2.8. Lookups are O(log blocks
+ * + 64); iterating a set never expands ranges into per-message arrays.
  *
  * A view belongs to the session's loop thread. The loader runs on a worker
  * thread and hands a new view over. */
