@@ -9,21 +9,11 @@
 #include <cmocka.h>
 
 #include "imap-sync.h"
+#include "imap-test-stack.h"
 #include "imap-view.h"
-#include "wd-config.h"
-#include "wd-log.h"
-#include "wd-result.h"
-#include "wd-store-message.h"
 #include "wd-store-user.h"
 
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-static struct wd_store *store;
-static bson_oid_t user;
 
 static const char raw[] = "From: a@example.com\r\nTo: b@example.com\r\nSubject: view\r\n\r\n"
 			  "body\r\n";
@@ -352,26 +342,10 @@ static void test_load_many(void **state)
 
 int main(void)
 {
-	const char *url = getenv("WD_MONGO_URL");
-	const char *redis = getenv("WD_REDIS_URL");
-	if (url == NULL || redis == NULL) {
-		fprintf(stderr, "WD_MONGO_URL/WD_REDIS_URL are not set: start the stack\n");
-		return 77;
-	}
-	char text[1024], *error = NULL;
-	snprintf(text, sizeof(text), "[dbs]\nmongo = \"%s-view-%d\"\nredis = \"%s\"\n", url,
-		 (int)getpid(), redis);
-	struct wd_config *config = wd_config_parse("test.toml", text, strlen(text), &error);
-	wd_log_init("test-imap-view-load", WD_LOG_SINK_STDERR, WD_LOG_ERROR);
-	mongoc_log_set_handler(NULL, NULL);
-	store = wd_store_open(config, &error);
-	wd_config_free(&config);
-	struct wd_store_index_report report;
-	if (store == NULL || wd_store_ensure_indexes(store, &report, &error) < 0) {
-		fprintf(stderr, "store: %s\n", error);
-		return 1;
-	}
-	char username[64], address[96];
+	int ret = test_stack_open("view");
+	if (ret != 0)
+		return ret;
+	char username[64], address[96], *error = NULL;
 	snprintf(username, sizeof(username), "view%d", (int)getpid());
 	snprintf(address, sizeof(address), "%s@example.com", username);
 	struct wd_user_create req = { .username = username, .address = address };
@@ -386,6 +360,6 @@ int main(void)
 		cmocka_unit_test(test_load_many),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
-	wd_store_close(&store);
+	test_stack_drop();
 	return failed;
 }
