@@ -174,7 +174,8 @@ static int cmp_uid(const void *a, const void *b)
 /* Sort and merge the UIDs into ranges. */
 static int uids_to_ranges(uint32_t *uids, size_t count, struct wd_imap_search_result *result)
 {
-	qsort(uids, count, sizeof(*uids), cmp_uid);
+	if (count > 1)
+		qsort(uids, count, sizeof(*uids), cmp_uid);
 	result->ranges = malloc((count + 1) * sizeof(*result->ranges));
 	if (result->ranges == NULL)
 		return WD_ERROR;

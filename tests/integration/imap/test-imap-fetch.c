@@ -483,6 +483,75 @@ static void test_big_streamed(void **state)
 	wd_buffer_release(&out);
 }
 
+/* ---- a big mailbox: one query, streamed in batches ---- */
+
+static void test_many_messages(void **state)
+{
+	(void)state;
+	/* 3000 minimal documents inserted directly (adding them one by one
+	   through the store would take most of the time budget) */
+	enum { N = 3000 };
+	bson_oid_t box;
+	bson_oid_init(&box, NULL);
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
+	bson_t *docs[N];
+	for (uint32_t i = 0; i < N; i++) {
+		bson_oid_t id;
+		bson_oid_init(&id, NULL);
+		docs[i] = BCON_NEW("_id", BCON_OID(&id), "mailbox", BCON_OID(&box), "uid",
+				   BCON_INT32((int32_t)(N - i)), "modseq", BCON_INT32((int32_t)(N - i)),
+				   "flags", "[", BCON_UTF8((N - i) % 2 == 0 ? "\\Seen" : "x"), "]");
+	}
+	bson_error_t error;
+	assert_true(mongoc_collection_insert_many(coll, (const bson_t **)docs, N, NULL, NULL,
+						  &error));
+	for (uint32_t i = 0; i < N; i++)
+		bson_destroy(docs[i]);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+
+	struct wd_imap_fetch_args args;
+	struct wd_imap_command *cmd = parse_fetch("(FLAGS)", true, &args);
+	/* the view lacks UIDs 1001..1010 (expunged here, not yet there) */
+	struct wd_imap_fetch_span spans[] = { { 1, 1000, 1 }, { 1011, N, 1001 } };
+	struct wd_imap_fetch_request req = {
+		.store = store, .mailbox = box, .args = &args, .flags = WD_IMAP_FETCH_F_CONDSTORE,
+		.spans = spans, .span_count = 2, .batch_size = 256,
+	};
+	struct wd_imap_fetch_run *run = wd_imap_fetch_run_create(&req);
+	struct wd_buffer out = WD_BUFFER_INIT;
+	char *err = NULL;
+	int ret;
+	uint32_t lines = 0, next_seq = 1;
+	do {
+		ret = wd_imap_fetch_run_step(run, &out, 4096, &err);
+		assert_int_not_equal(ret, WD_ERROR);
+		assert_true(out.len < 4096 + 128);
+		/* check and drain whole lines */
+		const char *p = (const char *)wd_buffer_bytes(&out);
+		const char *end;
+		while ((end = memchr(p, '\n', out.len - (size_t)(p - (const char *)wd_buffer_bytes(&out)))) != NULL) {
+			uint32_t seq = next_seq++;
+			uint32_t uid = seq <= 1000 ? seq : seq + 10;
+			char want[128];
+			snprintf(want, sizeof(want), "* %u FETCH (UID %u FLAGS (%s) MODSEQ (%u))\r\n", seq,
+				 uid, uid % 2 == 0 ? "\\Seen" : "x", uid);
+			assert_int_equal((size_t)(end + 1 - p), strlen(want));
+			assert_memory_equal(p, want, strlen(want));
+			p = end + 1;
+			lines++;
+		}
+		wd_buffer_consume(&out, (size_t)(p - (const char *)wd_buffer_bytes(&out)));
+	} while (ret == WD_AGAIN);
+	assert_int_equal(lines, N - 10);
+	assert_int_equal(out.len, 0);
+	assert_int_equal(wd_imap_fetch_run_missing(run), 0);
+	wd_imap_fetch_run_destroy(&run);
+	wd_imap_command_destroy(&cmd);
+	wd_buffer_release(&out);
+}
+
 /* ---- fixtures ---- */
 
 static void make_big(void)
@@ -564,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_batches),
 		cmocka_unit_test(test_changedsince),
 		cmocka_unit_test(test_big_streamed),
+		cmocka_unit_test(test_many_messages),
 		cmocka_unit_test(test_seen),
 		cmocka_unit_test(test_structure_fallback),
 	};
