@@ -1,0 +1,199 @@
+#ifndef WD_IMAP_COMMANDS_H
+#define WD_IMAP_COMMANDS_H
+
+/* The IMAP command table and the command object (STYLE.md "A clean design
+ * for a protocol engine", points 5-7).
+ *
+ * The table is data: one row per command name with its handler, the session
+ * states it is allowed in and its flags. The session looks a parsed command
+ * up here, checks the state and runs the handler.
+ *
+ * A running command is a small state machine. Its handler (and every later
+ * step) returns what the command waits for:
+ *   DONE          the tagged response is written; the command is over;
+ *   WAIT_OUTPUT   output is above the high watermark; the same step runs
+ *                 again once it drained (cmd->step may be changed first);
+ *   WAIT_STORAGE  a worker-pool job was submitted (wd_imap_cmd_job); the
+ *                 step named there runs on the loop thread when it is done;
+ *   WAIT_INPUT    the command reads raw lines (AUTHENTICATE, IDLE): the
+ *                 session hands each line to cmd->on_line.
+ *
+ * Ownership: the session owns the command; a pending job holds a reference,
+ * so the command (and through it the session) lives until the job's
+ * completion ran, even when the connection closed meanwhile. Job work
+ * functions run on worker threads and may touch only the context they were
+ * given (never the session, the connection or the command). */
+
+#include "imap-parser.h"
+#include "wd-worker-pool.h"
+
+#include <bson/bson.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct wd_imap_session;
+struct wd_imap_cmd;
+
+enum wd_imap_state {
+	WD_IMAP_STATE_NOT_AUTH = 1 << 0,
+	WD_IMAP_STATE_AUTH = 1 << 1,
+	WD_IMAP_STATE_SELECTED = 1 << 2,
+	WD_IMAP_STATE_LOGOUT = 1 << 3,
+};
+#define WD_IMAP_STATES_ANY (WD_IMAP_STATE_NOT_AUTH | WD_IMAP_STATE_AUTH | WD_IMAP_STATE_SELECTED)
+#define WD_IMAP_STATES_AUTHED (WD_IMAP_STATE_AUTH | WD_IMAP_STATE_SELECTED)
+
+enum wd_imap_cmd_flags {
+	/* Uses sequence numbers: no untagged EXPUNGE may be sent while it runs
+	   (RFC 3501 §7.4.1, RFC 2180 §4.3). */
+	WD_IMAP_CMD_USES_SEQS = 1 << 0,
+	/* Changes sequence numbers (EXPUNGE, MOVE, CLOSE). */
+	WD_IMAP_CMD_BREAKS_SEQS = 1 << 1,
+	/* Allowed with the UID prefix. */
+	WD_IMAP_CMD_UID = 1 << 2,
+	/* Input after it must not be parsed before it ran: it changes how the
+	   stream is read (STARTTLS, COMPRESS, AUTHENTICATE, IDLE) or the
+	   parser's limits (ENABLE UTF8=ACCEPT), or ends the session (LOGOUT). */
+	WD_IMAP_CMD_BARRIER = 1 << 3,
+	/* Only without the UID prefix (an error otherwise). */
+	WD_IMAP_CMD_NO_UID = 1 << 4,
+};
+
+enum wd_imap_cmd_result {
+	WD_IMAP_CMD_DONE,
+	WD_IMAP_CMD_WAIT_OUTPUT,
+	WD_IMAP_CMD_WAIT_STORAGE,
+	WD_IMAP_CMD_WAIT_INPUT,
+};
+
+typedef enum wd_imap_cmd_result wd_imap_cmd_fn(struct wd_imap_cmd *cmd);
+/* A raw line for a command in WAIT_INPUT (without CRLF). */
+typedef enum wd_imap_cmd_result wd_imap_cmd_line_fn(struct wd_imap_cmd *cmd,
+						    const uint8_t *line, size_t len);
+/* Blocking work on a worker thread; `context` is what wd_imap_cmd_job got. */
+typedef void wd_imap_job_fn(void *context);
+
+struct wd_imap_command_def {
+	const char *name;    /* upper case */
+	wd_imap_cmd_fn *handler;
+	unsigned states;     /* enum wd_imap_state bits */
+	unsigned flags;      /* enum wd_imap_cmd_flags */
+};
+
+/* The row for `name` (upper case), NULL when unknown. */
+const struct wd_imap_command_def *wd_imap_command_find(const char *name);
+/* The whole table, sorted by name. */
+const struct wd_imap_command_def *wd_imap_command_table(size_t *count_r);
+
+struct wd_imap_cmd {
+	struct wd_imap_session *session;
+	struct wd_imap_cmd *next;       /* queue of the session */
+	const struct wd_imap_command_def *def;
+	struct wd_imap_command *parsed; /* tag, name, args, arena */
+	struct wd_arena *arena;         /* parsed->arena */
+	const char *tag;
+	const char *name;
+	bool uid;
+
+	wd_imap_cmd_fn *step;           /* what runs next */
+	wd_imap_cmd_line_fn *on_line;   /* WAIT_INPUT */
+	void *context;                  /* the handler's own state (in arena) */
+	int refcount;
+	bool job_pending;
+
+	/* a job */
+	struct wd_work work;
+	wd_imap_job_fn *job_fn;
+	void *job_context;
+	wd_imap_cmd_fn *job_next;
+
+	/* pseudo command for a parse error: answered in queue order */
+	const char *error_status;       /* "BAD" or "NO" */
+	const char *error_code;         /* "TOOBIG" or NULL */
+	const char *error_text;
+	bool error_close;               /* close after answering */
+};
+
+/* Run `fn(context)` on a worker thread, then `next` on the loop thread.
+   Returns WAIT_STORAGE, or DONE after answering "NO [UNAVAILABLE]" when the
+   pool refused the job (queue full, shutting down). */
+enum wd_imap_cmd_result wd_imap_cmd_job(struct wd_imap_cmd *cmd, wd_imap_job_fn *fn,
+					void *context, wd_imap_cmd_fn *next);
+
+/* ---- helpers shared by handlers (imap-cmd-util.c) ---- */
+
+struct wd_store;
+
+/* What a storage job of a mailbox command carries across the thread hop:
+   the store and user (copied from the session before the job starts), and
+   the outcome. `error` is freed with the command's arena. */
+struct wd_imap_store_job {
+	struct wd_store *store;
+	bson_oid_t user;
+	int ret;
+	char *error;
+};
+void wd_imap_store_job_init(struct wd_imap_cmd *cmd, struct wd_imap_store_job *job);
+/* wd_imap_store_job_init(), then wd_imap_cmd_job(cmd, fn, job, next). */
+enum wd_imap_cmd_result wd_imap_cmd_store_job(struct wd_imap_cmd *cmd,
+					      struct wd_imap_store_job *job, wd_imap_job_fn *fn,
+					      wd_imap_cmd_fn *next);
+/* The command's context: `size` zeroed bytes in its arena, also set as
+   cmd->context. NULL after answering NO [SERVERBUG]. */
+void *wd_imap_cmd_context_new(struct wd_imap_cmd *cmd, size_t size);
+/* Answer NO with the response code that fits a libwdstore error kind
+   (ALREADYEXISTS, NONEXISTENT, LIMIT, CANNOT, SERVERBUG...). */
+enum wd_imap_cmd_result wd_imap_cmd_store_error(struct wd_imap_cmd *cmd, int ret,
+						const char *error);
+/* A mailbox name argument as storage keeps it (UTF-8, normalised the way
+   imap-core does). NULL after answering BAD. */
+const char *wd_imap_cmd_mailbox_arg(struct wd_imap_cmd *cmd, const struct wd_imap_arg *arg);
+/* The command has exactly `count` arguments; else answers BAD (false). */
+bool wd_imap_cmd_want_args(struct wd_imap_cmd *cmd, size_t count);
+
+/* STATUS values of one mailbox (cmd-status.c), shared with LIST-STATUS. */
+struct wd_mailbox;
+struct wd_buffer;
+struct wd_imap_status_values {
+	uint32_t messages, recent, unseen, deleted, uid_next, uid_validity;
+	uint64_t highest_modseq, size;
+	bson_oid_t id;
+};
+/* Blocking (worker thread): counts only what `items` asks for. */
+int wd_imap_status_compute(struct wd_store *store, const struct wd_mailbox *mailbox,
+			   unsigned items, struct wd_imap_status_values *values_r, char **error_r);
+/* "* STATUS name (ITEM n ...)\r\n" */
+int wd_imap_status_write(struct wd_buffer *out, const char *path, unsigned items,
+			 const struct wd_imap_status_values *values, bool utf8,
+			 uint64_t append_limit);
+
+/* Handlers (cmd-*.c). */
+wd_imap_cmd_fn wd_imap_cmd_capability;
+wd_imap_cmd_fn wd_imap_cmd_noop;
+wd_imap_cmd_fn wd_imap_cmd_check;
+wd_imap_cmd_fn wd_imap_cmd_logout;
+wd_imap_cmd_fn wd_imap_cmd_starttls;
+wd_imap_cmd_fn wd_imap_cmd_login;
+wd_imap_cmd_fn wd_imap_cmd_authenticate;
+wd_imap_cmd_fn wd_imap_cmd_id;
+wd_imap_cmd_fn wd_imap_cmd_enable;
+wd_imap_cmd_fn wd_imap_cmd_namespace;
+wd_imap_cmd_fn wd_imap_cmd_compress;
+wd_imap_cmd_fn wd_imap_cmd_list;
+wd_imap_cmd_fn wd_imap_cmd_lsub;
+wd_imap_cmd_fn wd_imap_cmd_create;
+wd_imap_cmd_fn wd_imap_cmd_delete;
+wd_imap_cmd_fn wd_imap_cmd_rename;
+wd_imap_cmd_fn wd_imap_cmd_subscribe;
+wd_imap_cmd_fn wd_imap_cmd_unsubscribe;
+wd_imap_cmd_fn wd_imap_cmd_status;
+wd_imap_cmd_fn wd_imap_cmd_getquota;
+wd_imap_cmd_fn wd_imap_cmd_getquotaroot;
+wd_imap_cmd_fn wd_imap_cmd_select;
+wd_imap_cmd_fn wd_imap_cmd_examine;
+wd_imap_cmd_fn wd_imap_cmd_close;
+wd_imap_cmd_fn wd_imap_cmd_unselect;
+
+#endif

@@ -1,0 +1,154 @@
+/* The IMAP service of one loop (imap-server.h): settings, listener, the
+ * session list and shutdown. */
+#include "imap-server.h"
+
+#include "imap-session.h"
+#include "wd-config.h"
+#include "wd-conn.h"
+#include "wd-listener.h"
+#include "wd-log.h"
+#include "wd-result.h"
+#include "wd-tls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define USER_COUNT_BUCKETS 1024
+#define MIN_IDLE_TIMEOUT_S 1800
+
+int wd_imap_settings_read(const struct wd_config *config, struct wd_imap_settings *set_r,
+			  const char **error_r)
+{
+	int64_t port, max_mb, max_conn, window, mem, unauth, idle;
+	memset(set_r, 0, sizeof(*set_r));
+	if (wd_config_get_string(config, "imap.host", "0.0.0.0", &set_r->host, error_r) < 0 ||
+	    wd_config_get_int(config, "imap.port", 9993, &port, error_r) < 0 ||
+	    wd_config_get_bool(config, "imap.secure", true, &set_r->secure, error_r) < 0 ||
+	    wd_config_get_bool(config, "imap.starttls", true, &set_r->starttls, error_r) < 0 ||
+	    wd_config_get_bool(config, "imap.proxy", false, &set_r->proxy, error_r) < 0 ||
+	    wd_config_get_bool(config, "imap.insecureAuth", false, &set_r->insecure_auth,
+			       error_r) < 0 ||
+	    wd_config_get_int(config, "imap.maxMB", 25, &max_mb, error_r) < 0 ||
+	    wd_config_get_int(config, "imap.maxConnections", 15, &max_conn, error_r) < 0 ||
+	    wd_config_get_bool(config, "imap.enableCompression", false, &set_r->compression,
+			       error_r) < 0 ||
+	    wd_config_get_int(config, "imap.compression.windowBits", 15, &window, error_r) < 0 ||
+	    wd_config_get_int(config, "imap.compression.memLevel", 8, &mem, error_r) < 0 ||
+	    wd_config_get_int(config, "imap.unauthenticatedTimeout", 60, &unauth, error_r) < 0 ||
+	    wd_config_get_int(config, "imap.idleTimeout", MIN_IDLE_TIMEOUT_S, &idle, error_r) < 0 ||
+	    wd_config_get_bool(config, "imap.literalPlus", true, &set_r->literal_plus, error_r) < 0 ||
+	    wd_config_get_string(config, "imap.name", "WildDuck-C", &set_r->greeting, error_r) < 0)
+		return WD_ERROR;
+	if (port < 0 || port > 65535) {
+		*error_r = "imap.port: out of range";
+		return WD_ERROR;
+	}
+	if (max_mb < 1 || max_mb > 4096) {
+		*error_r = "imap.maxMB: expected 1..4096";
+		return WD_ERROR;
+	}
+	if (window < 9 || window > 15 || mem < 1 || mem > 9) {
+		*error_r = "imap.compression: windowBits 9..15, memLevel 1..9";
+		return WD_ERROR;
+	}
+	if (unauth < 1 || unauth > 3600 || idle < 1) {
+		*error_r = "imap.unauthenticatedTimeout / imap.idleTimeout: out of range";
+		return WD_ERROR;
+	}
+	set_r->port = (unsigned)port;
+	set_r->max_message = (uint64_t)max_mb * 1024 * 1024;
+	set_r->max_connections = max_conn < 0 ? 0 : (unsigned)max_conn;
+	set_r->deflate_window_bits = (int)window;
+	set_r->deflate_mem_level = (int)mem;
+	set_r->unauth_timeout_ms = (unsigned)unauth * 1000;
+	/* RFC 3501 §5.4: at least 30 minutes; IDLE clients re-issue every 29. */
+	set_r->idle_timeout_ms = (unsigned)(idle < MIN_IDLE_TIMEOUT_S ? MIN_IDLE_TIMEOUT_S : idle) * 1000;
+	return WD_OK;
+}
+
+struct wd_imap_server *wd_imap_server_create(const struct wd_imap_server_deps *deps,
+					     const struct wd_imap_settings *set, char **error_r)
+{
+	struct wd_imap_server *server = calloc(1, sizeof(*server));
+	if (server == NULL) {
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
+	server->deps = *deps;
+	server->set = *set;
+	server->user_count_buckets = USER_COUNT_BUCKETS;
+	server->user_counts = calloc(USER_COUNT_BUCKETS, sizeof(*server->user_counts));
+	if (server->user_counts == NULL) {
+		free(server);
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
+	if (set->secure || set->starttls) {
+		server->tls = wd_tls_context_from_config(deps->config, "imap", error_r);
+		if (server->tls == NULL) {
+			wd_imap_server_destroy(&server);
+			return NULL;
+		}
+	}
+	struct wd_listener_settings lset = {
+		.host = set->host,
+		.port = set->port,
+		.tls = set->secure ? server->tls : NULL,
+		.proxy = set->proxy,
+	};
+	wd_conn_limits_default(&lset.limits);
+	/* the parser needs a whole line (64 KiB) plus one read in the buffer */
+	lset.limits.input_max = 64 * 1024 + 64 * 1024;
+	server->listener = wd_listener_create(deps->loop, &lset, wd__imap_session_accept, server,
+					      error_r);
+	if (server->listener == NULL) {
+		wd_imap_server_destroy(&server);
+		return NULL;
+	}
+	return server;
+}
+
+unsigned wd_imap_server_port(const struct wd_imap_server *server)
+{
+	return server->listener != NULL ? wd_listener_port(server->listener) : 0;
+}
+
+void wd_imap_server_shutdown(struct wd_imap_server *server)
+{
+	server->shutting_down = true;
+	if (server->listener != NULL)
+		wd_listener_close(&server->listener);
+	struct wd_imap_session *session = server->sessions;
+	while (session != NULL) {
+		struct wd_imap_session *next = session->next;
+		wd_imap_session_bye(session, "Server shutting down");
+		session = next;
+	}
+}
+
+unsigned wd_imap_server_session_count(const struct wd_imap_server *server)
+{
+	return server->session_count;
+}
+
+void wd_imap_server_destroy(struct wd_imap_server **_server)
+{
+	struct wd_imap_server *server = *_server;
+	*_server = NULL;
+	if (server == NULL)
+		return;
+	if (server->listener != NULL)
+		wd_listener_close(&server->listener);
+	if (server->tls != NULL)
+		wd_tls_context_unref(&server->tls);
+	for (size_t i = 0; i < server->user_count_buckets; i++) {
+		while (server->user_counts[i] != NULL) {
+			struct wd__imap_user_count *uc = server->user_counts[i];
+			server->user_counts[i] = uc->next;
+			free(uc);
+		}
+	}
+	free(server->user_counts);
+	free(server);
+}
