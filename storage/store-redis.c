@@ -170,6 +170,12 @@ redisReply *wd__store_redis_argv(struct wd_store *store, int argc, const char **
 	return NULL;
 }
 
+struct redisReply *wd_store_redis_argv(struct wd_store *store, int argc, const char **argv,
+				       const size_t *argv_len)
+{
+	return wd__store_redis_argv(store, argc, argv, argv_len);
+}
+
 redisReply *wd__store_redis(struct wd_store *store, const char *fmt, ...)
 {
 	struct wd_store_redis *redis = wd__store_get_redis(store);

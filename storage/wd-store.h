@@ -76,6 +76,14 @@ struct wd_store_index_report {
 int wd_store_ensure_indexes(struct wd_store *store, struct wd_store_index_report *report,
 			    char **error_r);
 
+/* One Redis command (argv form) on this thread's connection to dbs.redis,
+   for modules above storage that keep keys of their own (the IMAP \Recent
+   watermark). NULL when Redis cannot be reached: callers degrade. Free the
+   reply with freeReplyObject() (hiredis). */
+struct redisReply;
+struct redisReply *wd_store_redis_argv(struct wd_store *store, int argc, const char **argv,
+				       const size_t *argv_len);
+
 /* Library version string (libwdstore and the driver). */
 const char *wd_store_version(void);
 

@@ -12,7 +12,7 @@
  * point of the stream. */
 #include "imap-sync.h"
 
-#include "store-private.h" /* wd__store_redis: see wd_imap_recent_claim */
+#include <hiredis/hiredis.h>
 #include "wd-result.h"
 #include "wd-store-user.h"
 
@@ -194,8 +194,11 @@ int wd_imap_recent_claim(struct wd_store *store, const bson_oid_t *mailbox, uint
 
 	*first_r = last_uid == UINT32_MAX ? UINT32_MAX : last_uid + 1;
 	bson_oid_to_string(mailbox, hex);
-	redisReply *reply = wd__store_redis(store, "EVAL %s 1 wdc:recent:%s %" PRIu32, script,
-					    hex, last_uid);
+	char key[40], uid[16];
+	snprintf(key, sizeof(key), "wdc:recent:%s", hex);
+	snprintf(uid, sizeof(uid), "%" PRIu32, last_uid);
+	const char *argv[] = { "EVAL", script, "1", key, uid };
+	redisReply *reply = wd_store_redis_argv(store, 5, argv, NULL);
 	if (reply == NULL)
 		return WD_ERROR;
 	int ret = WD_ERROR;
