@@ -50,6 +50,18 @@ if [ ${#servers[@]} -eq 0 ]; then
   exit 0
 fi
 
+if [ -x build/server/wd-server ]; then
+  imap_port=$(sed -n '/^\[imap\]/,/^\[/s/^port *= *//p' conf.d/default.toml | head -1)
+  cat <<INFO
+wd-server IMAP: 127.0.0.1:${imap_port:-9993} with implicit TLS (self-signed certificate above).
+  Create a user:   build/tools/wdctl --dbs.mongo="$WD_MONGO_URL" --dbs.redis="$WD_REDIS_URL" user create alice --password secret
+  Connect:         openssl s_client -quiet -connect 127.0.0.1:${imap_port:-9993}
+                   then: a LOGIN alice secret / b LIST "" "*" / c SELECT INBOX / d LOGOUT
+  Python:          python3 -c 'import imaplib,ssl; m=imaplib.IMAP4_SSL("127.0.0.1", ${imap_port:-9993}, ssl_context=ssl._create_unverified_context()); print(m.login("alice","secret")); print(m.list())'
+
+INFO
+fi
+
 pids=()
 for server in "${servers[@]}"; do
   "$server" --config conf.d/default.toml --dbs.mongo="$WD_MONGO_URL" --dbs.redis="$WD_REDIS_URL" &
