@@ -11,6 +11,7 @@
  * range uids[a-1]:uids[b-1], which is exact because the view holds every
  * message of the mailbox up to its last UID, in UID order. */
 #include "imap-search-args.h"
+#include "imap-view.h"
 
 #include "imap-utf7.h"
 #include "wd-result.h"
@@ -497,19 +498,21 @@ static struct wd_search_key *set_key(struct convert *c, const struct wd_imap_sea
 		return NULL;
 	}
 	memcpy(set.ranges, key->set.ranges, set.count * sizeof(*set.ranges));
+	uint32_t count = view->view != NULL ? wd_imap_view_count(view->view) : 0;
 	if (key->type == WD_IMAP_SEARCH_UIDSET) {
-		wd_imap_seqset_resolve(&set, view->count > 0 ? view->uids[view->count - 1] : 0);
+		wd_imap_seqset_resolve(&set, count > 0 ? wd_imap_view_last_uid(view->view) : 0);
 		return ranges_key(c, set.ranges, set.count);
 	}
-	wd_imap_seqset_resolve(&set, (uint32_t)(view->count < UINT32_MAX ? view->count : UINT32_MAX - 1));
+	wd_imap_seqset_resolve(&set, count < UINT32_MAX ? count : UINT32_MAX - 1);
+	/* A range of sequence numbers is the UID range from its first to its
+	   last message: every UID between them that exists is in the view. */
 	size_t n = 0;
 	for (size_t i = 0; i < set.count; i++) {
-		if (set.ranges[i].first > view->count)
+		if (set.ranges[i].first > count)
 			break; /* sorted: the rest is past the view too */
-		uint32_t last = set.ranges[i].last <= view->count ? set.ranges[i].last :
-								    (uint32_t)view->count;
-		set.ranges[n].first = view->uids[set.ranges[i].first - 1];
-		set.ranges[n].last = view->uids[last - 1];
+		uint32_t last = set.ranges[i].last <= count ? set.ranges[i].last : count;
+		set.ranges[n].first = wd_imap_view_uid(view->view, set.ranges[i].first);
+		set.ranges[n].last = wd_imap_view_uid(view->view, last);
 		n++;
 	}
 	return ranges_key(c, set.ranges, n);

@@ -96,9 +96,9 @@ int wd_imap_search_parse(struct wd_arena *arena, const struct wd_imap_arg *args,
 			 struct wd_imap_search_program *program_r, const char **error_r);
 
 /* What the session knows of the selected mailbox. */
+struct wd_imap_view;
 struct wd_imap_search_view {
-	const uint32_t *uids;               /* uids[i]: UID of sequence number i+1, ascending */
-	size_t count;
+	const struct wd_imap_view *view;    /* sequence numbers ↔ UIDs; NULL: empty */
 	const struct wd_imap_seqset *saved; /* saved result ("$") as UIDs, normalised; NULL: empty */
 	const uint32_t *recent;             /* UIDs with \Recent, ascending */
 	size_t recent_count;

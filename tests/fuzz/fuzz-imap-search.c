@@ -13,6 +13,7 @@
 #include "imap-mailbox-args.h"
 #include "imap-parser.h"
 #include "imap-search-args.h"
+#include "imap-view.h"
 #include "imap-seqset.h"
 #include "wd-result.h"
 #include "fuzz-check.h"
@@ -77,8 +78,14 @@ static void run_grammars(const struct wd_imap_command *cmd)
 	struct wd_search_key *key;
 	struct wd_imap_seq_range saved_ranges[] = { { 3, 9 } };
 	struct wd_imap_seqset saved = { .ranges = saved_ranges, .count = 1 };
+	static struct wd_imap_view *mailbox_view;
+	if (mailbox_view == NULL) {
+		mailbox_view = wd_imap_view_create();
+		for (size_t i = 0; i < sizeof(view_uids) / sizeof(view_uids[0]); i++)
+			CHECK(wd_imap_view_append(mailbox_view, view_uids[i]) == WD_OK);
+	}
 	struct wd_imap_search_view view = {
-		.uids = view_uids, .count = 6, .saved = &saved,
+		.view = mailbox_view, .saved = &saved,
 		.recent = view_recent, .recent_count = 3,
 	};
 	const char *error;

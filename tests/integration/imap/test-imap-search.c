@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "imap-search-args.h"
+#include "imap-view.h"
 #include "imap-search.h"
 #include "imap-test-stack.h"
 #include "wd-buffer.h"
@@ -67,12 +68,15 @@ static char *search(const char *program, const uint32_t *recent, size_t recent_c
 	const char *error = NULL;
 	if (wd_imap_search_parse(cmd->arena, cmd->args, cmd->arg_count, NULL, &prog, &error) < 0)
 		fail_msg("%s: %s", program, error);
+	struct wd_imap_view *mailbox_view = wd_imap_view_create();
+	for (size_t i = 0; i < N_FIXTURES; i++)
+		assert_int_equal(wd_imap_view_append(mailbox_view, view_uids[i]), WD_OK);
 	struct wd_imap_search_view view = {
-		.uids = view_uids, .count = N_FIXTURES, .recent = recent,
-		.recent_count = recent_count,
+		.view = mailbox_view, .recent = recent, .recent_count = recent_count,
 	};
 	struct wd_search_key *key;
 	assert_int_equal(wd_imap_search_to_store(cmd->arena, prog.root, &view, &key, &error), WD_OK);
+	wd_imap_view_destroy(&mailbox_view);
 	struct wd_imap_search_result result;
 	char *err = NULL;
 	if (wd_imap_search_run(store, &mailbox, key, view_uids[N_FIXTURES - 1], prog.uses_modseq,

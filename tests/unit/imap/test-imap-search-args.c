@@ -8,6 +8,7 @@
 
 #include "imap-parse-log.h"
 #include "imap-search-args.h"
+#include "imap-view.h"
 #include "wd-buffer.h"
 #include "wd-result.h"
 
@@ -314,8 +315,11 @@ static void test_to_store(void **state)
 	static const uint32_t recent[] = { 7, 10, 11 };
 	struct wd_imap_seq_range saved_ranges[] = { { 5, 5 }, { 7, 7 } };
 	struct wd_imap_seqset saved = { .ranges = saved_ranges, .count = 2 };
+	struct wd_imap_view *mailbox_view = wd_imap_view_create();
+	for (size_t i = 0; i < sizeof(uids) / sizeof(uids[0]); i++)
+		assert_int_equal(wd_imap_view_append(mailbox_view, uids[i]), WD_OK);
 	struct wd_imap_search_view view = {
-		.uids = uids, .count = 5, .saved = &saved, .recent = recent, .recent_count = 3,
+		.view = mailbox_view, .saved = &saved, .recent = recent, .recent_count = 3,
 	};
 	struct wd_imap_search_view empty = { 0 };
 	static const struct {
@@ -350,6 +354,7 @@ static void test_to_store(void **state)
 		}
 		free(text);
 	}
+	wd_imap_view_destroy(&mailbox_view);
 }
 
 int main(void)
