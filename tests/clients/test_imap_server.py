@@ -371,6 +371,29 @@ def t_connection_limit(port):
         x.close()
 
 
+def t_noop_sync(port, stack):
+    c = tls_login(port)
+    _, ok = c.cmd("CREATE Sync")
+    check(" OK " in ok, ok)
+    lines, ok = c.cmd("SELECT Sync")
+    check("* 0 EXISTS" in lines, lines)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "new.eml")
+        with open(path, "wb") as f:
+            f.write(b"From: b@example.com\r\nSubject: new\r\n\r\nnew message\r\n")
+        stack.run_wdctl("message", "import", "alice", "Sync", path)
+    lines, ok = c.cmd("NOOP")
+    check("* 1 EXISTS" in lines and "* 1 RECENT" in lines and " OK " in ok, (lines, ok))
+    lines, ok = c.cmd("NOOP")
+    check(lines == [], lines)
+    # another session sees it, not as recent (claimed by the first)
+    d = tls_login(port)
+    lines, _ = d.cmd("SELECT Sync")
+    check("* 1 EXISTS" in lines and "* 0 RECENT" in lines, lines)
+    c.close()
+    d.close()
+
+
 def main():
     skip_without_stack()
     wd_server, wdctl = sys.argv[1], sys.argv[2]
@@ -404,6 +427,7 @@ def main():
         res.run("pipelining order", t_pipelining, plain.port)
         res.run("unauthenticated timeout", t_unauth_timeout, plain.port)
         res.run("per-user connection limit", t_connection_limit, plain.port)
+        res.run("NOOP brings changes (EXISTS, RECENT)", t_noop_sync, plain.port, stack)
 
         def t_shutdown():
             c = tls_login(plain.port)
