@@ -70,8 +70,6 @@ struct wd_message_reader {
 	char what[48];               /* "with UID 7", for errors */
 	const uint8_t *layout;       /* wdc.tree, NULL when absent */
 	uint32_t layout_len;
-	bool selected;               /* select() may be called once, before reading */
-	bool started;
 
 	/* what is read: ranges of the message, or `memory` */
 	struct wd_mime_range *ranges;
@@ -161,8 +159,59 @@ static int wdc_pieces(struct wd_message_reader *reader, bson_iter_t *list, char 
 	return WD_OK;
 }
 
-static struct wd_message_reader *open_query(struct wd_store *store, const bson_t *query,
-					     const char *what, char **error_r)
+/* Lay out the pieces of reader->doc: wdc.pieces for ours; for WildDuck's,
+   mimeTree (fetched with `query` when the document lacks it). */
+static int reader_layout(struct wd_message_reader *reader, const bson_t *query, char **error_r)
+{
+	bson_iter_t iter, list;
+	if (bson_iter_init(&iter, &reader->doc) &&
+	    bson_iter_find_descendant(&iter, "wdc.pieces", &list) && BSON_ITER_HOLDS_ARRAY(&list) &&
+	    bson_iter_recurse(&list, &list)) {
+		if (wdc_pieces(reader, &list, error_r) < 0)
+			return WD_ERROR;
+		if (bson_iter_init(&iter, &reader->doc) &&
+		    bson_iter_find_descendant(&iter, "wdc.tree", &iter) &&
+		    BSON_ITER_HOLDS_BINARY(&iter))
+			bson_iter_binary(&iter, NULL, &reader->layout_len, &reader->layout);
+		return WD_OK;
+	}
+	/* written by WildDuck: rebuild as it does */
+	int64_t doc_size = bson_iter_init_find(&iter, &reader->doc, "size") &&
+					   BSON_ITER_HOLDS_NUMBER(&iter) ?
+				   bson_iter_as_int64(&iter) :
+				   0;
+	if (!bson_iter_init_find(&iter, &reader->doc, "mimeTree") ||
+	    !BSON_ITER_HOLDS_DOCUMENT(&iter) || !bson_iter_init_find(&list, &reader->doc, "mimeTree") ||
+	    (bson_iter_recurse(&list, &list) && bson_iter_next(&list) &&
+	     strcmp(bson_iter_key(&list), "attachmentMap") == 0 && !bson_iter_next(&list))) {
+		/* no tree, or only its attachmentMap: fetch the tree */
+		if (query == NULL)
+			return reader_error(error_r, "document has neither wdc nor mimeTree",
+					    reader->what);
+		bson_reinit(&reader->doc);
+		bson_t *projection = BCON_NEW("mimeTree", BCON_INT32(1));
+		bool found = find_doc(reader->store, query, projection, &reader->doc, error_r,
+				      reader->what);
+		bson_destroy(projection);
+		if (!found)
+			return WD_ERROR;
+	}
+	const char *legacy_error = "message has neither wdc nor mimeTree";
+	bson_t tree;
+	const uint8_t *data;
+	uint32_t len;
+	if (bson_iter_init_find(&iter, &reader->doc, "mimeTree") && BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+		bson_iter_document(&iter, &len, &data);
+		if (bson_init_static(&tree, data, len) &&
+		    wd__legacy_pieces(&tree, doc_size > 0 ? (uint64_t)doc_size : 0, reader->arena,
+				      &reader->pieces, &legacy_error) == WD_OK)
+			legacy_error = NULL;
+	}
+	return legacy_error == NULL ? WD_OK : reader_error(error_r, legacy_error, reader->what);
+}
+
+static struct wd_message_reader *reader_new(struct wd_store *store, const char *what,
+					    char **error_r)
 {
 	struct wd_message_reader *reader = calloc(1, sizeof(*reader));
 	if (reader == NULL) {
@@ -173,62 +222,15 @@ static struct wd_message_reader *open_query(struct wd_store *store, const bson_t
 	snprintf(reader->what, sizeof(reader->what), "%s", what);
 	bson_init(&reader->doc);
 	reader->arena = wd_arena_create(0);
+	return reader;
+}
 
-	bson_t *projection = BCON_NEW("wdc", BCON_INT32(1), "mimeTree.attachmentMap", BCON_INT32(1),
-				      "size", BCON_INT32(1));
-	bool found = find_doc(store, query, projection, &reader->doc, error_r, what);
-	bson_destroy(projection);
-	if (!found) {
-		wd_message_reader_close(&reader);
-		return NULL;
-	}
-
-	bson_iter_t iter, list;
-	uint64_t size = 0;
-	if (bson_iter_init(&iter, &reader->doc) &&
-	    bson_iter_find_descendant(&iter, "wdc.pieces", &list) && BSON_ITER_HOLDS_ARRAY(&list) &&
-	    bson_iter_recurse(&list, &list)) {
-		if (wdc_pieces(reader, &list, error_r) < 0) {
-			wd_message_reader_close(&reader);
-			return NULL;
-		}
-		size = reader->pieces.size;
-		if (bson_iter_init(&iter, &reader->doc) &&
-		    bson_iter_find_descendant(&iter, "wdc.tree", &iter) &&
-		    BSON_ITER_HOLDS_BINARY(&iter))
-			bson_iter_binary(&iter, NULL, &reader->layout_len, &reader->layout);
-	} else {
-		/* written by WildDuck: fetch the tree and rebuild as it does */
-		int64_t doc_size = bson_iter_init_find(&iter, &reader->doc, "size") &&
-						   BSON_ITER_HOLDS_NUMBER(&iter) ?
-					   bson_iter_as_int64(&iter) :
-					   0;
-		bson_reinit(&reader->doc);
-		projection = BCON_NEW("mimeTree", BCON_INT32(1));
-		found = find_doc(store, query, projection, &reader->doc, error_r, what);
-		bson_destroy(projection);
-		const char *legacy_error = "message has neither wdc nor mimeTree";
-		bson_t tree;
-		const uint8_t *data;
-		uint32_t len;
-		if (found && bson_iter_init_find(&iter, &reader->doc, "mimeTree") &&
-		    BSON_ITER_HOLDS_DOCUMENT(&iter)) {
-			bson_iter_document(&iter, &len, &data);
-			if (bson_init_static(&tree, data, len) &&
-			    wd__legacy_pieces(&tree, doc_size > 0 ? (uint64_t)doc_size : 0,
-					      reader->arena, &reader->pieces, &legacy_error) == WD_OK)
-				legacy_error = NULL;
-		}
-		if (!found || legacy_error != NULL) {
-			if (found)
-				reader_error(error_r, legacy_error, what);
-			wd_message_reader_close(&reader);
-			return NULL;
-		}
-		size = reader->pieces.size;
-	}
+/* After the document is laid out: the whole message is what is read. */
+static struct wd_message_reader *reader_ready(struct wd_message_reader *reader, char **error_r)
+{
+	uint64_t size = reader->pieces.size;
 	if (size > WD_MIME_MAX_MESSAGE_SIZE) {
-		reader_error(error_r, "message too large", what);
+		reader_error(error_r, "message too large", reader->what);
 		wd_message_reader_close(&reader);
 		return NULL;
 	}
@@ -237,6 +239,50 @@ static struct wd_message_reader *open_query(struct wd_store *store, const bson_t
 	reader->range_count = size > 0 ? 1 : 0;
 	reader->out_size = size;
 	return reader;
+}
+
+static struct wd_message_reader *open_query(struct wd_store *store, const bson_t *query,
+					     const char *what, char **error_r)
+{
+	struct wd_message_reader *reader = reader_new(store, what, error_r);
+	if (reader == NULL)
+		return NULL;
+	bson_t *projection = BCON_NEW("wdc", BCON_INT32(1), "mimeTree.attachmentMap", BCON_INT32(1),
+				      "size", BCON_INT32(1));
+	bool found = find_doc(store, query, projection, &reader->doc, error_r, what);
+	bson_destroy(projection);
+	if (!found || reader_layout(reader, query, error_r) < 0) {
+		wd_message_reader_close(&reader);
+		return NULL;
+	}
+	return reader_ready(reader, error_r);
+}
+
+struct wd_message_reader *wd_store_message_open_doc(struct wd_store *store, const bson_t *doc,
+						    char **error_r)
+{
+	char what[40] = "(loaded document)";
+	bson_iter_t iter;
+	if (bson_iter_init_find(&iter, doc, "_id") && BSON_ITER_HOLDS_OID(&iter)) {
+		memcpy(what, "id ", 3);
+		bson_oid_to_string(bson_iter_oid(&iter), what + 3);
+	}
+	struct wd_message_reader *reader = reader_new(store, what, error_r);
+	if (reader == NULL)
+		return NULL;
+	bson_destroy(&reader->doc);
+	bson_copy_to(doc, &reader->doc);
+	bson_t *query = NULL;
+	if (bson_iter_init_find(&iter, doc, "_id") && BSON_ITER_HOLDS_OID(&iter))
+		query = BCON_NEW("_id", BCON_OID(bson_iter_oid(&iter)));
+	int ret = reader_layout(reader, query, error_r);
+	if (query != NULL)
+		bson_destroy(query);
+	if (ret < 0) {
+		wd_message_reader_close(&reader);
+		return NULL;
+	}
+	return reader_ready(reader, error_r);
 }
 
 struct wd_message_reader *wd_store_message_open(struct wd_store *store, const bson_oid_t *mailbox,
@@ -367,7 +413,6 @@ int wd_message_reader_read(struct wd_message_reader *reader, struct wd_buffer *o
 			   char **error_r)
 {
 	*eof_r = false;
-	reader->started = true;
 	if (!reader->from_memory)
 		return read_ranges(reader, out, eof_r, error_r);
 	if (reader->memory.len == 0) {
@@ -447,11 +492,13 @@ int wd_message_reader_select(struct wd_message_reader *reader,
 			     uint64_t length, char **error_r)
 {
 	*error_r = NULL;
-	if (reader->selected || reader->started) {
-		*error_r = wd__store_error("a section is selected once, before reading");
-		return WD_ERROR;
-	}
-	reader->selected = true;
+	/* start over: whatever the previous selection left unread is dropped */
+	reader->from_memory = false;
+	wd_buffer_release(&reader->memory);
+	reader->range_index = 0;
+	reader->range_count = 0;
+	reader->pos = 0;
+	reader->piece_index = 0;
 	uint32_t size = (uint32_t)reader->pieces.size;
 	struct wd_mime_range whole_range = { 0, size };
 	struct wd_mime_section whole = { .ranges = &whole_range, .range_count = size > 0,

@@ -63,9 +63,16 @@ struct wd_message_reader *wd_store_message_open(struct wd_store *store, const bs
 /* The same by message id: the one lookup FerretDB answers from an index. */
 struct wd_message_reader *wd_store_message_open_id(struct wd_store *store, const bson_oid_t *id,
 						   char **error_r);
+/* The same from a document already loaded (a FETCH batch): it must hold
+   `wdc` and `mimeTree.attachmentMap` (ours) or `mimeTree` and `size`
+   (WildDuck's; with only its _id the tree is fetched). No query for ours. */
+struct wd_message_reader *wd_store_message_open_doc(struct wd_store *store, const bson_t *doc,
+						    char **error_r);
 /* Narrow what the reader returns to BODY[section]<offset.length> (spec NULL
-   = the whole message; length UINT64_MAX = to the end), once, before the
-   first read. Sections are resolved from the stored layout (wdc.tree)
+   = the whole message; length UINT64_MAX = to the end). May be called
+   again for another section of the same message (a FETCH with several body
+   items): what the previous one left unread is dropped. Sections are
+   resolved from the stored layout (wdc.tree)
    without reading the message; only HEADER.FIELDS(.NOT) reads the header
    block it filters. A part that does not exist gives an empty section, the
    answer IMAP servers send. */
