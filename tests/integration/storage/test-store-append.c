@@ -12,9 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "wd-config.h"
-#include "wd-log.h"
-#include "wd-store-message.h"
+#include "../stack-fixture.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -24,9 +22,6 @@
 
 #define THREADS 4
 #define PER_THREAD 500
-
-static struct wd_store *store;
-static bson_oid_t user, mailbox;
 
 struct appender {
 	int index;
@@ -139,61 +134,17 @@ static void test_concurrent_appends(void **state)
 	assert_int_equal(field_of(WD_STORE_DB_USERS, "users", &user, "storageUsed"), (int64_t)bytes);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	bson_oid_init(&user, NULL);
-	bson_oid_init(&mailbox, NULL);
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "mailboxes");
-	bson_t *doc = BCON_NEW("_id", BCON_OID(&mailbox), "user", BCON_OID(&user), "path",
-			       BCON_UTF8("INBOX"), "uidValidity", BCON_INT32(1767225600), "uidNext",
-			       BCON_INT32(1), "modifyIndex", BCON_INT32(0), "specialUse", BCON_NULL,
-			       "retention", BCON_INT32(0));
-	bson_error_t error;
-	bool ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, &error);
-	bson_destroy(doc);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-	client = wd_store_client(store, WD_STORE_DB_USERS);
-	coll = wd_store_collection(store, client, WD_STORE_DB_USERS, "users");
-	doc = BCON_NEW("_id", BCON_OID(&user), "username", BCON_UTF8("appender"), "storageUsed",
-		       BCON_INT32(0));
-	ok = ok && mongoc_collection_insert_one(coll, doc, NULL, NULL, &error);
-	bson_destroy(doc);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_USERS, client);
-	return ok ? 0 : -1;
-}
-
 int main(void)
 {
-	const char *url = getenv("WD_MONGO_URL");
-	const char *redis = getenv("WD_REDIS_URL");
-	if (url == NULL || redis == NULL) {
-		fprintf(stderr, "WD_MONGO_URL/WD_REDIS_URL are not set: start the stack\n");
-		return 77;
-	}
-	char text[1024];
-	snprintf(text, sizeof(text), "[dbs]\nmongo = \"%s-append-%d\"\nredis = \"%s\"\n", url,
-		 (int)getpid(), redis);
-	char *error = NULL;
-	struct wd_config *config = wd_config_parse("test.toml", text, strlen(text), &error);
-	wd_log_init("test-store-append", WD_LOG_SINK_STDERR, WD_LOG_ERROR);
-	mongoc_log_set_handler(NULL, NULL);
-	store = wd_store_open(config, &error);
-	wd_config_free(&config);
-	if (store == NULL) {
-		fprintf(stderr, "open: %s\n", error);
-		return 1;
-	}
-	struct wd_store_index_report report;
-	if (wd_store_ensure_indexes(store, &report, &error) < 0)
+	int ret = test_stack_open("test-store-append");
+	if (ret != 0)
+		return ret;
+	if (test_stack_mailbox() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_concurrent_appends),
 	};
-	int failed = cmocka_run_group_tests(tests, setup, NULL);
-	wd_store_close(&store);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	test_stack_drop();
 	return failed;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../stack-fixture.h"
 #include "wd-base64.h"
 #include "wd-buffer.h"
 #include "wd-config.h"
@@ -21,7 +22,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static struct wd_store *store;
 
 static int64_t now_ms(void)
 {
@@ -330,30 +330,9 @@ static void test_crash_leftovers_repaired(void **state)
 
 int main(void)
 {
-	const char *url = getenv("WD_MONGO_URL");
-	const char *redis = getenv("WD_REDIS_URL");
-	if (url == NULL || redis == NULL) {
-		fprintf(stderr, "WD_MONGO_URL/WD_REDIS_URL are not set: start the stack\n");
-		return 77;
-	}
-	char text[1024];
-	snprintf(text, sizeof(text), "[dbs]\nmongo = \"%s-att-%d\"\nredis = \"%s\"\n", url,
-		 (int)getpid(), redis);
-	char *error = NULL;
-	struct wd_config *config = wd_config_parse("test.toml", text, strlen(text), &error);
-	wd_log_init("test-store-attachment", WD_LOG_SINK_STDERR, WD_LOG_ERROR);
-	mongoc_log_set_handler(NULL, NULL);
-	store = wd_store_open(config, &error);
-	wd_config_free(&config);
-	if (store == NULL) {
-		fprintf(stderr, "open: %s\n", error);
-		return 1;
-	}
-	struct wd_store_index_report indexes;
-	if (wd_store_ensure_indexes(store, &indexes, &error) < 0) {
-		fprintf(stderr, "indexes: %s\n", error);
-		return 1;
-	}
+	int ret = test_stack_open("test-store-attachment");
+	if (ret != 0)
+		return ret;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dedup_refcount_gc),
 		cmocka_unit_test(test_exact_bytes_raw_and_decoded),
@@ -361,6 +340,6 @@ int main(void)
 		cmocka_unit_test(test_crash_leftovers_repaired),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
-	wd_store_close(&store);
+	test_stack_drop();
 	return failed;
 }

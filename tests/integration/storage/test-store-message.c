@@ -14,6 +14,7 @@
 #include "wd-arena.h"
 #include "wd-base64.h"
 #include "wd-buffer.h"
+#include "../stack-fixture.h"
 #include "wd-config.h"
 #include "wd-log.h"
 #include "wd-imap-structure.h"
@@ -30,8 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct wd_store *store;
-static bson_oid_t user, mailbox;
 static uint64_t stored_total;
 static uint32_t next_uid = 1;
 
@@ -793,54 +792,12 @@ static void test_wildduck_written(void **state)
 	}
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	bson_oid_init(&user, NULL);
-	bson_oid_init(&mailbox, NULL);
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "mailboxes");
-	bson_t *doc = BCON_NEW("_id", BCON_OID(&mailbox), "user", BCON_OID(&user), "path",
-			       BCON_UTF8("INBOX"), "uidValidity", BCON_INT32(1767225600), "uidNext",
-			       BCON_INT32(1), "modifyIndex", BCON_INT32(0), "specialUse", BCON_NULL,
-			       "retention", BCON_INT32(0));
-	bson_error_t error;
-	bool ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, &error);
-	bson_destroy(doc);
-	mongoc_collection_destroy(coll);
-	coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "users");
-	doc = BCON_NEW("_id", BCON_OID(&user), "username", BCON_UTF8("corpus"), "storageUsed",
-		       BCON_INT32(0));
-	ok = ok && mongoc_collection_insert_one(coll, doc, NULL, NULL, &error);
-	bson_destroy(doc);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-	return ok ? 0 : -1;
-}
-
 int main(void)
 {
-	const char *url = getenv("WD_MONGO_URL");
-	const char *redis = getenv("WD_REDIS_URL");
-	if (url == NULL || redis == NULL) {
-		fprintf(stderr, "WD_MONGO_URL/WD_REDIS_URL are not set: start the stack\n");
-		return 77;
-	}
-	char text[1024];
-	snprintf(text, sizeof(text), "[dbs]\nmongo = \"%s-msg-%d\"\nredis = \"%s\"\n", url,
-		 (int)getpid(), redis);
-	char *error = NULL;
-	struct wd_config *config = wd_config_parse("test.toml", text, strlen(text), &error);
-	wd_log_init("test-store-message", WD_LOG_SINK_STDERR, WD_LOG_ERROR);
-	mongoc_log_set_handler(NULL, NULL);
-	store = wd_store_open(config, &error);
-	wd_config_free(&config);
-	if (store == NULL) {
-		fprintf(stderr, "open: %s\n", error);
-		return 1;
-	}
-	struct wd_store_index_report report;
-	if (wd_store_ensure_indexes(store, &report, &error) < 0)
+	int ret = test_stack_open("test-store-message");
+	if (ret != 0)
+		return ret;
+	if (test_stack_mailbox() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edge_cases),
@@ -853,7 +810,7 @@ int main(void)
 	};
 	if (getenv("WD_TEST_FILTER") != NULL) /* e.g. "test_shared*" while debugging */
 		cmocka_set_test_filter(getenv("WD_TEST_FILTER"));
-	int failed = cmocka_run_group_tests(tests, setup, NULL);
-	wd_store_close(&store);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	test_stack_drop();
 	return failed;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../stack-fixture.h"
 #include "wd-config.h"
 #include "wd-log.h"
 #include "wd-store-search.h"
@@ -47,7 +48,6 @@ static const struct fixture fixtures[] = {
 };
 #define N_FIXTURES (sizeof(fixtures) / sizeof(fixtures[0]))
 
-static struct wd_store *store;
 static bson_oid_t mailbox;
 static bson_t docs[N_FIXTURES];
 static char *raw_lines[N_FIXTURES][4];
@@ -349,23 +349,9 @@ static void test_mongodb_filter_shape(void **state)
 
 int main(void)
 {
-	const char *url = getenv("WD_MONGO_URL");
-	if (url == NULL) {
-		fprintf(stderr, "WD_MONGO_URL is not set: start the stack\n");
-		return 77;
-	}
-	char text[1024];
-	snprintf(text, sizeof(text), "[dbs]\nmongo = \"%s-search-%d\"\n", url, (int)getpid());
-	char *error = NULL;
-	struct wd_config *config = wd_config_parse("test.toml", text, strlen(text), &error);
-	wd_log_init("test-store-search", WD_LOG_SINK_STDERR, WD_LOG_ERROR);
-	mongoc_log_set_handler(NULL, NULL);
-	store = wd_store_open(config, &error);
-	wd_config_free(&config);
-	if (store == NULL) {
-		fprintf(stderr, "open: %s\n", error);
-		return 1;
-	}
+	int ret = test_stack_open("test-store-search");
+	if (ret != 0)
+		return ret;
 	/* Queries use what the server supports (detected at open). */
 	caps = wd_store_caps(store);
 	const struct CMUnitTest tests[] = {
@@ -376,6 +362,6 @@ int main(void)
 		cmocka_unit_test(test_mongodb_filter_shape),
 	};
 	int failed = cmocka_run_group_tests(tests, setup, NULL);
-	wd_store_close(&store);
+	test_stack_drop();
 	return failed;
 }
