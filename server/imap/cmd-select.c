@@ -83,6 +83,7 @@ void wd__imap_selected_free(struct wd_imap_selected *selected)
 	wd_imap_view_destroy(&selected->view);
 	struct wd_imap_sync *sync = selected->sync;
 	wd_imap_sync_destroy(&sync);
+	free(selected->saved);
 	free(selected->path);
 	free(selected);
 }

@@ -25,6 +25,8 @@
  * given (never the session, the connection or the command). */
 
 #include "imap-parser.h"
+#include "imap-seqset.h"
+#include "wd-buffer.h"
 #include "wd-worker-pool.h"
 
 #include <bson/bson.h>
@@ -169,6 +171,59 @@ int wd_imap_status_write(struct wd_buffer *out, const char *path, unsigned items
 			 const struct wd_imap_status_values *values, bool utf8,
 			 uint64_t append_limit);
 
+/* ---- message commands (imap-cmd-msg.c) ---- */
+
+struct wd_imap_fetch_span;
+struct wd_imap_fetch_request;
+struct wd_imap_fetch_args;
+struct wd_imap_fetch_run;
+
+/* A message set argument: sequence numbers, or UIDs (UID command, or "$"
+   which is the saved result as UIDs). */
+struct wd_imap_msgset {
+	struct wd_imap_seqset set;
+	bool uid;
+};
+/* Parse the set argument; false after answering BAD. */
+bool wd_imap_cmd_msgset(struct wd_imap_cmd *cmd, const struct wd_imap_arg *arg,
+			struct wd_imap_msgset *set_r);
+/* The set as UIDs, normalised ("*" resolved against the view; a UID set
+   keeps UIDs the view does not hold). */
+int wd_imap_cmd_msgset_uidset(struct wd_imap_cmd *cmd, const struct wd_imap_msgset *set,
+			      struct wd_imap_seqset *uids_r);
+/* The messages of the set the view holds: spans (runs of consecutive UIDs
+   and sequence numbers) and, when uids_r is not NULL, the UIDs. Both freed
+   with the command. */
+int wd_imap_cmd_msgset_spans(struct wd_imap_cmd *cmd, const struct wd_imap_msgset *set,
+			     struct wd_imap_fetch_span **spans_r, size_t *count_r,
+			     uint32_t **uids_r, size_t *uid_count_r);
+/* Send the untagged updates the sync holds (expunges only if expunge_ok). */
+void wd_imap_cmd_sync_emit(struct wd_imap_cmd *cmd, bool expunge_ok);
+/* Remove this session's own expunged UIDs (ascending) from the view and send
+   EXPUNGE, or VANISHED with QRESYNC. */
+void wd_imap_cmd_announce_expunged(struct wd_imap_cmd *cmd, const uint32_t *uids, size_t count);
+/* qsort() comparison of uint32_t. */
+int wd_imap_u32_compare(const void *a, const void *b);
+/* "1:3,5" of ascending numbers. */
+int wd_imap_write_number_set(struct wd_buffer *out, const uint32_t *numbers, size_t count);
+
+/* FETCH responses streamed from worker-pool steps within the output
+   watermarks; the command's context must start with this struct. `done`
+   runs on the loop thread when every response was sent. */
+struct wd_imap_fetch_stream {
+	struct wd_imap_fetch_run *run;
+	struct wd_buffer buf;
+	int ret;
+	bool broken;
+	char *error;
+	wd_imap_cmd_fn *done;
+};
+void wd_imap_cmd_fetch_request_init(struct wd_imap_cmd *cmd, struct wd_imap_fetch_request *req,
+				    const struct wd_imap_fetch_args *args);
+enum wd_imap_cmd_result wd_imap_cmd_fetch_stream(struct wd_imap_cmd *cmd,
+						 const struct wd_imap_fetch_request *request,
+						 wd_imap_cmd_fn *done);
+
 /* Handlers (cmd-*.c). */
 wd_imap_cmd_fn wd_imap_cmd_capability;
 wd_imap_cmd_fn wd_imap_cmd_noop;
@@ -195,5 +250,11 @@ wd_imap_cmd_fn wd_imap_cmd_select;
 wd_imap_cmd_fn wd_imap_cmd_examine;
 wd_imap_cmd_fn wd_imap_cmd_close;
 wd_imap_cmd_fn wd_imap_cmd_unselect;
+wd_imap_cmd_fn wd_imap_cmd_fetch;
+wd_imap_cmd_fn wd_imap_cmd_store;
+wd_imap_cmd_fn wd_imap_cmd_search;
+wd_imap_cmd_fn wd_imap_cmd_expunge;
+wd_imap_cmd_fn wd_imap_cmd_copy;
+wd_imap_cmd_fn wd_imap_cmd_move;
 
 #endif

@@ -76,6 +76,9 @@ struct wd_imap_selected {
 	uint64_t highest_modseq;
 	/* what the change sync (imap-sync.h) keeps; owned by it */
 	void *sync;
+	/* SEARCHRES (RFC 5182): the saved result "$" as UIDs (malloc'd) */
+	struct wd_imap_seq_range *saved;
+	size_t saved_count;
 };
 
 struct wd_imap_session {

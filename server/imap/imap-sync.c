@@ -720,6 +720,13 @@ void wd_imap_sync_recent_add(struct wd_imap_sync *sync, uint32_t first, uint32_t
 		(void)uidset_add(&sync->recent, first, last); /* no memory: fewer \Recent */
 }
 
+const struct wd_imap_seq_range *wd_imap_sync_recent_ranges(const struct wd_imap_sync *sync,
+							   size_t *count_r)
+{
+	*count_r = sync->recent.n;
+	return sync->recent.r;
+}
+
 bool wd_imap_sync_is_recent(const struct wd_imap_sync *sync, uint32_t uid)
 {
 	return uidset_contains(&sync->recent, uid);

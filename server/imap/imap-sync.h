@@ -131,6 +131,10 @@ void wd_imap_sync_recent_add(struct wd_imap_sync *sync, uint32_t first, uint32_t
 bool wd_imap_sync_is_recent(const struct wd_imap_sync *sync, uint32_t uid);
 uint32_t wd_imap_sync_recent_count(const struct wd_imap_sync *sync,
 				   const struct wd_imap_view *view);
+/* The \Recent UID ranges (ascending, disjoint; last may be UINT32_MAX),
+   valid until the next change of the sync. */
+const struct wd_imap_seq_range *wd_imap_sync_recent_ranges(const struct wd_imap_sync *sync,
+							   size_t *count_r);
 
 /* When to read again. Reads are due when notified (wd_events), every
    poll_ms while Redis is down, and a full re-sync when the last read is

@@ -78,7 +78,8 @@ def t_starttls_and_login(port):
     check("OK [CAPABILITY " in ok, ok)
     caps = caps_of(ok)
     for cap in ("IMAP4rev1", "ENABLE", "NAMESPACE", "UNSELECT", "SPECIAL-USE", "LIST-EXTENDED",
-                "LIST-STATUS", "CHILDREN", "UTF8=ACCEPT", "QUOTA", "COMPRESS=DEFLATE", "ID"):
+                "LIST-STATUS", "CHILDREN", "UTF8=ACCEPT", "QUOTA", "COMPRESS=DEFLATE", "ID",
+                "MOVE", "CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "BINARY"):
         check(cap in caps, "%s missing in %s" % (cap, caps))
     check("AUTH=PLAIN" not in caps and "STARTTLS" not in caps, caps)
     _, bad = c.cmd('LOGIN alice "%s"' % PASSWORD)
@@ -253,7 +254,7 @@ def t_raw_mailbox(port):
     _, bad = c.cmd('CREATE "&Jjo"')
     check(" BAD " in bad, bad)
     lines, ok = c.cmd("ENABLE UTF8=ACCEPT CONDSTORE")
-    check(lines == ["* ENABLED UTF8=ACCEPT"], lines)
+    check(lines == ["* ENABLED UTF8=ACCEPT CONDSTORE"], lines)
     c.send('u1 LIST "" "\u65e5\u672c\u8a9e"\r\n')
     lines, _ = c.until("u1")
     check(lines == ['* LIST (\\HasNoChildren) "/" "\u65e5\u672c\u8a9e"'], lines)

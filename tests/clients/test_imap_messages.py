@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""wd-server's message commands on loopback against the real stack: FETCH
+(items, BODY[] byte-identical to the imported message, \\Seen, CHANGEDSINCE,
+VANISHED), STORE (+/-FLAGS, .SILENT, UNCHANGEDSINCE/MODIFIED), SEARCH
+(ESEARCH, SEARCHRES), COPY/MOVE (COPYUID, TRYCREATE), EXPUNGE / UID EXPUNGE,
+and a second session seeing the changes.
+
+usage: test_imap_messages.py WD_SERVER WDCTL   (exit 77 without the stack)"""
+
+import imaplib
+import os
+import re
+import ssl
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from imapserver import Conn, Results, Server, Stack, check, skip_without_stack  # noqa: E402
+
+PASSWORD = "correct horse"
+MESSAGES = [b"From: a@example.com\r\nTo: alice@example.com\r\nSubject: msg %d\r\n"
+            b"Message-ID: <m%d@example.com>\r\nDate: Mon, 2 Mar 2026 10:00:00 +0000\r\n"
+            b"\r\nbody %d\r\n\xc3\xa4 line two\r\n" % (i, i, i) for i in range(4)]
+
+
+def login(port):
+    c = Conn(port, tls=True)
+    _, ok = c.cmd('LOGIN alice "%s"' % PASSWORD)
+    check(" OK " in ok, ok)
+    return c
+
+
+def t_fetch(port):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx)
+    check(m.login("alice", PASSWORD)[0] == "OK", "login")
+    typ, data = m.select("INBOX")
+    check(typ == "OK" and data[0] == b"4", data)
+    typ, data = m.fetch("1:*", "(UID FLAGS RFC822.SIZE)")
+    check(typ == "OK" and len(data) == 4, data)
+    for i, d in enumerate(data):
+        txt = d.decode()
+        check(txt.startswith("%d (" % (i + 1)) and "UID %d" % (i + 1) in txt, txt)
+        check("RFC822.SIZE %d" % len(MESSAGES[i]) in txt, txt)
+    # BODY.PEEK[] byte-identical, no \Seen
+    typ, data = m.uid("FETCH", "1:4", "(BODY.PEEK[])")
+    bodies = [d[1] for d in data if isinstance(d, tuple)]
+    check(bodies == MESSAGES, bodies)
+    typ, data = m.fetch("1", "(FLAGS)")
+    check("\\Seen" not in data[0].decode(), data)
+    # BODY[] sets \Seen and the response says so
+    typ, data = m.fetch("1", "(BODY[HEADER.FIELDS (SUBJECT)])")
+    check(data[0][1] == b"Subject: msg 0\r\n\r\n", data)
+    check("\\Seen" in (data[0][0] + data[1]).decode(), data)
+    typ, data = m.fetch("1", "(FLAGS)")
+    check("\\Seen" in data[0].decode(), data)
+    typ, data = m.fetch("2", "(BODY.PEEK[TEXT]<0.4> ENVELOPE BODYSTRUCTURE INTERNALDATE)")
+    check(data[0][1] == b"body", data)
+    check(b'"msg 1"' in data[0][0] + data[1], data)
+    # out of range sequence numbers: nothing, still OK
+    typ, data = m.fetch("9", "(FLAGS)")
+    check(typ == "OK", (typ, data))
+    m.logout()
+
+
+def t_store(port):
+    c = login(port)
+    c.cmd("SELECT INBOX")
+    lines, ok = c.cmd("STORE 2 +FLAGS (\\Flagged $Label1)")
+    check(" OK " in ok and len(lines) == 1, (lines, ok))
+    check(re.match(r"\* 2 FETCH \(FLAGS \((.*)\)\)", lines[0]), lines)
+    check("\\Flagged" in lines[0] and "$Label1" in lines[0], lines)
+    lines, ok = c.cmd("STORE 2 -FLAGS.SILENT ($Label1)")
+    check(" OK " in ok and lines == [], (lines, ok))
+    lines, ok = c.cmd("UID STORE 2:3 FLAGS (\\Answered)")
+    check(" OK " in ok and len(lines) == 2 and all("UID" in l for l in lines), (lines, ok))
+    check("\\Flagged" not in lines[0] and "\\Answered" in lines[0], lines)
+    lines, ok = c.cmd("STORE 2 +FLAGS \\Draft \\Flagged")
+    check(" OK " in ok and "\\Draft" in lines[0] and "\\Flagged" in lines[0], (lines, ok))
+    # CONDSTORE: MODSEQ in FETCH, UNCHANGEDSINCE
+    lines, ok = c.cmd("FETCH 2 (MODSEQ)")
+    mo = re.search(r"MODSEQ \((\d+)\)", lines[0])
+    check(mo, lines)
+    modseq = int(mo.group(1))
+    lines, ok = c.cmd("STORE 2,3 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)" % (modseq - 1))
+    check("[MODIFIED 2" in ok, (lines, ok))
+    lines, ok = c.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % modseq)
+    check(" OK " in ok and all("MODSEQ" in l for l in lines) and len(lines) >= 1, (lines, ok))
+    check(not any(l.startswith("* 2 FETCH") for l in lines), lines)
+    lines, ok = c.cmd("STORE 1 +FLAGS (\\Recent)")
+    check(" BAD " in ok, ok)
+    lines, ok = c.cmd("STORE 1 +FOO (\\Seen)")
+    check(" BAD " in ok, ok)
+    c.cmd("EXAMINE INBOX")
+    lines, ok = c.cmd("STORE 1 +FLAGS (\\Seen)")
+    check(" NO " in ok, ok)
+    c.close()
+
+
+def t_search(port):
+    c = login(port)
+    c.cmd("SELECT INBOX")
+    lines, ok = c.cmd("SEARCH FLAGGED")
+    check(lines == ["* SEARCH 2"] and " OK " in ok, (lines, ok))
+    lines, ok = c.cmd("UID SEARCH SUBJECT \"msg 3\"")
+    check(lines == ["* SEARCH 4"], lines)
+    lines, ok = c.cmd("SEARCH RETURN (MIN MAX COUNT) ALL", tag="s1")
+    check(lines == ['* ESEARCH (TAG "s1") MIN 1 MAX 4 COUNT 4'], lines)
+    lines, ok = c.cmd("UID SEARCH RETURN (ALL) UNSEEN", tag="s2")
+    check(len(lines) == 1 and lines[0].startswith('* ESEARCH (TAG "s2") UID ALL'), lines)
+    lines, ok = c.cmd("SEARCH RETURN (SAVE) ANSWERED")
+    check(lines == [] and " OK " in ok, (lines, ok))
+    lines, ok = c.cmd("FETCH $ (UID)")
+    check(sorted(lines) == ["* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)"], lines)
+    lines, ok = c.cmd("SEARCH CHARSET KOI8-R ALL")
+    check(" NO [BADCHARSET" in ok, ok)
+    lines, ok = c.cmd("SEARCH NOSUCHKEY")
+    check(" BAD " in ok, ok)
+    lines, ok = c.cmd("SEARCH BODY \"line two\" NOT 1")
+    check(lines == ["* SEARCH 2 3 4"], lines)
+    c.close()
+
+
+def t_copy_move_expunge(port):
+    c = login(port)
+    c.cmd("SELECT INBOX")
+    lines, ok = c.cmd("COPY 1 Nowhere")
+    check(" NO [TRYCREATE]" in ok, ok)
+    c.cmd("CREATE Target")
+    lines, ok = c.cmd("COPY 1:2 Target")
+    mo = re.search(r"\[COPYUID (\d+) 1:2 1:2\]", ok)
+    check(" OK " in ok and mo, ok)
+    lines, ok = c.cmd("UID MOVE 4 Target")
+    check(any(re.match(r"\* OK \[COPYUID \d+ 4 3\]", l) for l in lines), lines)
+    check("* 4 EXPUNGE" in lines and " OK " in ok, (lines, ok))
+    # another session on INBOX learns of the removal
+    d = login(port)
+    lines, _ = d.cmd("SELECT INBOX")
+    check("* 3 EXISTS" in lines, lines)
+    c.cmd("STORE 1,3 +FLAGS.SILENT (\\Deleted)")
+    lines, ok = c.cmd("UID EXPUNGE 3")
+    check(lines == ["* 3 EXPUNGE"] and " OK " in ok, (lines, ok))
+    lines, ok = c.cmd("EXPUNGE")
+    check(lines == ["* 1 EXPUNGE"], lines)
+    lines, ok = c.cmd("FETCH 1:* (UID)")
+    check(lines == ["* 1 FETCH (UID 2)"], lines)
+    # the other session: FETCH by number never sends EXPUNGE, NOOP does
+    lines, ok = d.cmd("NOOP")
+    check(len([l for l in lines if l.endswith(" EXPUNGE")]) == 2, lines)
+    lines, ok = d.cmd("FETCH 1:* (UID)")
+    check(lines == ["* 1 FETCH (UID 2)"], lines)
+    lines, ok = d.cmd("SELECT Target")
+    check("* 3 EXISTS" in lines, lines)
+    lines, ok = d.cmd("UID FETCH 1:* (UID FLAGS)")
+    check(len(lines) == 3, lines)
+    c.close()
+    d.close()
+
+
+def t_qresync_vanished(port):
+    c = login(port)
+    _, ok = c.cmd("ENABLE QRESYNC")
+    lines, ok = c.cmd("SELECT Target")
+    check(" OK " in ok, ok)
+    lines, ok = c.cmd("UID FETCH 1:10 (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+    check(" OK " in ok, ok)
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    lines, ok = c.cmd("EXPUNGE")
+    check(lines == ["* VANISHED 1"], lines)
+    lines, ok = c.cmd("UID FETCH 1:10 (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+    check(lines and lines[0] == "* VANISHED (EARLIER) 1", lines)
+    c.close()
+
+
+def main():
+    skip_without_stack()
+    wd_server, wdctl = sys.argv[1], sys.argv[2]
+    stack = Stack(wdctl)
+    res = Results()
+    stack.user("alice", PASSWORD)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, raw in enumerate(MESSAGES):
+            path = os.path.join(tmp, "m%d.eml" % i)
+            with open(path, "wb") as f:
+                f.write(raw)
+            stack.run_wdctl("message", "import", "alice", "INBOX", path)
+    server = Server(wd_server, stack, "--imap.secure=true")
+    try:
+        res.run("fetch", t_fetch, server.port)
+        res.run("store", t_store, server.port)
+        res.run("search", t_search, server.port)
+        res.run("copy, move, expunge", t_copy_move_expunge, server.port)
+        res.run("qresync vanished", t_qresync_vanished, server.port)
+    finally:
+        server.stop()
+        stack.cleanup()
+    res.exit()
+
+
+if __name__ == "__main__":
+    main()
