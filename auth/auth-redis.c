@@ -7,6 +7,7 @@
  * and used-TOTP-code keys go through this small twin. Everything kept here is
  * advisory: a missing Redis means no failure counting (logged at most every
  * 10 s), never a refused or hanging login. */
+#include "wd-redis-url.h"
 #include "auth-private.h"
 #include "wd-config.h"
 #include "wd-log.h"
@@ -24,35 +25,19 @@ static void context_free(void *ctx)
 	redisFree(ctx);
 }
 
-/* "redis://[[user]:password@]host[:port][/db]" */
 static int parse_url(struct wd_auth *auth, const char *url, char **error_r)
 {
-	auth->redis_port = 6379;
-	snprintf(auth->redis_host, sizeof(auth->redis_host), "127.0.0.1");
-	if (strncmp(url, "redis://", 8) != 0)
-		return wd__auth_fail(error_r, WD_ERROR, "dbs.redis: \"%s\" is not a redis:// URL", url);
-	const char *rest = url + 8;
-	const char *end = rest + strcspn(rest, "/");
-	const char *at = memchr(rest, '@', (size_t)(end - rest));
-	if (at != NULL) {
-		const char *colon = memchr(rest, ':', (size_t)(at - rest));
-		const char *secret = colon != NULL ? colon + 1 : rest;
-		snprintf(auth->redis_password, sizeof(auth->redis_password), "%.*s",
-			 (int)(at - secret), secret);
-		rest = at + 1;
+	struct wd_redis_url parsed;
+	char *parse_error = NULL;
+	if (wd_redis_url_parse(url, &parsed, &parse_error) < 0) {
+		int ret = wd__auth_fail(error_r, WD_ERROR, "dbs.redis: %s", parse_error);
+		free(parse_error);
+		return ret;
 	}
-	const char *colon = memchr(rest, ':', (size_t)(end - rest));
-	const char *host_end = colon != NULL ? colon : end;
-	if (host_end > rest)
-		snprintf(auth->redis_host, sizeof(auth->redis_host), "%.*s",
-			 (int)(host_end - rest), rest);
-	if (colon != NULL)
-		auth->redis_port = (int)strtol(colon + 1, NULL, 10);
-	if (*end == '/' && end[1] != '\0')
-		auth->redis_db = (int)strtol(end + 1, NULL, 10);
-	if (auth->redis_port <= 0 || auth->redis_port > 65535 || auth->redis_db < 0)
-		return wd__auth_fail(error_r, WD_ERROR, "dbs.redis: bad port or database in \"%s\"",
-				     url);
+	snprintf(auth->redis_host, sizeof(auth->redis_host), "%s", parsed.host);
+	snprintf(auth->redis_password, sizeof(auth->redis_password), "%s", parsed.password);
+	auth->redis_port = parsed.port;
+	auth->redis_db = parsed.db;
 	return WD_OK;
 }
 

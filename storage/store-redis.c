@@ -7,6 +7,7 @@
  * cached counters, locks), so its failure degrades instead of failing: the
  * command returns NULL and the problem is logged at most every 10 s. */
 #include "store-private.h"
+#include "wd-redis-url.h"
 #include "wd-config.h"
 #include "wd-log.h"
 #include "wd-result.h"
@@ -47,37 +48,18 @@ int wd__store_redis_init(struct wd_store_redis **redis_r, const struct wd_config
 		*error_r = strdup("out of memory");
 		return WD_ERROR;
 	}
-	redis->port = 6379;
-	const char *p = url;
-	if (strncmp(p, "redis://", 8) != 0) {
-		*error_r = wd__store_error("dbs.redis: \"%s\" is not a redis:// URL", url);
+	struct wd_redis_url parsed;
+	char *parse_error = NULL;
+	if (wd_redis_url_parse(url, &parsed, &parse_error) < 0) {
+		*error_r = wd__store_error("dbs.redis: %s", parse_error);
+		free(parse_error);
 		free(redis);
 		return WD_ERROR;
 	}
-	p += 8;
-	const char *at = strchr(p, '@');
-	const char *slash = strchr(p, '/');
-	if (at != NULL && (slash == NULL || at < slash)) {
-		const char *colon = memchr(p, ':', (size_t)(at - p));
-		const char *pw = colon != NULL ? colon + 1 : p;
-		snprintf(redis->password, sizeof(redis->password), "%.*s", (int)(at - pw), pw);
-		p = at + 1;
-	}
-	size_t host_len = slash != NULL ? (size_t)(slash - p) : strlen(p);
-	const char *port = memchr(p, ':', host_len);
-	if (port != NULL) {
-		redis->port = atoi(port + 1);
-		host_len = (size_t)(port - p);
-	}
-	snprintf(redis->host, sizeof(redis->host), "%.*s", (int)host_len,
-		 host_len > 0 ? p : "127.0.0.1");
-	if (slash != NULL && slash[1] != '\0')
-		redis->db = atoi(slash + 1);
-	if (redis->port <= 0 || redis->port > 65535 || redis->db < 0) {
-		*error_r = wd__store_error("dbs.redis: bad port or database in \"%s\"", url);
-		free(redis);
-		return WD_ERROR;
-	}
+	snprintf(redis->host, sizeof(redis->host), "%s", parsed.host);
+	snprintf(redis->password, sizeof(redis->password), "%s", parsed.password);
+	redis->port = parsed.port;
+	redis->db = parsed.db;
 	pthread_key_create(&redis->key, context_free);
 	pthread_mutex_init(&redis->warn_lock, NULL);
 	*redis_r = redis;

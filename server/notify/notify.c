@@ -42,6 +42,7 @@
  * types. See wd-notify.h for the accepted forms. */
 #include "wd-notify.h"
 #include "wd-log.h"
+#include "wd-redis-url.h"
 #include "wd-result.h"
 
 #include <arpa/inet.h>
@@ -70,21 +71,13 @@ enum notify_state {
 	NOTIFY_SUBSCRIBED,
 };
 
-/* redis://[[user]:password@]host[:port][/db] */
-struct redis_url {
-	char host[256];
-	int port;
-	char user[128];
-	char password[256]; /* AUTH when not empty */
-	int db;             /* irrelevant for pub/sub; parsed for strictness */
-};
 
 struct wd_notify {
 	uv_loop_t *loop;
 	wd_notify_fn *callback;
 	void *context;
 
-	struct redis_url url;
+	struct wd_redis_url url;
 	char port_str[8];
 	bool numeric_host;
 
@@ -111,116 +104,6 @@ static void start_attempt(struct wd_notify *n);
 static void timer_cb(uv_timer_t *timer);
 
 /* ---- URL ------------------------------------------------------------------------------- */
-
-/* storage/store-redis.c and auth/auth-redis.c each keep a static parser of
-   their own; this one (stricter: digits-only port and db, bracketed IPv6,
-   user:password for ACL AUTH) fills a self-contained struct so that it can
-   move to common/ and replace them. */
-static char *url_error(const char *fmt, ...) WD_PRINTF(1, 2);
-static char *url_error(const char *fmt, ...)
-{
-	va_list ap;
-	char *msg = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	return msg != NULL ? msg : strdup("out of memory");
-}
-
-static bool copy_part(char *dst, size_t size, const char *src, size_t len)
-{
-	if (len >= size || memchr(src, '\0', len) != NULL)
-		return false;
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-	return true;
-}
-
-static int parse_url(struct redis_url *u, const char *url, char **error_r)
-{
-	if (url == NULL || strncmp(url, "redis://", 8) != 0) {
-		*error_r = url_error("redis URL \"%s\" does not start with redis://",
-				     url != NULL ? url : "");
-		return WD_ERROR;
-	}
-	const char *p = url + 8;
-	const char *end = p + strcspn(p, "/?#");
-	const char *at = memchr(p, '@', (size_t)(end - p));
-	if (at != NULL) {
-		const char *colon = memchr(p, ':', (size_t)(at - p));
-		const char *pw = colon != NULL ? colon + 1 : p;
-		size_t user_len = colon != NULL ? (size_t)(colon - p) : 0;
-		if (!copy_part(u->user, sizeof(u->user), p, user_len) ||
-		    !copy_part(u->password, sizeof(u->password), pw, (size_t)(at - pw))) {
-			*error_r = url_error("redis URL: credentials too long");
-			return WD_ERROR;
-		}
-		p = at + 1;
-	}
-	const char *host = p, *host_end, *port = NULL;
-	if (*p == '[') {
-		host = p + 1;
-		host_end = memchr(host, ']', (size_t)(end - host));
-		if (host_end == NULL) {
-			*error_r = url_error("redis URL \"%s\": unterminated [address]", url);
-			return WD_ERROR;
-		}
-		if (host_end + 1 < end) {
-			if (host_end[1] != ':') {
-				*error_r = url_error("redis URL \"%s\": junk after ]", url);
-				return WD_ERROR;
-			}
-			port = host_end + 2;
-		}
-	} else {
-		host_end = memchr(p, ':', (size_t)(end - p));
-		if (host_end != NULL)
-			port = host_end + 1;
-		else
-			host_end = end;
-	}
-	if (host_end == host) {
-		strcpy(u->host, "127.0.0.1");
-	} else if (!copy_part(u->host, sizeof(u->host), host, (size_t)(host_end - host))) {
-		*error_r = url_error("redis URL: host name too long");
-		return WD_ERROR;
-	}
-	u->port = 6379;
-	if (port != NULL) {
-		long value = 0;
-		if (port == end || end - port > 5) {
-			*error_r = url_error("redis URL \"%s\": bad port", url);
-			return WD_ERROR;
-		}
-		for (const char *c = port; c < end; c++) {
-			if (*c < '0' || *c > '9') {
-				*error_r = url_error("redis URL \"%s\": bad port", url);
-				return WD_ERROR;
-			}
-			value = value * 10 + (*c - '0');
-		}
-		if (value < 1 || value > 65535) {
-			*error_r = url_error("redis URL \"%s\": port out of range", url);
-			return WD_ERROR;
-		}
-		u->port = (int)value;
-	}
-	/* The database number (SELECT) does not matter for pub/sub; it must
-	   still look like one. */
-	if (*end == '/') {
-		long db = 0;
-		const char *c = end + 1;
-		for (; *c >= '0' && *c <= '9' && db < INT_MAX / 10; c++)
-			db = db * 10 + (*c - '0');
-		if (*c != '\0' && *c != '?' && *c != '#') {
-			*error_r = url_error("redis URL \"%s\": bad database number", url);
-			return WD_ERROR;
-		}
-		u->db = (int)db;
-	}
-	return WD_OK;
-}
 
 /* ---- message parsing --------------------------------------------------------------------- */
 
@@ -804,7 +687,7 @@ struct wd_notify *wd__notify_create(uv_loop_t *loop, const char *redis_url,
 		*error_r = strdup("out of memory");
 		return NULL;
 	}
-	if (parse_url(&n->url, redis_url, error_r) < 0) {
+	if (wd_redis_url_parse(redis_url, &n->url, error_r) < 0) {
 		free(n);
 		return NULL;
 	}

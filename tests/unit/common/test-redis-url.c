@@ -1,0 +1,71 @@
+/* Unit tests: Redis URLs as dbs.redis writes them (wd-redis-url.h). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "wd-redis-url.h"
+#include "wd-result.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void test_good(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *url, *host, *user, *password;
+		int port, db;
+	} cases[] = {
+		{ "redis://127.0.0.1:6379/3", "127.0.0.1", "", "", 6379, 3 },
+		{ "redis://localhost", "localhost", "", "", 6379, 0 },
+		{ "redis://", "127.0.0.1", "", "", 6379, 0 },
+		{ "redis://:secret@redis.example:6380/0", "redis.example", "", "secret", 6380, 0 },
+		{ "redis://alice:pw@h/12", "h", "alice", "pw", 6379, 12 },
+		{ "redis://[::1]:7000/1", "::1", "", "", 7000, 1 },
+		{ "redis://h:1/", "h", "", "", 1, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct wd_redis_url u;
+		char *error = NULL;
+		assert_int_equal(wd_redis_url_parse(cases[i].url, &u, &error), WD_OK);
+		assert_string_equal(u.host, cases[i].host);
+		assert_string_equal(u.user, cases[i].user);
+		assert_string_equal(u.password, cases[i].password);
+		assert_int_equal(u.port, cases[i].port);
+		assert_int_equal(u.db, cases[i].db);
+	}
+}
+
+static void test_bad(void **state)
+{
+	(void)state;
+	static const char *const cases[] = {
+		"http://h", "redis//h", "redis://h:0", "redis://h:65536", "redis://h:12x",
+		"redis://h:", "redis://[::1", "redis://[::1]x", "redis://h/1x", "redis://h/-1",
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct wd_redis_url u;
+		char *error = NULL;
+		assert_int_equal(wd_redis_url_parse(cases[i], &u, &error), WD_ERROR);
+		assert_non_null(error);
+		free(error);
+	}
+	/* a host name longer than the buffer is refused, not cut */
+	char url[600] = "redis://";
+	memset(url + 8, 'a', 400);
+	struct wd_redis_url u;
+	char *error = NULL;
+	assert_int_equal(wd_redis_url_parse(url, &u, &error), WD_ERROR);
+	free(error);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_bad),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
