@@ -110,19 +110,6 @@ static bool parse_item(const char *item, enum wd_flags_op *op_r, bool *silent_r)
 	return *item == '\0' || *silent_r;
 }
 
-static bool valid_flag(const char *flag)
-{
-	static const char *const system[] = { "\\Answered", "\\Flagged", "\\Deleted", "\\Seen",
-					      "\\Draft" };
-	if (flag[0] != '\\')
-		return flag[0] != '\0' && strpbrk(flag, "(){%*\"\\]") == NULL;
-	for (size_t i = 0; i < sizeof(system) / sizeof(system[0]); i++) {
-		if (strcasecmp(flag, system[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
 enum wd_imap_cmd_result wd_imap_cmd_store(struct wd_imap_cmd *cmd)
 {
 	struct wd_imap_session *session = cmd->session;
@@ -173,10 +160,8 @@ enum wd_imap_cmd_result wd_imap_cmd_store(struct wd_imap_cmd *cmd)
 	if (names == NULL)
 		return wd_imap_cmd_reply(cmd, "NO", "SERVERBUG", "Out of memory");
 	for (size_t i = 0; i < flag_count; i++) {
-		if (!wd_imap_arg_get_atom(&flags[i], &names[i]) || !valid_flag(names[i]))
+		if (!wd_imap_arg_get_atom(&flags[i], &names[i]) || !wd_imap_flag_valid(names[i]))
 			return wd_imap_cmd_reply(cmd, "BAD", NULL, "Invalid flag");
-		if (strcasecmp(names[i], "\\Recent") == 0)
-			return wd_imap_cmd_reply(cmd, "BAD", NULL, "\\Recent can not be stored");
 	}
 	if (sel->read_only)
 		return wd_imap_cmd_reply(cmd, "NO", "READ-ONLY", "Mailbox is read-only");

@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Output a FETCH job produces per step before the loop thread sends it. */
 #define FETCH_STEP_BUDGET (64 * 1024)
@@ -186,6 +187,19 @@ void wd_imap_cmd_announce_expunged(struct wd_imap_cmd *cmd, const uint32_t *uids
 		wd_buffer_printf(out, run_first == run_last ? "%s%u\r\n" : "%s%u:%u\r\n",
 				 written == 1 ? "* VANISHED " : ",", run_first, run_last);
 	wd_imap_session_send(session);
+}
+
+bool wd_imap_flag_valid(const char *flag)
+{
+	static const char *const system[] = { "\\Answered", "\\Flagged", "\\Deleted", "\\Seen",
+					      "\\Draft" };
+	if (flag[0] != '\\')
+		return flag[0] != '\0' && strpbrk(flag, "(){%*\"\\]") == NULL;
+	for (size_t i = 0; i < sizeof(system) / sizeof(system[0]); i++) {
+		if (strcasecmp(flag, system[i]) == 0)
+			return true;
+	}
+	return false;
 }
 
 int wd_imap_u32_compare(const void *a, const void *b)

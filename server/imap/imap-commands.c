@@ -12,6 +12,7 @@
 
 /* Keep sorted (strcmp order); the unit test checks it. */
 static const struct wd_imap_command_def commands[] = {
+	{ "APPEND", wd_imap_cmd_append, AUTHED, 0 },
 	{ "AUTHENTICATE", wd_imap_cmd_authenticate, NOT_AUTH, WD_IMAP_CMD_BARRIER },
 	{ "CAPABILITY", wd_imap_cmd_capability, ANY, 0 },
 	{ "CHECK", wd_imap_cmd_check, SELECTED, 0 },

@@ -37,6 +37,7 @@
 
 struct wd_imap_session;
 struct wd_imap_cmd;
+struct wd_imap_spool;
 
 enum wd_imap_state {
 	WD_IMAP_STATE_NOT_AUTH = 1 << 0,
@@ -116,6 +117,11 @@ struct wd_imap_cmd {
 	const char *error_code;         /* "TOOBIG" or NULL */
 	const char *error_text;
 	bool error_close;               /* close after answering */
+
+	/* APPEND: its message literals, in order (imap-spool.h) */
+	struct wd_imap_spool **spools;
+	size_t spool_count;
+	bool spool_failed;
 };
 
 /* Run `fn(context)` on a worker thread, then `next` on the loop thread.
@@ -202,6 +208,8 @@ void wd_imap_cmd_sync_emit(struct wd_imap_cmd *cmd, bool expunge_ok);
 /* Remove this session's own expunged UIDs (ascending) from the view and send
    EXPUNGE, or VANISHED with QRESYNC. */
 void wd_imap_cmd_announce_expunged(struct wd_imap_cmd *cmd, const uint32_t *uids, size_t count);
+/* A flag a client may set: a system flag other than \\Recent, or a keyword atom. */
+bool wd_imap_flag_valid(const char *flag);
 /* qsort() comparison of uint32_t. */
 int wd_imap_u32_compare(const void *a, const void *b);
 /* "1:3,5" of ascending numbers. */
@@ -250,6 +258,7 @@ wd_imap_cmd_fn wd_imap_cmd_select;
 wd_imap_cmd_fn wd_imap_cmd_examine;
 wd_imap_cmd_fn wd_imap_cmd_close;
 wd_imap_cmd_fn wd_imap_cmd_unselect;
+wd_imap_cmd_fn wd_imap_cmd_append;
 wd_imap_cmd_fn wd_imap_cmd_fetch;
 wd_imap_cmd_fn wd_imap_cmd_store;
 wd_imap_cmd_fn wd_imap_cmd_search;

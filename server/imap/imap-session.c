@@ -7,6 +7,7 @@
  * holds a reference on the session while it runs, so nothing it uses is
  * freed under it. */
 #include "imap-session.h"
+#include "imap-spool.h"
 
 #include "imap-utf7.h"
 #include "imap-writer.h"
@@ -371,6 +372,67 @@ static struct wd_imap_cmd *queue_error(struct wd_imap_session *session,
 static void apply_result(struct wd_imap_session *session, struct wd_imap_cmd *cmd,
 			 enum wd_imap_cmd_result result);
 
+static void spools_drop(struct wd_imap_spool **spools, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		wd_imap_spool_destroy(&spools[i]);
+	free(spools);
+}
+
+static void session_spools_drop(struct wd_imap_session *session)
+{
+	wd_imap_spool_destroy(&session->spool_current);
+	spools_drop(session->spools, session->spool_count);
+	session->spools = NULL;
+	session->spool_count = 0;
+	session->spool_failed = false;
+}
+
+static void cmd_spools_free(void *context)
+{
+	struct wd_imap_cmd *cmd = context;
+	spools_drop(cmd->spools, cmd->spool_count);
+	cmd->spools = NULL;
+	cmd->spool_count = 0;
+}
+
+/* APPEND's message literals (top level, after the mailbox name) are
+   streamed into spools instead of the argument tree. */
+static void literal_begin(struct wd_imap_session *session, const struct wd_imap_event *ev)
+{
+	if (ev->name == NULL || ev->uid || strcmp(ev->name, "APPEND") != 0 ||
+	    ev->literal_depth != 0 || ev->literal_index < 1 ||
+	    session->state == WD_IMAP_STATE_NOT_AUTH)
+		return;
+	if (wd_imap_parser_literal_stream(session->parser) < 0)
+		return;
+	wd_imap_spool_destroy(&session->spool_current);
+	session->spool_current = wd_imap_spool_create(WD_IMAP_SPOOL_MEMORY);
+	if (session->spool_current == NULL)
+		session->spool_failed = true;
+}
+
+static void literal_data(struct wd_imap_session *session, const struct wd_imap_event *ev)
+{
+	if (session->spool_current == NULL)
+		return;
+	if (!session->spool_failed &&
+	    wd_imap_spool_write(session->spool_current, ev->data, ev->len) < 0)
+		session->spool_failed = true;
+	if (!ev->last)
+		return;
+	struct wd_imap_spool **grown =
+		realloc(session->spools, (session->spool_count + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		session->spool_failed = true;
+		wd_imap_spool_destroy(&session->spool_current);
+		return;
+	}
+	session->spools = grown;
+	session->spools[session->spool_count++] = session->spool_current;
+	session->spool_current = NULL;
+}
+
 /* One event from the parser. Returns false to stop parsing for now. */
 static bool handle_event(struct wd_imap_session *session, struct wd_imap_event *ev)
 {
@@ -384,6 +446,15 @@ static bool handle_event(struct wd_imap_session *session, struct wd_imap_event *
 		}
 		cmd->def = wd_imap_command_find(cmd->name);
 		cmd->step = cmd_begin;
+		if (session->spool_count > 0 || session->spool_failed) {
+			cmd->spools = session->spools;
+			cmd->spool_count = session->spool_count;
+			cmd->spool_failed = session->spool_failed;
+			session->spools = NULL;
+			session->spool_count = 0;
+			session->spool_failed = false;
+			wd_arena_add_cleanup(cmd->arena, cmd_spools_free, cmd);
+		}
 		queue_push(session, cmd);
 		if (cmd->def != NULL && (cmd->def->flags & WD_IMAP_CMD_BARRIER)) {
 			session->barrier = true;
@@ -396,8 +467,11 @@ static bool handle_event(struct wd_imap_session *session, struct wd_imap_event *
 		wd_conn_flush(session->conn);
 		return true;
 	case WD_IMAP_EVENT_LITERAL:
+		/* literals go into the argument tree, APPEND's messages to spools */
+		literal_begin(session, ev);
+		return true;
 	case WD_IMAP_EVENT_LITERAL_DATA:
-		/* literals go into the argument tree (APPEND streams its own) */
+		literal_data(session, ev);
 		return true;
 	case WD_IMAP_EVENT_LINE: {
 		struct wd_imap_cmd *cmd = session->current;
@@ -411,6 +485,7 @@ static bool handle_event(struct wd_imap_session *session, struct wd_imap_event *
 		return true;
 	}
 	case WD_IMAP_EVENT_ERROR:
+		session_spools_drop(session);
 		if (queue_error(session, ev) == NULL) {
 			wd_imap_session_bye(session, "Out of memory");
 			return false;
@@ -424,14 +499,18 @@ static bool handle_event(struct wd_imap_session *session, struct wd_imap_event *
    command) as far as allowed. */
 static void parse_input(struct wd_imap_session *session)
 {
+	/* after an event the parser may have one without input (CONTINUE
+	   right after a sync literal's header, when nothing follows yet) */
+	bool after_event = false;
 	while (!session->closed && !session->waiting_output) {
 		if (!session->reading_line &&
 		    (session->barrier || session->queued >= WD_IMAP_MAX_QUEUED))
 			break;
 		size_t len, consumed = 0;
 		const uint8_t *data = wd_conn_input(session->conn, &len);
-		if (len == 0)
+		if (len == 0 && !after_event)
 			break;
+		after_event = false;
 		struct wd_imap_event ev;
 		int ret = wd_imap_parser_feed(session->parser, data, len, &consumed, &ev);
 		bool more = true;
@@ -442,6 +521,7 @@ static void parse_input(struct wd_imap_session *session)
 		wd_conn_consume(session->conn, consumed);
 		if (ret != WD_OK || !more)
 			break;
+		after_event = true;
 	}
 }
 
@@ -629,6 +709,7 @@ void wd_imap_session_unref(struct wd_imap_session **_session)
 	if (session == NULL || --session->refcount > 0)
 		return;
 	wd_imap_session_unselect(session);
+	session_spools_drop(session);
 	wd_imap_parser_destroy(&session->parser);
 	wd_buffer_release(&session->out);
 	free(session->username);

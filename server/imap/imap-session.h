@@ -115,6 +115,14 @@ struct wd_imap_session {
 	bool counted;            /* holds a per-user connection slot */
 
 	struct wd_buffer out;    /* response being built (reused) */
+
+	/* APPEND literals streamed while the command is parsed (imap-spool.h):
+	   the one arriving, and those complete for the command being read;
+	   handed to the command when it is complete */
+	struct wd_imap_spool *spool_current;
+	struct wd_imap_spool **spools;
+	size_t spool_count;
+	bool spool_failed;
 };
 
 /* Create a session for an accepted connection (the listener's callback). */

@@ -30,12 +30,17 @@ def login(port):
     return c
 
 
-def t_fetch(port):
+def imaplib_login(port):
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx)
     check(m.login("alice", PASSWORD)[0] == "OK", "login")
+    return m
+
+
+def t_fetch(port):
+    m = imaplib_login(port)
     typ, data = m.select("INBOX")
     check(typ == "OK" and data[0] == b"4", data)
     typ, data = m.fetch("1:*", "(UID FLAGS RFC822.SIZE)")
@@ -174,6 +179,43 @@ def t_qresync_vanished(port):
     c.close()
 
 
+def t_append(port):
+    m = imaplib_login(port)
+    # a large message (spooled to a file) comes back byte-identical
+    big = (b"From: big@example.com\r\nSubject: big\r\nContent-Type: text/plain\r\n\r\n" +
+           b"".join(b"line %07d with some filler text to make it longer\r\n" % i
+                    for i in range(60000)))
+    typ, data = m.append("Target", "(\\Seen $Big)", '"02-Mar-2026 10:00:00 +0200"', big)
+    check(typ == "OK" and b"[APPENDUID " in data[0], data)
+    uid = int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))
+    m.select("Target")
+    typ, data = m.uid("FETCH", str(uid), "(FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
+    check(typ == "OK" and data[0][1] == big, (typ, len(data[0][1]) if data else None))
+    head = data[0][0].decode()
+    check("$Big" in head and "\\Seen" in head and "RFC822.SIZE %d" % len(big) in head, head)
+    check('"02-Mar-2026 08:00:00 +0000"' in head, head)
+    typ, data = m.append("NoSuchBox", None, None, b"Subject: x\r\n\r\nx\r\n")
+    m.logout()
+    # raw: literal+ and MULTIAPPEND, TRYCREATE, APPENDLIMIT
+    c = login(port)
+    one, two = b"Subject: one\r\n\r\n1\r\n", b"Subject: two\r\n\r\n2\r\n"
+    c.send(b"a1 APPEND Target {%d+}\r\n%s (\\Flagged) {%d+}\r\n%s\r\n" %
+           (len(one), one, len(two), two))
+    lines, ok = c.until("a1")
+    check(re.search(r"OK \[APPENDUID \d+ \d+:\d+\]", ok), ok)
+    c.send(b"a2 APPEND Missing {%d}\r\n" % len(one))
+    check(c.line().startswith("+ "), "continuation")
+    c.send(one + b"\r\n")
+    lines, ok = c.until("a2")
+    check(" NO [TRYCREATE]" in ok, ok)
+    c.send(b"a3 APPEND Target {999999999}\r\n")
+    lines, ok = c.until("a3")
+    check(" NO " in ok and "TOOBIG" in ok, ok)
+    _, ok = c.cmd("NOOP")
+    check(" OK " in ok, ok)
+    c.close()
+
+
 def main():
     skip_without_stack()
     wd_server, wdctl = sys.argv[1], sys.argv[2]
@@ -193,6 +235,7 @@ def main():
         res.run("search", t_search, server.port)
         res.run("copy, move, expunge", t_copy_move_expunge, server.port)
         res.run("qresync vanished", t_qresync_vanished, server.port)
+        res.run("append", t_append, server.port)
     finally:
         server.stop()
         stack.cleanup()
