@@ -28,6 +28,7 @@ static const struct wd_imap_command_def commands[] = {
 	{ "GETQUOTA", wd_imap_cmd_getquota, AUTHED, 0 },
 	{ "GETQUOTAROOT", wd_imap_cmd_getquotaroot, AUTHED, 0 },
 	{ "ID", wd_imap_cmd_id, ANY, 0 },
+	{ "IDLE", wd_imap_cmd_idle, AUTHED, WD_IMAP_CMD_BARRIER },
 	{ "LIST", wd_imap_cmd_list, AUTHED, 0 },
 	{ "LOGIN", wd_imap_cmd_login, NOT_AUTH, 0 },
 	{ "LOGOUT", wd_imap_cmd_logout, ANY, WD_IMAP_CMD_BARRIER },

@@ -260,6 +260,7 @@ wd_imap_cmd_fn wd_imap_cmd_close;
 wd_imap_cmd_fn wd_imap_cmd_unselect;
 wd_imap_cmd_fn wd_imap_cmd_append;
 wd_imap_cmd_fn wd_imap_cmd_fetch;
+wd_imap_cmd_fn wd_imap_cmd_idle;
 wd_imap_cmd_fn wd_imap_cmd_store;
 wd_imap_cmd_fn wd_imap_cmd_search;
 wd_imap_cmd_fn wd_imap_cmd_expunge;

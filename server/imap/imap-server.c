@@ -6,6 +6,7 @@
 #include "wd-config.h"
 #include "wd-conn.h"
 #include "wd-listener.h"
+#include "wd-notify.h"
 #include "wd-log.h"
 #include "wd-result.h"
 #include "wd-tls.h"
@@ -67,6 +68,40 @@ int wd_imap_settings_read(const struct wd_config *config, struct wd_imap_setting
 	return WD_OK;
 }
 
+/* wd_events: wake the IDLE of the user's sessions, end them on LOGOUT. */
+static void on_notify(struct wd_imap_server *server, const struct wd_notify_event *event)
+{
+	struct wd_imap_session *session = server->sessions;
+	while (session != NULL) {
+		struct wd_imap_session *next = session->next;
+		if (session->has_user && bson_oid_equal(&session->user, &event->user)) {
+			if (event->kind == WD_NOTIFY_CHANGED)
+				wd_imap_idle_wake(session);
+			else if (event->kind == WD_NOTIFY_LOGOUT)
+				wd_imap_session_bye(session, event->reason[0] != '\0' ?
+								     event->reason :
+								     "Logged out");
+		}
+		session = next;
+	}
+}
+
+static void notify_start(struct wd_imap_server *server)
+{
+	const char *url = NULL, *error = NULL;
+	char *create_error = NULL;
+	if (wd_config_get_string(server->deps.config, "dbs.redis", NULL, &url, &error) < 0 ||
+	    url == NULL)
+		return;
+	server->notify = wd_notify_create(server->deps.loop, url, on_notify, server,
+					  &create_error);
+	if (server->notify == NULL) {
+		wd_warning("imap", "wd_events subscriber not started: %s",
+			   create_error != NULL ? create_error : "?");
+		free(create_error);
+	}
+}
+
 struct wd_imap_server *wd_imap_server_create(const struct wd_imap_server_deps *deps,
 					     const struct wd_imap_settings *set, char **error_r)
 {
@@ -106,6 +141,7 @@ struct wd_imap_server *wd_imap_server_create(const struct wd_imap_server_deps *d
 		wd_imap_server_destroy(&server);
 		return NULL;
 	}
+	notify_start(server);
 	return server;
 }
 
@@ -117,6 +153,7 @@ unsigned wd_imap_server_port(const struct wd_imap_server *server)
 void wd_imap_server_shutdown(struct wd_imap_server *server)
 {
 	server->shutting_down = true;
+	wd_notify_destroy(&server->notify);
 	if (server->listener != NULL)
 		wd_listener_close(&server->listener);
 	struct wd_imap_session *session = server->sessions;
@@ -138,6 +175,7 @@ void wd_imap_server_destroy(struct wd_imap_server **_server)
 	*_server = NULL;
 	if (server == NULL)
 		return;
+	wd_notify_destroy(&server->notify);
 	if (server->listener != NULL)
 		wd_listener_close(&server->listener);
 	if (server->tls != NULL)

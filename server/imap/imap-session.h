@@ -42,6 +42,8 @@ struct wd_conn;
 struct wd_tls_context;
 struct wd_listener;
 struct wd_imap_view;
+struct wd_notify;
+struct wd__imap_idle;
 
 /* Per-user connection count (imap.maxConnections), chained in buckets. */
 struct wd__imap_user_count {
@@ -63,6 +65,8 @@ struct wd_imap_server {
 	/* per-user connection counts (imap.maxConnections) */
 	struct wd__imap_user_count **user_counts;
 	size_t user_count_buckets;
+	/* wd_events subscriber (server/notify), NULL without Redis settings */
+	struct wd_notify *notify;
 };
 
 /* The selected mailbox (SELECTED state). */
@@ -123,7 +127,14 @@ struct wd_imap_session {
 	struct wd_imap_spool **spools;
 	size_t spool_count;
 	bool spool_failed;
+
+	/* IDLE in progress (cmd-idle.c) */
+	struct wd__imap_idle *idle;
 };
+
+/* A wd_events notification named this session's user (cmd-idle.c): an
+   IDLE reads the journal now. */
+void wd_imap_idle_wake(struct wd_imap_session *session);
 
 /* Create a session for an accepted connection (the listener's callback). */
 void wd__imap_session_accept(struct wd_conn *conn, void *context);

@@ -216,6 +216,46 @@ def t_append(port):
     c.close()
 
 
+def wait_line(c, pattern, timeout=15):
+    """The next line matching `pattern` (others are skipped), within timeout."""
+    c.sock.settimeout(timeout)
+    seen = []
+    while True:
+        line = c.line()
+        seen.append(line)
+        if re.search(pattern, line):
+            c.sock.settimeout(20)
+            return seen
+
+
+def t_idle_two_instances(port, port2):
+    c = login(port)
+    lines, ok = c.cmd("SELECT Target")
+    exists = int([l for l in lines if l.endswith(" EXISTS")][0].split()[1])
+    c.send("i1 IDLE\r\n")
+    check(c.line().startswith("+ "), "idling")
+    d = login(port2)
+    msg = b"Subject: idle\r\n\r\nwake up\r\n"
+    d.send(b"a1 APPEND Target {%d+}\r\n%s\r\n" % (len(msg), msg))
+    _, ok = d.until("a1")
+    uid = int(re.search(r"APPENDUID \d+ (\d+)", ok).group(1))
+    wait_line(c, r"^\* %d EXISTS" % (exists + 1))
+    d.cmd("SELECT Target")
+    _, ok = d.cmd("UID STORE %d +FLAGS.SILENT (\\Flagged \\Deleted)" % uid)
+    check(" OK " in ok, ok)
+    seen = wait_line(c, r"^\* %d FETCH \(.*FLAGS" % (exists + 1))
+    check("\\Flagged" in seen[-1], seen)
+    _, ok = d.cmd("EXPUNGE")
+    wait_line(c, r"^\* %d EXPUNGE" % (exists + 1))
+    c.send("DONE\r\n")
+    lines, ok = c.until("i1")
+    check(" OK " in ok, ok)
+    lines, ok = c.cmd("NOOP")
+    check(" OK " in ok, ok)
+    c.close()
+    d.close()
+
+
 def main():
     skip_without_stack()
     wd_server, wdctl = sys.argv[1], sys.argv[2]
@@ -229,6 +269,7 @@ def main():
                 f.write(raw)
             stack.run_wdctl("message", "import", "alice", "INBOX", path)
     server = Server(wd_server, stack, "--imap.secure=true")
+    server2 = Server(wd_server, stack, "--imap.secure=true")
     try:
         res.run("fetch", t_fetch, server.port)
         res.run("store", t_store, server.port)
@@ -236,8 +277,13 @@ def main():
         res.run("copy, move, expunge", t_copy_move_expunge, server.port)
         res.run("qresync vanished", t_qresync_vanished, server.port)
         res.run("append", t_append, server.port)
+        res.run("idle sees another instance", t_idle_two_instances, server.port, server2.port)
     finally:
-        server.stop()
+        for srv in (server, server2):
+            code = srv.stop()
+            if code != 0 or any("runtime error" in l or "Sanitizer" in l for l in srv.log):
+                res.failed.append("server exit %s" % code)
+                print("".join(srv.log[-20:]))
         stack.cleanup()
     res.exit()
 

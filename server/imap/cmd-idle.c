@@ -1,0 +1,200 @@
+/* IDLE (RFC 2177).
+ *
+ * "+ idling", then the session reads raw lines until DONE. While idling,
+ * the journal of the selected mailbox is read on the worker pool when a
+ * wd_events notification names the user (imap-server.c wakes the session)
+ * and every poll interval regardless (Redis down, a missed message), and
+ * what changed is sent at once: EXISTS, RECENT, FETCH, EXPUNGE or VANISHED
+ * (IDLE is a safe point for expunges).
+ *
+ * The idle state is malloc'd and reference counted apart from the command:
+ * the command (until DONE or the session ends), a journal job in flight and
+ * the poll timer's handle (until its close callback) each hold one, so a
+ * job completing after DONE, or a timer closing after the session is gone,
+ * touches only this state. */
+#include "imap-commands.h"
+#include "imap-session.h"
+
+#include "imap-sync.h"
+#include "wd-arena.h"
+#include "wd-conn.h"
+#include "wd-log.h"
+#include "wd-notify.h"
+#include "wd-result.h"
+#include "wd-worker-pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uv.h>
+
+/* Journal read while idling even without notification. */
+#define IDLE_POLL_MS 30000
+
+struct wd__imap_idle {
+	int refs;
+	struct wd_imap_session *session; /* NULL once ended (the command holds the session) */
+	uv_timer_t timer;
+	bool job_pending;
+	bool dirty; /* woken while a job was running */
+
+	struct wd_work work;
+	struct wd_store *store;
+	bson_oid_t mailbox;
+	uint64_t modseq;
+	char session_id[32];
+	bool claim_recent;
+	int ret;
+	char *error;
+	struct wd_imap_changes *changes;
+};
+
+static void idle_unref(struct wd__imap_idle *idle)
+{
+	if (--idle->refs > 0)
+		return;
+	free(idle->error);
+	wd_imap_changes_free(&idle->changes);
+	free(idle);
+}
+
+static void idle_work(struct wd_work *work)
+{
+	struct wd__imap_idle *idle = work->context;
+	free(idle->error);
+	idle->error = NULL;
+	idle->ret = wd_imap_sync_read_journal(idle->store, &idle->mailbox, idle->modseq,
+					      idle->session_id, idle->claim_recent,
+					      &idle->changes, &idle->error);
+}
+
+static void idle_read(struct wd__imap_idle *idle);
+
+static void idle_work_done(struct wd_work *work, int status)
+{
+	struct wd__imap_idle *idle = work->context;
+	struct wd_imap_session *session = idle->session;
+	idle->job_pending = false;
+	if (status == WD_OK && session != NULL && !session->closed &&
+	    session->selected != NULL &&
+	    bson_oid_equal(&session->selected->mailbox, &idle->mailbox)) {
+		struct wd_imap_selected *sel = session->selected;
+		if (idle->ret < 0) {
+			wd_warning("imap", "%s: journal read failed: %s", session->id,
+				   idle->error != NULL ? idle->error : "?");
+		} else {
+			wd_imap_sync_add(sel->sync, sel->view, idle->changes);
+			idle->changes = NULL;
+			unsigned flags = WD_IMAP_SYNC_EXPUNGE_OK;
+			if (session->condstore)
+				flags |= WD_IMAP_SYNC_CONDSTORE;
+			if (session->qresync)
+				flags |= WD_IMAP_SYNC_QRESYNC;
+			wd_imap_sync_emit(sel->sync, sel->view, flags, &session->out);
+			wd_imap_session_send(session);
+			wd_conn_flush(session->conn);
+		}
+		if (idle->dirty)
+			idle_read(idle);
+	}
+	wd_imap_changes_free(&idle->changes);
+	idle_unref(idle);
+}
+
+static void idle_read(struct wd__imap_idle *idle)
+{
+	struct wd_imap_session *session = idle->session;
+	if (session == NULL || session->closed || session->selected == NULL)
+		return;
+	if (idle->job_pending) {
+		idle->dirty = true;
+		return;
+	}
+	struct wd_imap_selected *sel = session->selected;
+	idle->dirty = false;
+	bson_oid_copy(&sel->mailbox, &idle->mailbox);
+	idle->modseq = wd_imap_sync_modseq(sel->sync);
+	idle->claim_recent = !sel->read_only;
+	memset(&idle->work, 0, sizeof(idle->work));
+	idle->work.work = idle_work;
+	idle->work.done = idle_work_done;
+	idle->work.context = idle;
+	const char *error;
+	idle->refs++;
+	idle->job_pending = true;
+	struct wd_imap_server *server = session->server;
+	if (wd_worker_pool_submit(server->deps.pool, server->deps.queue, &idle->work, &error) < 0) {
+		idle->job_pending = false;
+		idle->refs--;
+		wd_warning("imap", "%s: IDLE journal read refused: %s", session->id, error);
+	}
+}
+
+static void idle_timer(uv_timer_t *timer)
+{
+	idle_read(timer->data);
+}
+
+static void idle_timer_closed(uv_handle_t *handle)
+{
+	idle_unref(handle->data);
+}
+
+void wd_imap_idle_wake(struct wd_imap_session *session)
+{
+	if (session->idle != NULL)
+		idle_read(session->idle);
+}
+
+/* The command's reference: dropped on DONE or when the command goes. */
+static void idle_end(void *context)
+{
+	struct wd_imap_cmd *cmd = context;
+	struct wd_imap_session *session = cmd->session;
+	struct wd__imap_idle *idle = session->idle;
+	if (idle == NULL)
+		return;
+	session->idle = NULL;
+	idle->session = NULL;
+	uv_timer_stop(&idle->timer);
+	uv_close((uv_handle_t *)&idle->timer, idle_timer_closed);
+	idle_unref(idle);
+}
+
+static enum wd_imap_cmd_result idle_line(struct wd_imap_cmd *cmd, const uint8_t *line,
+					 size_t len)
+{
+	idle_end(cmd);
+	if (len == 4 && strncasecmp((const char *)line, "DONE", 4) == 0)
+		return wd_imap_cmd_reply(cmd, "OK", NULL, "IDLE terminated");
+	return wd_imap_cmd_reply(cmd, "BAD", NULL, "Expected DONE");
+}
+
+enum wd_imap_cmd_result wd_imap_cmd_idle(struct wd_imap_cmd *cmd)
+{
+	struct wd_imap_session *session = cmd->session;
+	if (!wd_imap_cmd_want_args(cmd, 0))
+		return WD_IMAP_CMD_DONE;
+	wd_imap_cmd_sync_emit(cmd, true);
+	wd_buffer_append_str(&session->out, "+ idling\r\n");
+	wd_imap_session_send(session);
+	cmd->on_line = idle_line;
+	if (session->selected == NULL || session->idle != NULL)
+		return WD_IMAP_CMD_WAIT_INPUT;
+
+	struct wd__imap_idle *idle = calloc(1, sizeof(*idle));
+	if (idle == NULL)
+		return WD_IMAP_CMD_WAIT_INPUT; /* DONE still ends it */
+	idle->refs = 2; /* the command's and the timer handle's */
+	idle->store = session->server->deps.store;
+	memcpy(idle->session_id, session->id, sizeof(idle->session_id));
+	uv_timer_init(session->server->deps.loop, &idle->timer);
+	idle->timer.data = idle;
+	uv_timer_start(&idle->timer, idle_timer, IDLE_POLL_MS, IDLE_POLL_MS);
+	idle->session = session;
+	session->idle = idle;
+	wd_arena_add_cleanup(cmd->arena, idle_end, cmd);
+	/* changes between the last read and now */
+	idle_read(idle);
+	return WD_IMAP_CMD_WAIT_INPUT;
+}
