@@ -78,20 +78,12 @@ static void idle_work_done(struct wd_work *work, int status)
 	if (status == WD_OK && session != NULL && !session->closed &&
 	    session->selected != NULL &&
 	    bson_oid_equal(&session->selected->mailbox, &idle->mailbox)) {
-		struct wd_imap_selected *sel = session->selected;
 		if (idle->ret < 0) {
 			wd_warning("imap", "%s: journal read failed: %s", session->id,
 				   idle->error != NULL ? idle->error : "?");
 		} else {
-			wd_imap_sync_add(sel->sync, sel->view, idle->changes);
+			wd_imap_session_sync(session, idle->changes, true);
 			idle->changes = NULL;
-			unsigned flags = WD_IMAP_SYNC_EXPUNGE_OK;
-			if (session->condstore)
-				flags |= WD_IMAP_SYNC_CONDSTORE;
-			if (session->qresync)
-				flags |= WD_IMAP_SYNC_QRESYNC;
-			wd_imap_sync_emit(sel->sync, sel->view, flags, &session->out);
-			wd_imap_session_send(session);
 			wd_conn_flush(session->conn);
 		}
 		if (idle->dirty)

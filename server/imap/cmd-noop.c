@@ -48,15 +48,8 @@ static enum wd_imap_cmd_result sync_done(struct wd_imap_cmd *cmd)
 		wd_warning("imap", "%s: journal read failed: %s", session->id,
 			   job->error != NULL ? job->error : "?");
 	} else if (sel != NULL && bson_oid_equal(&sel->mailbox, &job->mailbox)) {
-		wd_imap_sync_add(sel->sync, sel->view, job->changes);
+		wd_imap_session_sync(session, job->changes, true);
 		job->changes = NULL;
-		unsigned flags = WD_IMAP_SYNC_EXPUNGE_OK;
-		if (session->condstore)
-			flags |= WD_IMAP_SYNC_CONDSTORE;
-		if (session->qresync)
-			flags |= WD_IMAP_SYNC_QRESYNC;
-		wd_imap_sync_emit(sel->sync, sel->view, flags, &session->out);
-		wd_imap_session_send(session);
 	}
 	return wd_imap_cmd_replyf(cmd, "OK", NULL, "%s completed", cmd->name);
 }

@@ -136,12 +136,16 @@ fail:
 	return WD_ERROR;
 }
 
-void wd_imap_cmd_sync_emit(struct wd_imap_cmd *cmd, bool expunge_ok)
+void wd_imap_session_sync(struct wd_imap_session *session, struct wd_imap_changes *changes,
+			  bool expunge_ok)
 {
-	struct wd_imap_session *session = cmd->session;
 	struct wd_imap_selected *sel = session->selected;
-	if (sel == NULL || session->closed)
+	if (sel == NULL || session->closed) {
+		wd_imap_changes_free(&changes);
 		return;
+	}
+	if (changes != NULL)
+		wd_imap_sync_add(sel->sync, sel->view, changes);
 	unsigned flags = expunge_ok ? WD_IMAP_SYNC_EXPUNGE_OK : 0;
 	if (session->condstore)
 		flags |= WD_IMAP_SYNC_CONDSTORE;
@@ -151,6 +155,11 @@ void wd_imap_cmd_sync_emit(struct wd_imap_cmd *cmd, bool expunge_ok)
 		return;
 	wd_imap_sync_emit(sel->sync, sel->view, flags, &session->out);
 	wd_imap_session_send(session);
+}
+
+void wd_imap_cmd_sync_emit(struct wd_imap_cmd *cmd, bool expunge_ok)
+{
+	wd_imap_session_sync(cmd->session, NULL, expunge_ok);
 }
 
 void wd_imap_cmd_announce_expunged(struct wd_imap_cmd *cmd, const uint32_t *uids, size_t count)

@@ -203,7 +203,12 @@ int wd_imap_cmd_msgset_uidset(struct wd_imap_cmd *cmd, const struct wd_imap_msgs
 int wd_imap_cmd_msgset_spans(struct wd_imap_cmd *cmd, const struct wd_imap_msgset *set,
 			     struct wd_imap_fetch_span **spans_r, size_t *count_r,
 			     uint32_t **uids_r, size_t *uid_count_r);
-/* Send the untagged updates the sync holds (expunges only if expunge_ok). */
+/* Queue `changes` (taken over; NULL: none) on the selected mailbox's sync
+   and send the untagged updates it holds (expunges only if expunge_ok). */
+struct wd_imap_changes;
+void wd_imap_session_sync(struct wd_imap_session *session, struct wd_imap_changes *changes,
+			  bool expunge_ok);
+/* The same without new changes, at a command's safe point. */
 void wd_imap_cmd_sync_emit(struct wd_imap_cmd *cmd, bool expunge_ok);
 /* Remove this session's own expunged UIDs (ascending) from the view and send
    EXPUNGE, or VANISHED with QRESYNC. */
