@@ -82,10 +82,13 @@ static enum wd_imap_cmd_result store_done(struct wd_imap_cmd *cmd)
 	struct store_ctx *ctx = cmd->context;
 	if (ctx->job.ret < 0)
 		return wd_imap_cmd_store_error(cmd, ctx->job.ret, ctx->job.error);
-	if (ctx->silent || cmd->session->closed)
+	bool condstore = cmd->session->condstore;
+	if ((ctx->silent && (!condstore || ctx->result.changed == 0)) || cmd->session->closed)
 		return store_finish(cmd);
-	/* the flags as they are now, as FETCH sends them */
-	ctx->args.items = WD_IMAP_FETCH_FLAGS | (cmd->uid ? WD_IMAP_FETCH_UID : 0);
+	/* the flags as they are now, as FETCH sends them; .SILENT under
+	   CONDSTORE still tells the new MODSEQ (RFC 7162 §3.1.3) */
+	ctx->args.items = (ctx->silent ? WD_IMAP_FETCH_MODSEQ : WD_IMAP_FETCH_FLAGS) |
+			  (cmd->uid ? WD_IMAP_FETCH_UID : 0);
 	wd_imap_cmd_fetch_request_init(cmd, &ctx->request, &ctx->args);
 	ctx->request.spans = ctx->spans;
 	ctx->request.span_count = ctx->span_count;

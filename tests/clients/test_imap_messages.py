@@ -213,6 +213,18 @@ def t_append(port):
     check(" NO " in ok and "TOOBIG" in ok, ok)
     _, ok = c.cmd("NOOP")
     check(" OK " in ok, ok)
+    # APPEND to the selected mailbox: EXISTS with the tagged OK
+    lines, _ = c.cmd("SELECT Target")
+    exists = int([l for l in lines if l.endswith(" EXISTS")][0].split()[1])
+    c.send(b"a4 APPEND Target {%d+}\r\n%s\r\n" % (len(one), one))
+    lines, ok = c.until("a4")
+    check("* %d EXISTS" % (exists + 1) in lines and " OK [APPENDUID" in ok, (lines, ok))
+    # .SILENT under CONDSTORE still reports the new MODSEQ
+    lines, ok = c.cmd("STORE %d +FLAGS.SILENT (\\Seen) (UNCHANGEDSINCE 999999)" % (exists + 1))
+    check(" BAD " in ok, ok)  # modifier goes before the item
+    lines, ok = c.cmd("STORE %d (UNCHANGEDSINCE 999999) +FLAGS.SILENT (\\Seen)" % (exists + 1))
+    check(len(lines) == 1 and re.match(r"\* %d FETCH \(MODSEQ \(\d+\)\)" % (exists + 1),
+                                       lines[0]), (lines, ok))
     c.close()
 
 
