@@ -151,7 +151,10 @@ def t_copy_move_expunge(port):
     check(lines == ["* 1 EXPUNGE"], lines)
     lines, ok = c.cmd("FETCH 1:* (UID)")
     check(lines == ["* 1 FETCH (UID 2)"], lines)
-    # the other session: FETCH by number never sends EXPUNGE, NOOP does
+    # the other session: FETCH by number never sends EXPUNGE (RFC 2180 §4.1.1:
+    # the expunged messages get no response), NOOP does
+    lines, ok = d.cmd("FETCH 1:* (UID)")
+    check(lines == ["* 2 FETCH (UID 2)"] and "[EXPUNGEISSUE]" in ok, (lines, ok))
     lines, ok = d.cmd("NOOP")
     check(len([l for l in lines if l.endswith(" EXPUNGE")]) == 2, lines)
     lines, ok = d.cmd("FETCH 1:* (UID)")
@@ -228,6 +231,20 @@ def t_append(port):
     c.close()
 
 
+def t_hostile(port):
+    c = login(port)
+    c.cmd("SELECT INBOX")
+    for bad in ("FETCH 1:*:3 FLAGS", "FETCH 1 (FLAGS", "FETCH 1 (NOSUCH)", "FETCH 0 FLAGS",
+                "FETCH 1 BODY[1.2.X]", "STORE 1 FLAGS", "UID EXPUNGE", "COPY 1",
+                "SEARCH " + "(" * 200 + "ALL" + ")" * 200, "SEARCH " + "NOT " * 500 + "ALL",
+                "FETCH " + ",".join(str(i) for i in range(1, 30000, 2)) + " FLAGS"):
+        lines, ok = c.cmd(bad)
+        check(" BAD " in ok or " NO " in ok, (bad[:40], ok))
+    lines, ok = c.cmd("FETCH 1 (UID)")
+    check(" OK " in ok and lines, (lines, ok))
+    c.close()
+
+
 def wait_line(c, pattern, timeout=15):
     """The next line matching `pattern` (others are skipped), within timeout."""
     c.sock.settimeout(timeout)
@@ -289,6 +306,7 @@ def main():
         res.run("copy, move, expunge", t_copy_move_expunge, server.port)
         res.run("qresync vanished", t_qresync_vanished, server.port)
         res.run("append", t_append, server.port)
+        res.run("hostile arguments", t_hostile, server.port)
         res.run("idle sees another instance", t_idle_two_instances, server.port, server2.port)
     finally:
         for srv in (server, server2):
