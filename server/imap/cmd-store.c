@@ -77,13 +77,48 @@ static enum wd_imap_cmd_result store_finish(struct wd_imap_cmd *cmd)
 	return r;
 }
 
+/* Leave the messages UNCHANGEDSINCE refused out of the FETCH responses
+   (RFC 7162 §3.1.3): spans rebuilt from the UIDs that remain. */
+static int drop_modified(struct wd_imap_cmd *cmd, struct store_ctx *ctx)
+{
+	const struct wd_imap_view *view = cmd->session->selected->view;
+	size_t n = ctx->result.modified_count;
+	uint32_t *modified = wd_arena_alloc(cmd->arena, n * sizeof(*modified));
+	struct wd_imap_fetch_span *spans =
+		wd_arena_alloc(cmd->arena, ctx->change.uid_count * sizeof(*spans));
+	if (modified == NULL || spans == NULL)
+		return -1;
+	memcpy(modified, ctx->result.modified, n * sizeof(*modified));
+	qsort(modified, n, sizeof(*modified), wd_imap_u32_compare);
+	size_t count = 0;
+	for (size_t i = 0; i < ctx->change.uid_count; i++) {
+		uint32_t uid = ctx->change.uids[i];
+		uint32_t seq = wd_imap_view_seq(view, uid);
+		if (seq == 0 || bsearch(&uid, modified, n, sizeof(*modified), wd_imap_u32_compare))
+			continue;
+		struct wd_imap_fetch_span *last = count > 0 ? &spans[count - 1] : NULL;
+		if (last != NULL && uid == last->uid_last + 1 &&
+		    seq == last->seq_first + (last->uid_last - last->uid_first) + 1)
+			last->uid_last = uid;
+		else
+			spans[count++] = (struct wd_imap_fetch_span){ uid, uid, seq };
+	}
+	ctx->spans = spans;
+	ctx->span_count = count;
+	return 0;
+}
+
 static enum wd_imap_cmd_result store_done(struct wd_imap_cmd *cmd)
 {
 	struct store_ctx *ctx = cmd->context;
 	if (ctx->job.ret < 0)
 		return wd_imap_cmd_store_error(cmd, ctx->job.ret, ctx->job.error);
+	if (ctx->result.modified_count > 0 && drop_modified(cmd, ctx) < 0)
+		return wd_imap_cmd_reply(cmd, "NO", "SERVERBUG", "Out of memory");
 	bool condstore = cmd->session->condstore;
 	if ((ctx->silent && (!condstore || ctx->result.changed == 0)) || cmd->session->closed)
+		return store_finish(cmd);
+	if (ctx->span_count == 0)
 		return store_finish(cmd);
 	/* the flags as they are now, as FETCH sends them; .SILENT under
 	   CONDSTORE still tells the new MODSEQ (RFC 7162 §3.1.3) */

@@ -91,6 +91,7 @@ def t_store(port):
     modseq = int(mo.group(1))
     lines, ok = c.cmd("STORE 2,3 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)" % (modseq - 1))
     check("[MODIFIED 2" in ok, (lines, ok))
+    check(not any(l.startswith("* 2 FETCH") for l in lines), lines)
     lines, ok = c.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % modseq)
     check(" OK " in ok and all("MODSEQ" in l for l in lines) and len(lines) >= 1, (lines, ok))
     check(not any(l.startswith("* 2 FETCH") for l in lines), lines)
