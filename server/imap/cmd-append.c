@@ -12,7 +12,6 @@
 #include "imap-session.h"
 
 #include "imap-spool.h"
-#include "imap-sync.h"
 #include "wd-arena.h"
 #include "wd-store-message.h"
 #include "wd-store-user.h"
@@ -40,19 +39,13 @@ struct append_ctx {
 	struct wd_mailbox *mailbox;
 	uint32_t *uids;
 	size_t done;
-	/* appending to the selected mailbox: its journal is read too, so the
-	   client gets EXISTS with the tagged OK (RFC 3501 §6.3.11) */
-	bool selected;
-	bson_oid_t selected_id;
-	uint64_t modseq;
-	struct wd_imap_changes *changes;
+	struct wd_imap_selected_read read;
 };
 
 static void append_ctx_free(void *context)
 {
 	struct append_ctx *ctx = context;
 	wd_mailbox_free(&ctx->mailbox);
-	wd_imap_changes_free(&ctx->changes);
 }
 
 static void append_work(void *context)
@@ -83,13 +76,8 @@ static void append_work(void *context)
 		if (job->ret >= 0)
 			ctx->uids[ctx->done++] = added.uid;
 	}
-	if (job->ret >= 0 && ctx->selected && bson_oid_equal(&ctx->selected_id, &ctx->mailbox->id)) {
-		char *error = NULL;
-		if (wd_imap_sync_read_journal(job->store, &ctx->selected_id, ctx->modseq,
-					      ctx->session_id, true, &ctx->changes, &error) < 0)
-			ctx->changes = NULL; /* the next NOOP brings them */
-		free(error);
-	}
+	if (job->ret >= 0)
+		wd_imap_selected_read_run(job->store, &ctx->read, &ctx->mailbox->id);
 }
 
 static enum wd_imap_cmd_result append_done(struct wd_imap_cmd *cmd)
@@ -99,12 +87,7 @@ static enum wd_imap_cmd_result append_done(struct wd_imap_cmd *cmd)
 		return wd_imap_cmd_reply(cmd, "NO", "TRYCREATE", "Mailbox does not exist");
 	if (ctx->job.ret < 0)
 		return wd_imap_cmd_store_error(cmd, ctx->job.ret, ctx->job.error);
-	struct wd_imap_selected *sel = cmd->session->selected;
-	if (ctx->changes != NULL && sel != NULL && bson_oid_equal(&sel->mailbox, &ctx->selected_id))
-		wd_imap_session_sync(cmd->session, ctx->changes, true);
-	else
-		wd_imap_cmd_sync_emit(cmd, true);
-	ctx->changes = NULL;
+	wd_imap_selected_read_apply(cmd, &ctx->read, true);
 	struct wd_buffer code = WD_BUFFER_INIT;
 	wd_buffer_printf(&code, "APPENDUID %u ", ctx->mailbox->uid_validity);
 	wd_imap_write_number_set(&code, ctx->uids, ctx->done);
@@ -194,10 +177,6 @@ enum wd_imap_cmd_result wd_imap_cmd_append(struct wd_imap_cmd *cmd)
 		pos++;
 	}
 	memcpy(ctx->session_id, session->id, sizeof(ctx->session_id));
-	if (session->selected != NULL) {
-		ctx->selected = true;
-		bson_oid_copy(&session->selected->mailbox, &ctx->selected_id);
-		ctx->modseq = wd_imap_sync_modseq(session->selected->sync);
-	}
+	wd_imap_selected_read_init(cmd, &ctx->read);
 	return wd_imap_cmd_store_job(cmd, &ctx->job, append_work, append_done);
 }

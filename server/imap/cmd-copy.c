@@ -28,6 +28,7 @@ struct copy_ctx {
 	struct wd_mailbox *target;
 	uint32_t *map; /* pairs source, target */
 	size_t map_count;
+	struct wd_imap_selected_read read; /* COPY into the selected mailbox */
 };
 
 static void copy_ctx_free(void *context)
@@ -49,6 +50,8 @@ static void copy_work(void *context)
 	job->ret = wd_store_message_copy(job->store, &ctx->source, ctx->uids, ctx->uid_count,
 					 &ctx->target->id, ctx->move, ctx->session_id, &ctx->map,
 					 &ctx->map_count, &job->error);
+	if (job->ret >= 0 && !ctx->move)
+		wd_imap_selected_read_run(job->store, &ctx->read, &ctx->target->id);
 }
 
 /* "COPYUID validity src dst" in `out` (NUL-terminated). */
@@ -85,7 +88,7 @@ static enum wd_imap_cmd_result copy_done(struct wd_imap_cmd *cmd)
 	write_copyuid(ctx, &code, scratch);
 	enum wd_imap_cmd_result r;
 	if (!ctx->move) {
-		wd_imap_cmd_sync_emit(cmd, cmd->uid);
+		wd_imap_selected_read_apply(cmd, &ctx->read, cmd->uid);
 		r = wd_imap_cmd_reply(cmd, "OK", (const char *)wd_buffer_bytes(&code),
 				      "COPY completed");
 	} else {
@@ -129,6 +132,7 @@ static enum wd_imap_cmd_result copy_start(struct wd_imap_cmd *cmd, bool move)
 	ctx->move = move;
 	bson_oid_copy(&sel->mailbox, &ctx->source);
 	memcpy(ctx->session_id, session->id, sizeof(ctx->session_id));
+	wd_imap_selected_read_init(cmd, &ctx->read);
 	return wd_imap_cmd_store_job(cmd, &ctx->job, copy_work, copy_done);
 }
 

@@ -157,6 +157,49 @@ void wd_imap_session_sync(struct wd_imap_session *session, struct wd_imap_change
 	wd_imap_session_send(session);
 }
 
+static void selected_read_free(void *context)
+{
+	struct wd_imap_selected_read *read = context;
+	wd_imap_changes_free(&read->changes);
+}
+
+void wd_imap_selected_read_init(struct wd_imap_cmd *cmd, struct wd_imap_selected_read *read)
+{
+	struct wd_imap_selected *sel = cmd->session->selected;
+	memset(read, 0, sizeof(*read));
+	wd_arena_add_cleanup(cmd->arena, selected_read_free, read);
+	if (sel == NULL)
+		return;
+	read->active = true;
+	bson_oid_copy(&sel->mailbox, &read->mailbox);
+	read->modseq = wd_imap_sync_modseq(sel->sync);
+	read->claim_recent = !sel->read_only;
+	memcpy(read->session_id, cmd->session->id, sizeof(read->session_id));
+}
+
+void wd_imap_selected_read_run(struct wd_store *store, struct wd_imap_selected_read *read,
+			       const bson_oid_t *target)
+{
+	char *error = NULL;
+	if (!read->active || !bson_oid_equal(&read->mailbox, target))
+		return;
+	if (wd_imap_sync_read_journal(store, &read->mailbox, read->modseq, read->session_id,
+				      read->claim_recent, &read->changes, &error) < 0)
+		read->changes = NULL; /* the next NOOP brings them */
+	free(error);
+}
+
+void wd_imap_selected_read_apply(struct wd_imap_cmd *cmd, struct wd_imap_selected_read *read,
+				 bool expunge_ok)
+{
+	struct wd_imap_selected *sel = cmd->session->selected;
+	struct wd_imap_changes *changes = read->changes;
+	read->changes = NULL;
+	if (changes != NULL && (sel == NULL || !bson_oid_equal(&sel->mailbox, &read->mailbox)))
+		wd_imap_changes_free(&changes);
+	wd_imap_session_sync(cmd->session, changes, expunge_ok);
+}
+
 void wd_imap_cmd_sync_emit(struct wd_imap_cmd *cmd, bool expunge_ok)
 {
 	wd_imap_session_sync(cmd->session, NULL, expunge_ok);

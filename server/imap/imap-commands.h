@@ -210,6 +210,23 @@ void wd_imap_session_sync(struct wd_imap_session *session, struct wd_imap_change
 			  bool expunge_ok);
 /* The same without new changes, at a command's safe point. */
 void wd_imap_cmd_sync_emit(struct wd_imap_cmd *cmd, bool expunge_ok);
+/* A command that adds messages to a mailbox (APPEND, COPY) reads the
+   journal of the selected mailbox in the same job when that is the target,
+   so EXISTS goes out with its tagged OK (RFC 3501 §6.3.11). init on the
+   loop thread, run in the job, apply on the loop thread. */
+struct wd_imap_selected_read {
+	bool active;
+	bool claim_recent;
+	bson_oid_t mailbox;
+	uint64_t modseq;
+	char session_id[32];
+	struct wd_imap_changes *changes;
+};
+void wd_imap_selected_read_init(struct wd_imap_cmd *cmd, struct wd_imap_selected_read *read);
+void wd_imap_selected_read_run(struct wd_store *store, struct wd_imap_selected_read *read,
+			       const bson_oid_t *target);
+void wd_imap_selected_read_apply(struct wd_imap_cmd *cmd, struct wd_imap_selected_read *read,
+				 bool expunge_ok);
 /* Remove this session's own expunged UIDs (ascending) from the view and send
    EXPUNGE, or VANISHED with QRESYNC. */
 void wd_imap_cmd_announce_expunged(struct wd_imap_cmd *cmd, const uint32_t *uids, size_t count);
