@@ -50,10 +50,23 @@ if [ ${#servers[@]} -eq 0 ]; then
   exit 0
 fi
 
+# A demo account when the database has no user yet; its password is random,
+# kept in var/demo-password (mode 600) and printed below.
+wdctl=(build/tools/wdctl --dbs.mongo="$WD_MONGO_URL" --dbs.redis="$WD_REDIS_URL")
+if [ -x build/tools/wdctl ] && [ -z "$("${wdctl[@]}" user list 2>/dev/null)" ]; then
+  demo_password=$(openssl rand -hex 8)
+  if printf '%s\n' "$demo_password" | "${wdctl[@]}" user create demo --address demo@localhost \
+       --password - >/dev/null; then
+    (umask 077; printf '%s\n' "$demo_password" > var/demo-password)
+    echo "run.sh: created the demo account: demo / $demo_password (also in var/demo-password)"
+  fi
+fi
+
 if [ -x build/server/wd-server ]; then
   imap_port=$(sed -n '/^\[imap\]/,/^\[/s/^port *= *//p' conf.d/default.toml | head -1)
   cat <<INFO
 wd-server IMAP: 127.0.0.1:${imap_port:-9993} with implicit TLS (self-signed certificate above).
+  Demo account:    demo, password in var/demo-password (created when the database had no user)
   Create a user:   build/tools/wdctl --dbs.mongo="$WD_MONGO_URL" --dbs.redis="$WD_REDIS_URL" user create alice --password secret
   Connect:         openssl s_client -quiet -connect 127.0.0.1:${imap_port:-9993}
                    then: a LOGIN alice secret / b LIST "" "*" / c SELECT INBOX / d LOGOUT
