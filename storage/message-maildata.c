@@ -83,7 +83,8 @@
 struct maildata {
 	const struct wd_mime_tree *tree;
 	const struct wd_mime_node *const *att_nodes;
-	const char *const *content_hashes; /* per att_nodes entry, may be NULL */
+	/* per att_nodes entry ("" when not created here); NULL: none */
+	const char (*content_hashes)[WD_ATTACHMENT_CONTENT_HASH_SIZE];
 	size_t att_count, att_next;
 	GHashTable *cids;               /* content id → "ATTnnnnn" */
 	struct wd_buffer text;          /* non-blank texts joined with LF */
@@ -603,7 +604,7 @@ static void add_attachment(struct maildata *md, const struct wd_mime_node *node,
 	BSON_APPEND_INT32(&att, "sizeKb", (int32_t)((estimate + 1023) / 1024));
 	BSON_APPEND_INT32(&att, "size", (int32_t)size);
 	if (md->content_hashes != NULL && index < md->att_count &&
-	    md->content_hashes[index] != NULL && md->content_hashes[index][0] != '\0')
+	    md->content_hashes[index][0] != '\0')
 		BSON_APPEND_UTF8(&att, "fileContentHash", md->content_hashes[index]);
 	bson_append_document_end(md->attachments, &att);
 	g_free(te);
@@ -867,7 +868,8 @@ static void append_html_fields(struct maildata *md, bson_t *doc)
 
 void wd__maildata_append(const struct wd_mime_tree *tree,
 			 const struct wd_mime_node *const *att_nodes,
-			 const char *const *content_hashes, size_t att_count, bool nul_ok,
+			 const char (*content_hashes)[WD_ATTACHMENT_CONTENT_HASH_SIZE],
+			 size_t att_count, bool nul_ok,
 			 bson_t *doc)
 {
 	struct maildata md = { .tree = tree, .att_nodes = att_nodes,

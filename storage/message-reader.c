@@ -180,11 +180,9 @@ static int reader_layout(struct wd_message_reader *reader, const bson_t *query, 
 					   BSON_ITER_HOLDS_NUMBER(&iter) ?
 				   bson_iter_as_int64(&iter) :
 				   0;
-	if (!bson_iter_init_find(&iter, &reader->doc, "mimeTree") ||
-	    !BSON_ITER_HOLDS_DOCUMENT(&iter) || !bson_iter_init_find(&list, &reader->doc, "mimeTree") ||
-	    (bson_iter_recurse(&list, &list) && bson_iter_next(&list) &&
-	     strcmp(bson_iter_key(&list), "attachmentMap") == 0 && !bson_iter_next(&list))) {
-		/* no tree, or only its attachmentMap: fetch the tree */
+	if (!bson_iter_init(&iter, &reader->doc) ||
+	    !bson_iter_find_descendant(&iter, "mimeTree.header", &iter)) {
+		/* no tree, or only its attachmentMap (our projection): fetch it */
 		if (query == NULL)
 			return reader_error(error_r, "document has neither wdc nor mimeTree",
 					    reader->what);

@@ -35,7 +35,7 @@ static void append_uid_array(bson_t *doc, const char *key, const uint32_t *uids,
 /* Loads the messages of `mailbox` (all, or those with `uids`; extra filter
    fields from `extra`), sorted by UID, as copies in a malloc'd array. */
 static int load_messages(struct wd_store *store, const bson_oid_t *mailbox, const uint32_t *uids,
-			 size_t uid_count, const bson_t *extra, bson_t **docs_r, size_t *count_r,
+			 size_t uid_count, const bson_t *extra, bson_t ***docs_r, size_t *count_r,
 			 char **error_r)
 {
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
@@ -53,23 +53,19 @@ static int load_messages(struct wd_store *store, const bson_oid_t *mailbox, cons
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &query, opts, NULL);
 	const bson_t *doc;
 	size_t count = 0, cap = 0;
-	/* A bson_t must not move once initialised (an allocated one points at
-	   its own fields), so copies are collected by pointer and only then
-	   placed in the final array. */
-	bson_t **found = NULL;
+	/* bson_t copies kept by pointer: an initialised bson_t must not move
+	   (an allocated one points at its own fields), and the array grows */
+	bson_t **docs = NULL;
 	while (mongoc_cursor_next(cursor, &doc)) {
 		if (count == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
-			found = realloc(found, cap * sizeof(*found));
+			bson_t **grown = realloc(docs, cap * sizeof(*docs));
+			if (grown == NULL)
+				break;
+			docs = grown;
 		}
-		found[count++] = bson_copy(doc);
+		docs[count++] = bson_copy(doc);
 	}
-	bson_t *docs = calloc(count + 1, sizeof(*docs));
-	for (size_t i = 0; i < count; i++) {
-		bson_copy_to(found[i], &docs[i]);
-		bson_destroy(found[i]);
-	}
-	free(found);
 	bson_error_t error;
 	int ret = WD_OK;
 	if (mongoc_cursor_error(cursor, &error)) {
@@ -86,10 +82,10 @@ static int load_messages(struct wd_store *store, const bson_oid_t *mailbox, cons
 	return ret;
 }
 
-static void free_docs(bson_t *docs, size_t count)
+static void free_docs(bson_t **docs, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
-		bson_destroy(&docs[i]);
+		bson_destroy(docs[i]);
 	free(docs);
 }
 
@@ -219,7 +215,7 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 	struct wd_store_lock lock;
 	if (wd__store_mailbox_lock(store, mailbox, &lock, error_r) < 0)
 		return WD_ERROR;
-	bson_t *docs;
+	bson_t **docs;
 	size_t count;
 	int ret = load_messages(store, mailbox, change->uids, change->uid_count, NULL, &docs, &count,
 				error_r);
@@ -233,7 +229,7 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 	result_r->modified = calloc(count + 1, sizeof(uint32_t));
 	for (size_t i = 0; i < count && ret == WD_OK; i++) {
 		const char *old[MAX_FLAGS];
-		size_t old_count = doc_flags(&docs[i], old, MAX_FLAGS);
+		size_t old_count = doc_flags(docs[i], old, MAX_FLAGS);
 		const char **next = new_flags[i];
 		size_t next_count = 0;
 		if (change->op == WD_FLAGS_REPLACE) {
@@ -260,9 +256,9 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 			same = list_has(old, old_count, next[k]);
 		if (same)
 			continue;
-		uint32_t uid = (uint32_t)wd__doc_int64(&docs[i], "uid");
+		uint32_t uid = (uint32_t)wd__doc_int64(docs[i], "uid");
 		if (change->unchanged_since != 0 &&
-		    (uint64_t)wd__doc_int64(&docs[i], "modseq") > change->unchanged_since) {
+		    (uint64_t)wd__doc_int64(docs[i], "modseq") > change->unchanged_since) {
 			result_r->modified[result_r->modified_count++] = uid;
 			continue;
 		}
@@ -272,7 +268,7 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 			break;
 		}
 		bson_oid_t id;
-		wd__doc_oid(&docs[i], "_id", &id);
+		wd__doc_oid(docs[i], "_id", &id);
 		bson_t update = BSON_INITIALIZER;
 		append_flag_update(&update, next, next_count, result_r->modseq, mbox.junk);
 		if (wd__store_update_by_id(store, WD_STORE_DB_MAIN, "messages", mailbox, &id, &update,
@@ -285,7 +281,7 @@ int wd_store_message_flags(struct wd_store *store, const bson_oid_t *mailbox,
 		e->modseq = result_r->modseq;
 		e->has_message = true;
 		e->message = id;
-		e->has_thread = wd__doc_oid(&docs[i], "thread", &e->thread);
+		e->has_thread = wd__doc_oid(docs[i], "thread", &e->thread);
 		e->ignore = change->session_id;
 		e->flags = next;
 		e->flag_count = next_count;
@@ -442,7 +438,7 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 	if (move && wd__store_write_lock(store, source, 5 * 60 * 1000, 60 * 1000, &write_lock,
 					 error_r) < 0)
 		return WD_ERROR;
-	bson_t *docs;
+	bson_t **docs;
 	size_t count;
 	if (load_messages(store, source, uids, uid_count, NULL, &docs, &count, error_r) < 0) {
 		wd__store_write_unlock(store, &write_lock);
@@ -465,12 +461,12 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 		}
 		bson_oid_t id, old_id, thread;
 		bson_oid_init(&id, NULL);
-		wd__doc_oid(&docs[i], "_id", &old_id);
+		wd__doc_oid(docs[i], "_id", &old_id);
 		bson_t copy;
-		copy_document(&docs[i], &id, target, &dst_box, uid, modseq, now, &copy);
+		copy_document(docs[i], &id, target, &dst_box, uid, modseq, now, &copy);
 		uint8_t (*hashes)[WD_ATTACHMENT_HASH_LEN];
-		size_t hash_count = doc_attachments(&docs[i], &hashes);
-		uint32_t magic = (uint32_t)wd__doc_int64(&docs[i], "magic");
+		size_t hash_count = doc_attachments(docs[i], &hashes);
+		uint32_t magic = (uint32_t)wd__doc_int64(docs[i], "magic");
 		if (!move && hash_count > 0)
 			ret = wd_store_attachment_addref(store, (const uint8_t (*)[32])hashes, hash_count,
 							 magic, error_r);
@@ -486,12 +482,12 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 		free(hashes);
 		if (ret < 0)
 			break;
-		uint32_t src_uid = (uint32_t)wd__doc_int64(&docs[i], "uid");
-		bool has_thread = wd__doc_oid(&docs[i], "thread", &thread);
+		uint32_t src_uid = (uint32_t)wd__doc_int64(docs[i], "uid");
+		bool has_thread = wd__doc_oid(docs[i], "thread", &thread);
 		exists[done] = (struct wd_journal_entry){
 			.command = WD_JOURNAL_EXISTS, .uid = uid, .has_message = true, .message = id,
 			.has_thread = has_thread, .thread = thread, .ignore = session_id,
-			.unseen = wd__doc_bool(&docs[i], "unseen") ? 1 : 0,
+			.unseen = wd__doc_bool(docs[i], "unseen") ? 1 : 0,
 			.junk = dst_box.junk == src_box.junk ? 0 : dst_box.junk ? 1 : -1,
 		};
 		if (move) {
@@ -500,10 +496,10 @@ int wd_store_message_copy(struct wd_store *store, const bson_oid_t *source, cons
 				.command = WD_JOURNAL_EXPUNGE, .uid = src_uid, .modseq = source_modseq,
 				.has_message = true, .message = old_id, .has_thread = has_thread,
 				.thread = thread, .ignore = session_id,
-				.unseen = wd__doc_bool(&docs[i], "unseen") ? 1 : 0,
+				.unseen = wd__doc_bool(docs[i], "unseen") ? 1 : 0,
 			};
 		} else {
-			quota += wd__doc_int64(&docs[i], "size");
+			quota += wd__doc_int64(docs[i], "size");
 			ret = set_copied(store, source, &old_id, error_r);
 		}
 		map[2 * done] = src_uid;
@@ -590,7 +586,7 @@ int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
 	if (wd__store_write_lock(store, mailbox, 2 * 60 * 1000, 60 * 1000, &write_lock, error_r) < 0)
 		return WD_ERROR;
 	bson_t *extra = BCON_NEW("undeleted", BCON_BOOL(false));
-	bson_t *docs;
+	bson_t **docs;
 	size_t count;
 	int ret = load_messages(store, mailbox, uids, uids != NULL ? uid_count : 0, extra, &docs,
 				&count, error_r);
@@ -605,20 +601,20 @@ int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
 	int64_t freed = 0, now = wd__now_ms();
 	for (size_t i = 0; i < count && ret == WD_OK; i++) {
 		bson_oid_t id, thread;
-		wd__doc_oid(&docs[i], "_id", &id);
+		wd__doc_oid(docs[i], "_id", &id);
 		const char *flags[MAX_FLAGS];
-		size_t flag_count = doc_flags(&docs[i], flags, MAX_FLAGS);
-		bool archive = !list_has(flags, flag_count, "\\Draft") && !wd__doc_bool(&docs[i], "copied");
-		if (remove_message(store, &docs[i], archive, now, error_r) < 0) {
+		size_t flag_count = doc_flags(docs[i], flags, MAX_FLAGS);
+		bool archive = !list_has(flags, flag_count, "\\Draft") && !wd__doc_bool(docs[i], "copied");
+		if (remove_message(store, docs[i], archive, now, error_r) < 0) {
 			ret = WD_ERROR;
 			break;
 		}
-		freed += wd__doc_int64(&docs[i], "size");
-		uint32_t uid = (uint32_t)wd__doc_int64(&docs[i], "uid");
+		freed += wd__doc_int64(docs[i], "size");
+		uint32_t uid = (uint32_t)wd__doc_int64(docs[i], "uid");
 		entries[done] = (struct wd_journal_entry){
 			.command = WD_JOURNAL_EXPUNGE, .uid = uid, .has_message = true, .message = id,
-			.has_thread = wd__doc_oid(&docs[i], "thread", &thread), .thread = thread,
-			.ignore = session_id, .unseen = wd__doc_bool(&docs[i], "unseen") ? 1 : 0,
+			.has_thread = wd__doc_oid(docs[i], "thread", &thread), .thread = thread,
+			.ignore = session_id, .unseen = wd__doc_bool(docs[i], "unseen") ? 1 : 0,
 		};
 		expunged[done++] = uid;
 	}
@@ -648,7 +644,7 @@ int wd_store_message_expunge(struct wd_store *store, const bson_oid_t *mailbox,
 /* Documents of `collection` with exp = true and rdate <= now, at most
    `limit` (all documents of every user: this is the GC's query). */
 static int load_expired(struct wd_store *store, const char *collection, int64_t now,
-			unsigned limit, bson_t **docs_r, size_t *count_r, char **error_r)
+			unsigned limit, bson_t ***docs_r, size_t *count_r, char **error_r)
 {
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
 	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, collection);
@@ -658,9 +654,9 @@ static int load_expired(struct wd_store *store, const char *collection, int64_t 
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, query, opts, NULL);
 	const bson_t *doc;
 	size_t count = 0;
-	bson_t *docs = calloc(limit + 1, sizeof(*docs));
-	while (count < limit && mongoc_cursor_next(cursor, &doc))
-		bson_copy_to(doc, &docs[count++]);
+	bson_t **docs = calloc(limit + 1, sizeof(*docs));
+	while (docs != NULL && count < limit && mongoc_cursor_next(cursor, &doc))
+		docs[count++] = bson_copy(doc);
 	bson_error_t error;
 	int ret = WD_OK;
 	if (mongoc_cursor_error(cursor, &error)) {
@@ -681,16 +677,16 @@ int wd_store_retention_gc(struct wd_store *store, int64_t now, unsigned limit,
 			  struct wd_retention_report *report, char **error_r)
 {
 	memset(report, 0, sizeof(*report));
-	bson_t *docs;
+	bson_t **docs;
 	size_t count;
 	if (load_expired(store, "messages", now, limit, &docs, &count, error_r) < 0)
 		return WD_ERROR;
 	int ret = WD_OK;
 	for (size_t i = 0; i < count && ret == WD_OK; i++) {
 		bson_oid_t mailbox, user, id, thread;
-		if (!wd__doc_oid(&docs[i], "mailbox", &mailbox) || !wd__doc_oid(&docs[i], "user", &user))
+		if (!wd__doc_oid(docs[i], "mailbox", &mailbox) || !wd__doc_oid(docs[i], "user", &user))
 			continue;
-		wd__doc_oid(&docs[i], "_id", &id);
+		wd__doc_oid(docs[i], "_id", &id);
 		struct wd_store_write_lock write_lock;
 		if (wd__store_write_lock(store, &mailbox, 2 * 60 * 1000, 60 * 1000, &write_lock,
 					 error_r) < 0) {
@@ -699,21 +695,21 @@ int wd_store_retention_gc(struct wd_store *store, int64_t now, unsigned limit,
 		}
 		/* WildDuck's rule: messages of deleted users and copied ones are
 		   not archived */
-		bool archive = !wd__doc_bool(&docs[i], "userDeleted") && !wd__doc_bool(&docs[i], "copied");
-		ret = remove_message(store, &docs[i], archive, now, error_r);
+		bool archive = !wd__doc_bool(docs[i], "userDeleted") && !wd__doc_bool(docs[i], "copied");
+		ret = remove_message(store, docs[i], archive, now, error_r);
 		wd__store_write_unlock(store, &write_lock);
 		if (ret < 0)
 			break;
 		char *e = NULL;
-		if (wd__store_change_quota(store, &user, -wd__doc_int64(&docs[i], "size"), &e) < 0) {
+		if (wd__store_change_quota(store, &user, -wd__doc_int64(docs[i], "size"), &e) < 0) {
 			wd_error("store", "quota not updated by retention GC: %s", e);
 			free(e);
 		}
 		struct wd_journal_entry entry = {
-			.command = WD_JOURNAL_EXPUNGE, .uid = (uint32_t)wd__doc_int64(&docs[i], "uid"),
+			.command = WD_JOURNAL_EXPUNGE, .uid = (uint32_t)wd__doc_int64(docs[i], "uid"),
 			.has_message = true, .message = id,
-			.has_thread = wd__doc_oid(&docs[i], "thread", &thread), .thread = thread,
-			.unseen = wd__doc_bool(&docs[i], "unseen") ? 1 : 0,
+			.has_thread = wd__doc_oid(docs[i], "thread", &thread), .thread = thread,
+			.unseen = wd__doc_bool(docs[i], "unseen") ? 1 : 0,
 		};
 		if (wd_store_journal_add(store, &mailbox, &entry, 1, NULL, &e) < 0) {
 			wd_warning("store", "journal entry for an expired message failed: %s", e);
@@ -732,12 +728,12 @@ int wd_store_retention_gc(struct wd_store *store, int64_t now, unsigned limit,
 		return WD_ERROR;
 	for (size_t i = 0; i < count && ret == WD_OK; i++) {
 		bson_oid_t id;
-		wd__doc_oid(&docs[i], "_id", &id);
+		wd__doc_oid(docs[i], "_id", &id);
 		if (delete_by_id(store, "archived", &id, error_r) < 0) {
 			ret = WD_ERROR;
 			break;
 		}
-		release_attachments(store, &docs[i]);
+		release_attachments(store, docs[i]);
 		report->purged++;
 	}
 	free_docs(docs, count);

@@ -69,7 +69,8 @@ struct add_ctx {
 	size_t literal_total;
 	/* stored attachments, in ATT order */
 	uint8_t (*hashes)[WD_ATTACHMENT_HASH_LEN];
-	char (*content_hashes)[48];    /* fileContentHash of files created here, or "" */
+	/* fileContentHash of files created here, or "" */
+	char (*content_hashes)[WD_ATTACHMENT_CONTENT_HASH_SIZE];
 	const struct wd_mime_node **att_nodes;
 	size_t att_count, att_cap;
 	char *error;
@@ -701,11 +702,9 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 			wd_warning("store", "no envelope/bodystructure cache: message too large");
 		bson_destroy(&cached);
 	}
-	const char **content_hashes = calloc(ctx.att_count + 1, sizeof(*content_hashes));
-	for (size_t i = 0; content_hashes != NULL && i < ctx.att_count; i++)
-		content_hashes[i] = ctx.content_hashes[i];
-	wd__maildata_append(tree, ctx.att_nodes, content_hashes, ctx.att_count, nul_ok, &doc);
-	free(content_hashes);
+	wd__maildata_append(tree, ctx.att_nodes,
+			    (const char(*)[WD_ATTACHMENT_CONTENT_HASH_SIZE])ctx.content_hashes,
+			    ctx.att_count, nul_ok, &doc);
 	BSON_APPEND_INT32(&doc, "magic", (int32_t)ctx.magic);
 	BSON_APPEND_BOOL(&doc, "exp", mbox.retention > 0);
 	BSON_APPEND_DOUBLE(&doc, "rdate", (double)(now + mbox.retention));

@@ -4,6 +4,7 @@
 /* Internals shared by the files of libwdstore (not for other libraries). */
 
 #include "wd-store.h"
+#include "wd-store-attachment.h"
 
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -101,7 +102,8 @@ struct wd_mime_tree;
 struct wd_mime_node;
 void wd__maildata_append(const struct wd_mime_tree *tree,
 			 const struct wd_mime_node *const *att_nodes,
-			 const char *const *content_hashes, size_t att_count, bool nul_ok,
+			 const char (*content_hashes)[WD_ATTACHMENT_CONTENT_HASH_SIZE],
+			 size_t att_count, bool nul_ok,
 			 bson_t *doc);
 
 /* wd_store_journal_add() for a caller that knows the mailbox owner: when

@@ -29,6 +29,7 @@
 
 #define WD_ATTACHMENT_HASH_LEN 32
 #define WD_ATTACHMENT_CHUNK_SIZE 261120 /* 255 KiB, as WildDuck */
+#define WD_ATTACHMENT_CONTENT_HASH_SIZE 48 /* base64 SHA-256 (44) + NUL, padded */
 
 struct wd_buffer;
 
@@ -47,7 +48,7 @@ struct wd_attachment_ref {
 	bool decoded;                  /* stored base64-decoded */
 	/* base64 SHA-256 of the stored bytes (metadata.fileContentHash) when
 	   this call uploaded the file, "" otherwise */
-	char content_hash[48];
+	char content_hash[WD_ATTACHMENT_CONTENT_HASH_SIZE];
 };
 
 /* Stores one body, or references the existing file: c+1, m+magic. */
