@@ -1,5 +1,5 @@
-/* wd-server: the IMAP engine (POP3 and LMTP come later) over libwdstore and
- * libwdauth.
+/* wd-server: the IMAP, POP3 and LMTP engines and the outbound sender over
+ * libwdstore and libwdauth, each a service of wd_services[] (wd-service.h).
  *
  *   wd-server [--config FILE] [--section.key=value]...
  *
@@ -15,11 +15,11 @@
  * Shutdown on SIGINT/SIGTERM: stop accepting, BYE to every session, let
  * pending jobs finish (at most SHUTDOWN_GRACE_MS), then release everything
  * in reverse order. */
-#include "imap-server.h"
 #include "wd-auth.h"
 #include "wd-config.h"
 #include "wd-log.h"
 #include "wd-result.h"
+#include "wd-service.h"
 #include "wd-store.h"
 #include "wd-worker-pool.h"
 
@@ -34,9 +34,11 @@
 #define SHUTDOWN_GRACE_MS 10000
 #define SHUTDOWN_POLL_MS 50
 
+#define MAX_SERVICES 8
+
 struct server_main {
 	uv_loop_t *loop;
-	struct wd_imap_server *imap;
+	void *instances[MAX_SERVICES]; /* parallel to wd_services[], NULL = disabled */
 	uv_signal_t sigint, sigterm;
 	uv_timer_t shutdown_timer;
 	uint64_t shutdown_started;
@@ -57,15 +59,36 @@ static void close_handle(uv_handle_t *handle, void *arg)
 		uv_close(handle, NULL);
 }
 
+static unsigned session_count(const struct server_main *m)
+{
+	unsigned count = 0;
+	for (size_t i = 0; wd_services[i] != NULL; i++) {
+		if (m->instances[i] != NULL)
+			count += wd_services[i]->session_count(m->instances[i]);
+	}
+	return count;
+}
+
+static void destroy_services(struct server_main *m)
+{
+	size_t n = 0;
+	while (wd_services[n] != NULL)
+		n++;
+	while (n-- > 0) {
+		if (m->instances[n] != NULL)
+			wd_services[n]->destroy(&m->instances[n]);
+	}
+}
+
 static void shutdown_poll(uv_timer_t *timer)
 {
 	struct server_main *m = timer->data;
 	bool timed_out = uv_now(m->loop) - m->shutdown_started > SHUTDOWN_GRACE_MS;
-	if (wd_imap_server_session_count(m->imap) > 0 && !timed_out)
+	if (session_count(m) > 0 && !timed_out)
 		return;
 	if (timed_out)
 		wd_warning("server", "%u sessions still open after %d ms; stopping anyway",
-			   wd_imap_server_session_count(m->imap), SHUTDOWN_GRACE_MS);
+			   session_count(m), SHUTDOWN_GRACE_MS);
 	uv_timer_stop(timer);
 	uv_stop(m->loop);
 }
@@ -80,8 +103,11 @@ static void on_signal(uv_signal_t *handle, int signum)
 	}
 	m->stopping = true;
 	wd_info("server", "%s received: shutting down (%u sessions)", strsignal(signum),
-		wd_imap_server_session_count(m->imap));
-	wd_imap_server_shutdown(m->imap);
+		session_count(m));
+	for (size_t i = 0; wd_services[i] != NULL; i++) {
+		if (m->instances[i] != NULL)
+			wd_services[i]->shutdown(m->instances[i]);
+	}
 	m->shutdown_started = uv_now(m->loop);
 	uv_timer_start(&m->shutdown_timer, shutdown_poll, SHUTDOWN_POLL_MS, SHUTDOWN_POLL_MS);
 }
@@ -157,11 +183,9 @@ int main(int argc, char **argv)
 	struct wd_completion_queue *queue = NULL;
 	struct server_main m = { .loop = uv_default_loop() };
 	int64_t threads, queue_limit;
-	struct wd_imap_settings imap_set;
 
 	if (wd_config_get_int(config, "workers.threads", 8, &threads, &cerror) < 0 ||
-	    wd_config_get_int(config, "workers.queueLimit", 10000, &queue_limit, &cerror) < 0 ||
-	    wd_imap_settings_read(config, &imap_set, &cerror) < 0) {
+	    wd_config_get_int(config, "workers.queueLimit", 10000, &queue_limit, &cerror) < 0) {
 		wd_error("server", "configuration: %s", cerror);
 		goto out;
 	}
@@ -195,19 +219,28 @@ int main(int argc, char **argv)
 		wd_error("server", "worker pool: %s", cerror);
 		goto out;
 	}
-	struct wd_imap_server_deps deps = {
+	struct wd_server_deps deps = {
 		.loop = m.loop, .config = config, .store = store, .auth = auth,
 		.pool = pool, .queue = queue,
 	};
-	m.imap = wd_imap_server_create(&deps, &imap_set, &error);
-	if (m.imap == NULL) {
-		wd_error("server", "imap: %s", error);
-		goto out;
+	for (size_t i = 0; wd_services[i] != NULL; i++) {
+		if (i >= MAX_SERVICES) {
+			wd_error("server", "more than %d services", MAX_SERVICES);
+			goto out;
+		}
+		if (wd_services[i]->create(&deps, &m.instances[i], &error) < 0) {
+			wd_error("server", "%s: %s", wd_services[i]->name, error);
+			goto out;
+		}
+		if (m.instances[i] == NULL) {
+			wd_info("server", "%s: disabled", wd_services[i]->name);
+			continue;
+		}
+		char line[256];
+		wd_services[i]->describe(m.instances[i], line, sizeof(line));
+		wd_info("server", "%s", line);
 	}
-	wd_info("server", "imap listening on %s:%u (%s%s), %lld worker threads", imap_set.host,
-		wd_imap_server_port(m.imap),
-		imap_set.secure ? "implicit TLS" : imap_set.starttls ? "STARTTLS" : "plain",
-		imap_set.proxy ? ", PROXY protocol" : "", (long long)threads);
+	wd_info("server", "%lld worker threads", (long long)threads);
 
 	uv_signal_init(m.loop, &m.sigint);
 	uv_signal_init(m.loop, &m.sigterm);
@@ -224,11 +257,11 @@ int main(int argc, char **argv)
 	wd_completion_queue_destroy(&queue);
 	uv_walk(m.loop, close_handle, NULL);
 	uv_run(m.loop, UV_RUN_DEFAULT);
-	wd_imap_server_destroy(&m.imap);
+	destroy_services(&m);
 	wd_info("server", "stopped");
 out:
 	free(error);
-	wd_imap_server_destroy(&m.imap);
+	destroy_services(&m);
 	if (pool != NULL)
 		wd_worker_pool_destroy(&pool, WD_WORKER_SHUTDOWN_CANCEL);
 	if (queue != NULL)

@@ -4,14 +4,14 @@
  *   APPEND mailbox [(flags)] ["date-time"] literal [[(flags)] ["date-time"] literal ...]
  *
  * The message literals never enter the argument tree: the session streams
- * them into spools while the command is parsed (imap-spool.h; the parser
+ * them into spools while the command is parsed (wd-spool.h; the parser
  * refuses one above APPENDLIMIT with NO [TOOBIG]). The job finds the
  * mailbox (missing: NO [TRYCREATE]) and stores each message with
  * wd_store_message_add; the answer is OK [APPENDUID validity uids]. */
 #include "imap-commands.h"
 #include "imap-session.h"
 
-#include "imap-spool.h"
+#include "wd-spool.h"
 #include "wd-arena.h"
 #include "wd-store-message.h"
 #include "wd-store-user.h"
@@ -24,7 +24,7 @@
 #define APPEND_MAX_FLAGS 100
 
 struct append_msg {
-	struct wd_imap_spool *spool;
+	struct wd_spool *spool;
 	const char **flags;
 	size_t flag_count;
 	int64_t idate_ms;
@@ -59,7 +59,7 @@ static void append_work(void *context)
 		struct wd_message_add req = { 0 };
 		struct wd_message_added added;
 		size_t len;
-		if (wd_imap_spool_map(msg->spool, &req.raw, &len) < 0) {
+		if (wd_spool_map(msg->spool, &req.raw, &len) < 0) {
 			job->ret = -1;
 			job->error = strdup("Could not read the message spool");
 			return;

@@ -37,7 +37,7 @@
 
 struct wd_imap_session;
 struct wd_imap_cmd;
-struct wd_imap_spool;
+struct wd_spool;
 
 enum wd_imap_state {
 	WD_IMAP_STATE_NOT_AUTH = 1 << 0,
@@ -118,8 +118,8 @@ struct wd_imap_cmd {
 	const char *error_text;
 	bool error_close;               /* close after answering */
 
-	/* APPEND: its message literals, in order (imap-spool.h) */
-	struct wd_imap_spool **spools;
+	/* APPEND: its message literals, in order (wd-spool.h) */
+	struct wd_spool **spools;
 	size_t spool_count;
 	bool spool_failed;
 };

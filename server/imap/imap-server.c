@@ -102,7 +102,7 @@ static void notify_start(struct wd_imap_server *server)
 	}
 }
 
-struct wd_imap_server *wd_imap_server_create(const struct wd_imap_server_deps *deps,
+struct wd_imap_server *wd_imap_server_create(const struct wd_server_deps *deps,
 					     const struct wd_imap_settings *set, char **error_r)
 {
 	struct wd_imap_server *server = calloc(1, sizeof(*server));
@@ -190,3 +190,56 @@ void wd_imap_server_destroy(struct wd_imap_server **_server)
 	free(server->user_counts);
 	free(server);
 }
+
+/* ---- the IMAP service of wd-server (wd-service.h) ---- */
+
+static int service_create(const struct wd_server_deps *deps, void **instance_r, char **error_r)
+{
+	struct wd_imap_settings set;
+	const char *error = NULL;
+	*instance_r = NULL;
+	if (wd_imap_settings_read(deps->config, &set, &error) < 0) {
+		*error_r = strdup(error);
+		return WD_ERROR;
+	}
+	struct wd_imap_server *server = wd_imap_server_create(deps, &set, error_r);
+	if (server == NULL)
+		return WD_ERROR;
+	*instance_r = server;
+	return WD_OK;
+}
+
+static void service_describe(void *instance, char *buf, size_t size)
+{
+	struct wd_imap_server *server = instance;
+	snprintf(buf, size, "imap listening on %s:%u (%s%s)", server->set.host,
+		 wd_imap_server_port(server),
+		 server->set.secure ? "implicit TLS" : server->set.starttls ? "STARTTLS" : "plain",
+		 server->set.proxy ? ", PROXY protocol" : "");
+}
+
+static void service_shutdown(void *instance)
+{
+	wd_imap_server_shutdown(instance);
+}
+
+static unsigned service_session_count(void *instance)
+{
+	return wd_imap_server_session_count(instance);
+}
+
+static void service_destroy(void **instance)
+{
+	struct wd_imap_server *server = *instance;
+	*instance = NULL;
+	wd_imap_server_destroy(&server);
+}
+
+const struct wd_service wd_imap_service = {
+	.name = "imap",
+	.create = service_create,
+	.describe = service_describe,
+	.shutdown = service_shutdown,
+	.session_count = service_session_count,
+	.destroy = service_destroy,
+};

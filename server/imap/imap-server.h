@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "wd-service.h"
+
 struct wd_config;
 struct wd_store;
 struct wd_auth;
@@ -48,18 +50,9 @@ struct wd_imap_settings {
 int wd_imap_settings_read(const struct wd_config *config, struct wd_imap_settings *set_r,
 			  const char **error_r);
 
-struct wd_imap_server_deps {
-	uv_loop_t *loop;
-	const struct wd_config *config;
-	struct wd_store *store;
-	struct wd_auth *auth;
-	struct wd_worker_pool *pool;
-	struct wd_completion_queue *queue;
-};
-
 /* Creates the server and its listener (TLS context from imap.tls.* / tls.*
    when secure or starttls). NULL with a malloc'd *error_r. */
-struct wd_imap_server *wd_imap_server_create(const struct wd_imap_server_deps *deps,
+struct wd_imap_server *wd_imap_server_create(const struct wd_server_deps *deps,
 					     const struct wd_imap_settings *set, char **error_r);
 unsigned wd_imap_server_port(const struct wd_imap_server *server);
 /* Stop accepting, say BYE to every session and close them; pending jobs
@@ -67,5 +60,8 @@ unsigned wd_imap_server_port(const struct wd_imap_server *server);
 void wd_imap_server_shutdown(struct wd_imap_server *server);
 unsigned wd_imap_server_session_count(const struct wd_imap_server *server);
 void wd_imap_server_destroy(struct wd_imap_server **server);
+
+/* The server as a wd-server service (wd-service.h). */
+extern const struct wd_service wd_imap_service;
 
 #endif

@@ -7,7 +7,7 @@
  * holds a reference on the session while it runs, so nothing it uses is
  * freed under it. */
 #include "imap-session.h"
-#include "imap-spool.h"
+#include "wd-spool.h"
 
 #include "imap-utf7.h"
 #include "imap-writer.h"
@@ -372,16 +372,16 @@ static struct wd_imap_cmd *queue_error(struct wd_imap_session *session,
 static void apply_result(struct wd_imap_session *session, struct wd_imap_cmd *cmd,
 			 enum wd_imap_cmd_result result);
 
-static void spools_drop(struct wd_imap_spool **spools, size_t count)
+static void spools_drop(struct wd_spool **spools, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
-		wd_imap_spool_destroy(&spools[i]);
+		wd_spool_destroy(&spools[i]);
 	free(spools);
 }
 
 static void session_spools_drop(struct wd_imap_session *session)
 {
-	wd_imap_spool_destroy(&session->spool_current);
+	wd_spool_destroy(&session->spool_current);
 	spools_drop(session->spools, session->spool_count);
 	session->spools = NULL;
 	session->spool_count = 0;
@@ -406,8 +406,8 @@ static void literal_begin(struct wd_imap_session *session, const struct wd_imap_
 		return;
 	if (wd_imap_parser_literal_stream(session->parser) < 0)
 		return;
-	wd_imap_spool_destroy(&session->spool_current);
-	session->spool_current = wd_imap_spool_create(WD_IMAP_SPOOL_MEMORY);
+	wd_spool_destroy(&session->spool_current);
+	session->spool_current = wd_spool_create(WD_SPOOL_MEMORY);
 	if (session->spool_current == NULL)
 		session->spool_failed = true;
 }
@@ -417,15 +417,15 @@ static void literal_data(struct wd_imap_session *session, const struct wd_imap_e
 	if (session->spool_current == NULL)
 		return;
 	if (!session->spool_failed &&
-	    wd_imap_spool_write(session->spool_current, ev->data, ev->len) < 0)
+	    wd_spool_write(session->spool_current, ev->data, ev->len) < 0)
 		session->spool_failed = true;
 	if (!ev->last)
 		return;
-	struct wd_imap_spool **grown =
+	struct wd_spool **grown =
 		realloc(session->spools, (session->spool_count + 1) * sizeof(*grown));
 	if (grown == NULL) {
 		session->spool_failed = true;
-		wd_imap_spool_destroy(&session->spool_current);
+		wd_spool_destroy(&session->spool_current);
 		return;
 	}
 	session->spools = grown;

@@ -54,7 +54,7 @@ struct wd__imap_user_count {
 
 /* The server's state; the handlers read settings and dependencies here. */
 struct wd_imap_server {
-	struct wd_imap_server_deps deps;
+	struct wd_server_deps deps;
 	struct wd_imap_settings set;
 	struct wd_tls_context *tls;
 	struct wd_listener *listener;
@@ -120,11 +120,11 @@ struct wd_imap_session {
 
 	struct wd_buffer out;    /* response being built (reused) */
 
-	/* APPEND literals streamed while the command is parsed (imap-spool.h):
+	/* APPEND literals streamed while the command is parsed (wd-spool.h):
 	   the one arriving, and those complete for the command being read;
 	   handed to the command when it is complete */
-	struct wd_imap_spool *spool_current;
-	struct wd_imap_spool **spools;
+	struct wd_spool *spool_current;
+	struct wd_spool **spools;
 	size_t spool_count;
 	bool spool_failed;
 

@@ -1,5 +1,5 @@
-/* APPEND literal spool (imap-spool.h). */
-#include "imap-spool.h"
+/* Message spool: memory, then an unlinked temporary file (wd-spool.h). */
+#include "wd-spool.h"
 
 #include "wd-buffer.h"
 #include "wd-result.h"
@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-struct wd_imap_spool {
+struct wd_spool {
 	struct wd_buffer mem;
 	size_t memory_limit;
 	int fd;           /* -1 while in memory */
@@ -20,9 +20,9 @@ struct wd_imap_spool {
 	size_t map_len;
 };
 
-struct wd_imap_spool *wd_imap_spool_create(size_t memory_limit)
+struct wd_spool *wd_spool_create(size_t memory_limit)
 {
-	struct wd_imap_spool *spool = calloc(1, sizeof(*spool));
+	struct wd_spool *spool = calloc(1, sizeof(*spool));
 	if (spool == NULL)
 		return NULL;
 	spool->memory_limit = memory_limit;
@@ -44,7 +44,7 @@ static int write_all(int fd, const uint8_t *data, size_t len)
 	return WD_OK;
 }
 
-static int to_file(struct wd_imap_spool *spool)
+static int to_file(struct wd_spool *spool)
 {
 	const char *dir = getenv("TMPDIR");
 	char path[4096];
@@ -62,7 +62,7 @@ static int to_file(struct wd_imap_spool *spool)
 	return WD_OK;
 }
 
-int wd_imap_spool_write(struct wd_imap_spool *spool, const uint8_t *data, size_t len)
+int wd_spool_write(struct wd_spool *spool, const uint8_t *data, size_t len)
 {
 	if (len == 0)
 		return WD_OK;
@@ -76,12 +76,12 @@ int wd_imap_spool_write(struct wd_imap_spool *spool, const uint8_t *data, size_t
 	return WD_OK;
 }
 
-uint64_t wd_imap_spool_size(const struct wd_imap_spool *spool)
+uint64_t wd_spool_size(const struct wd_spool *spool)
 {
 	return spool->size;
 }
 
-int wd_imap_spool_map(struct wd_imap_spool *spool, const uint8_t **data_r, size_t *len_r)
+int wd_spool_map(struct wd_spool *spool, const uint8_t **data_r, size_t *len_r)
 {
 	if (spool->fd < 0) {
 		*data_r = wd_buffer_bytes(&spool->mem);
@@ -100,9 +100,9 @@ int wd_imap_spool_map(struct wd_imap_spool *spool, const uint8_t **data_r, size_
 	return WD_OK;
 }
 
-void wd_imap_spool_destroy(struct wd_imap_spool **_spool)
+void wd_spool_destroy(struct wd_spool **_spool)
 {
-	struct wd_imap_spool *spool = *_spool;
+	struct wd_spool *spool = *_spool;
 	*_spool = NULL;
 	if (spool == NULL)
 		return;

@@ -1,0 +1,10 @@
+/* The services wd-server runs (wd-service.h), in start order. A new
+ * service adds its line here and its library to server/meson.build. */
+#include "wd-service.h"
+
+extern const struct wd_service wd_imap_service;
+
+const struct wd_service *const wd_services[] = {
+	&wd_imap_service,
+	NULL,
+};
