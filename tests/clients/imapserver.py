@@ -69,7 +69,10 @@ class Stack:
 
 
 class Server:
-    """A wd-server process; `port` is read from its startup log line."""
+    """A wd-server process. Each service logs "<name> listening on
+    host:port" at startup: `ports` maps the names ("imap", "pop3", "lmtp")
+    to the ports they got, `port` is IMAP's. Ready once main logged its
+    last startup line ("N worker threads")."""
 
     def __init__(self, binary, stack, *extra):
         self.args = [binary, "--config=" + stack.config] + stack.overrides() + [
@@ -78,14 +81,17 @@ class Server:
         self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)
         self.log = []
         self.port = None
+        self.ports = {}
         ready = threading.Event()
 
         def reader():
             for line in self.proc.stderr:
                 self.log.append(line)
-                m = re.search(r"imap listening on [^ ]*:(\d+)", line)
+                m = re.search(r"(\w+) listening on [^ ]*:(\d+)", line)
                 if m:
-                    self.port = int(m.group(1))
+                    self.ports[m.group(1)] = int(m.group(2))
+                    self.port = self.ports.get("imap")
+                if re.search(r"\d+ worker threads", line):
                     ready.set()
             ready.set()
 
