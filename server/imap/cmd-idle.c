@@ -1,11 +1,14 @@
 /* IDLE (RFC 2177).
  *
  * "+ idling", then the session reads raw lines until DONE. While idling,
- * the journal of the selected mailbox is read on the worker pool when a
+ * the selected mailbox's changes are read on the worker pool when a
  * wd_events notification names the user (imap-server.c wakes the session)
  * and every poll interval regardless (Redis down, a missed message), and
  * what changed is sent at once: EXISTS, RECENT, FETCH, EXPUNGE or VANISHED
- * (IDLE is a safe point for expunges).
+ * (IDLE is a safe point for expunges). Each read is the journal, or the
+ * whole mailbox when the sync policy asks for it (a gap longer than the
+ * journal's reach, Redis back after an outage, hourly):
+ * wd_imap_selected_read_prepare().
  *
  * The idle state is malloc'd and reference counted apart from the command:
  * the command (until DONE or the session ends), a journal job in flight and
@@ -28,9 +31,6 @@
 #include <strings.h>
 #include <uv.h>
 
-/* Journal read while idling even without notification. */
-#define IDLE_POLL_MS 30000
-
 struct wd__imap_idle {
 	int refs;
 	struct wd_imap_session *session; /* NULL once ended (the command holds the session) */
@@ -40,32 +40,21 @@ struct wd__imap_idle {
 
 	struct wd_work work;
 	struct wd_store *store;
-	bson_oid_t mailbox;
-	uint64_t modseq;
-	char session_id[32];
-	bool claim_recent;
-	int ret;
-	char *error;
-	struct wd_imap_changes *changes;
+	struct wd_imap_selected_read read;
 };
 
 static void idle_unref(struct wd__imap_idle *idle)
 {
 	if (--idle->refs > 0)
 		return;
-	free(idle->error);
-	wd_imap_changes_free(&idle->changes);
+	wd_imap_selected_read_clear(&idle->read);
 	free(idle);
 }
 
 static void idle_work(struct wd_work *work)
 {
 	struct wd__imap_idle *idle = work->context;
-	free(idle->error);
-	idle->error = NULL;
-	idle->ret = wd_imap_sync_read_journal(idle->store, &idle->mailbox, idle->modseq,
-					      idle->session_id, idle->claim_recent,
-					      &idle->changes, &idle->error);
+	wd_imap_selected_read_run(idle->store, &idle->read, NULL);
 }
 
 static void idle_read(struct wd__imap_idle *idle);
@@ -77,19 +66,13 @@ static void idle_work_done(struct wd_work *work, int status)
 	idle->job_pending = false;
 	if (status == WD_OK && session != NULL && !session->closed &&
 	    session->selected != NULL &&
-	    bson_oid_equal(&session->selected->mailbox, &idle->mailbox)) {
-		if (idle->ret < 0) {
-			wd_warning("imap", "%s: journal read failed: %s", session->id,
-				   idle->error != NULL ? idle->error : "?");
-		} else {
-			wd_imap_session_sync(session, idle->changes, true);
-			idle->changes = NULL;
-			wd_conn_flush(session->conn);
-		}
+	    bson_oid_equal(&session->selected->mailbox, &idle->read.mailbox)) {
+		wd_imap_selected_read_finish(session, &idle->read, true);
+		wd_conn_flush(session->conn);
 		if (idle->dirty)
 			idle_read(idle);
 	}
-	wd_imap_changes_free(&idle->changes);
+	wd_imap_selected_read_clear(&idle->read);
 	idle_unref(idle);
 }
 
@@ -102,11 +85,9 @@ static void idle_read(struct wd__imap_idle *idle)
 		idle->dirty = true;
 		return;
 	}
-	struct wd_imap_selected *sel = session->selected;
 	idle->dirty = false;
-	bson_oid_copy(&sel->mailbox, &idle->mailbox);
-	idle->modseq = wd_imap_sync_modseq(sel->sync);
-	idle->claim_recent = !sel->read_only;
+	wd_imap_selected_read_clear(&idle->read);
+	wd_imap_selected_read_prepare(session, &idle->read);
 	memset(&idle->work, 0, sizeof(idle->work));
 	idle->work.work = idle_work;
 	idle->work.done = idle_work_done;
@@ -179,10 +160,10 @@ enum wd_imap_cmd_result wd_imap_cmd_idle(struct wd_imap_cmd *cmd)
 		return WD_IMAP_CMD_WAIT_INPUT; /* DONE still ends it */
 	idle->refs = 2; /* the command's and the timer handle's */
 	idle->store = session->server->deps.store;
-	memcpy(idle->session_id, session->id, sizeof(idle->session_id));
 	uv_timer_init(session->server->deps.loop, &idle->timer);
 	idle->timer.data = idle;
-	uv_timer_start(&idle->timer, idle_timer, IDLE_POLL_MS, IDLE_POLL_MS);
+	uint64_t poll_ms = (uint64_t)session->server->sync_policy.poll_ms;
+	uv_timer_start(&idle->timer, idle_timer, poll_ms, poll_ms);
 	idle->session = session;
 	session->idle = idle;
 	wd_arena_add_cleanup(cmd->arena, idle_end, cmd);

@@ -1,76 +1,42 @@
 /* NOOP and CHECK (RFC 3501 §6.1.2, §6.4.1). In the selected state both read
- * the mailbox's journal since the session's modseq on a worker thread
- * (imap-sync.h) and send what changed (EXISTS, RECENT, FETCH FLAGS, EXPUNGE
- * or VANISHED) before the tagged OK: the way a client without IDLE polls. */
+ * what changed in the mailbox since the session's modseq on a worker thread
+ * (the journal, or the whole mailbox when the sync policy says so:
+ * wd_imap_selected_read_prepare) and send it (EXISTS, RECENT, FETCH FLAGS,
+ * EXPUNGE or VANISHED) before the tagged OK: the way a client without IDLE
+ * polls. A failed read is logged and answered OK; the next one catches up. */
 #include "imap-commands.h"
 #include "imap-session.h"
 
-#include "imap-sync.h"
-#include "wd-arena.h"
-#include "wd-log.h"
-
-#include <stdlib.h>
-#include <string.h>
-
 struct sync_job {
 	struct wd_store *store;
-	bson_oid_t mailbox;
-	uint64_t modseq;
-	char session_id[32];
-	bool claim_recent;
-	int ret;
-	char *error;
-	struct wd_imap_changes *changes;
+	struct wd_imap_selected_read read;
 };
-
-static void sync_job_free(void *context)
-{
-	struct sync_job *job = context;
-	free(job->error);
-	wd_imap_changes_free(&job->changes);
-}
 
 static void sync_work(void *context)
 {
 	struct sync_job *job = context;
-	job->ret = wd_imap_sync_read_journal(job->store, &job->mailbox, job->modseq,
-					     job->session_id, job->claim_recent, &job->changes,
-					     &job->error);
+	wd_imap_selected_read_run(job->store, &job->read, NULL);
 }
 
 static enum wd_imap_cmd_result sync_done(struct wd_imap_cmd *cmd)
 {
 	struct sync_job *job = cmd->context;
-	struct wd_imap_session *session = cmd->session;
-	struct wd_imap_selected *sel = session->selected;
-	if (job->ret < 0) {
-		/* the next NOOP tries again; the client keeps what it has */
-		wd_warning("imap", "%s: journal read failed: %s", session->id,
-			   job->error != NULL ? job->error : "?");
-	} else if (sel != NULL && bson_oid_equal(&sel->mailbox, &job->mailbox)) {
-		wd_imap_session_sync(session, job->changes, true);
-		job->changes = NULL;
-	}
+	wd_imap_selected_read_apply(cmd, &job->read, true);
 	return wd_imap_cmd_replyf(cmd, "OK", NULL, "%s completed", cmd->name);
 }
 
 static enum wd_imap_cmd_result noop_start(struct wd_imap_cmd *cmd)
 {
 	struct wd_imap_session *session = cmd->session;
-	struct wd_imap_selected *sel = session->selected;
 	if (!wd_imap_cmd_want_args(cmd, 0))
 		return WD_IMAP_CMD_DONE;
-	if (sel == NULL)
+	if (session->selected == NULL)
 		return wd_imap_cmd_replyf(cmd, "OK", NULL, "%s completed", cmd->name);
 	struct sync_job *job = wd_imap_cmd_context_new(cmd, sizeof(*job));
 	if (job == NULL)
 		return WD_IMAP_CMD_DONE;
 	job->store = session->server->deps.store;
-	bson_oid_copy(&sel->mailbox, &job->mailbox);
-	job->modseq = wd_imap_sync_modseq(sel->sync);
-	memcpy(job->session_id, session->id, sizeof(job->session_id));
-	job->claim_recent = !sel->read_only;
-	wd_arena_add_cleanup(cmd->arena, sync_job_free, job);
+	wd_imap_selected_read_init(cmd, &job->read);
 	return wd_imap_cmd_job(cmd, sync_work, job, sync_done);
 }
 

@@ -10,6 +10,8 @@
 #include "imap-view.h"
 #include "wd-arena.h"
 #include "wd-conn.h"
+#include "wd-log.h"
+#include "wd-notify.h"
 #include "wd-result.h"
 
 #include <stdlib.h>
@@ -157,47 +159,81 @@ void wd_imap_session_sync(struct wd_imap_session *session, struct wd_imap_change
 	wd_imap_session_send(session);
 }
 
-static void selected_read_free(void *context)
+void wd_imap_selected_read_prepare(struct wd_imap_session *session,
+				   struct wd_imap_selected_read *read)
 {
-	struct wd_imap_selected_read *read = context;
-	wd_imap_changes_free(&read->changes);
-}
-
-void wd_imap_selected_read_init(struct wd_imap_cmd *cmd, struct wd_imap_selected_read *read)
-{
-	struct wd_imap_selected *sel = cmd->session->selected;
+	struct wd_imap_selected *sel = session->selected;
+	struct wd_imap_server *server = session->server;
 	memset(read, 0, sizeof(*read));
-	wd_arena_add_cleanup(cmd->arena, selected_read_free, read);
 	if (sel == NULL)
 		return;
 	read->active = true;
 	bson_oid_copy(&sel->mailbox, &read->mailbox);
 	read->modseq = wd_imap_sync_modseq(sel->sync);
 	read->claim_recent = !sel->read_only;
-	memcpy(read->session_id, cmd->session->id, sizeof(read->session_id));
+	memcpy(read->session_id, session->id, sizeof(read->session_id));
+	read->started_ms = (int64_t)uv_now(server->deps.loop);
+	bool redis_up = server->notify != NULL && wd_notify_connected(server->notify);
+	read->kind = wd_imap_sync_due(sel->sync, &server->sync_policy, read->started_ms, true,
+				      redis_up) == WD_IMAP_SYNC_FULL ?
+			     WD_IMAP_SYNC_FULL :
+			     WD_IMAP_SYNC_JOURNAL;
+}
+
+void wd_imap_selected_read_clear(struct wd_imap_selected_read *read)
+{
+	wd_imap_changes_free(&read->changes);
+	free(read->error);
+	read->error = NULL;
+}
+
+static void selected_read_free(void *context)
+{
+	wd_imap_selected_read_clear(context);
+}
+
+void wd_imap_selected_read_init(struct wd_imap_cmd *cmd, struct wd_imap_selected_read *read)
+{
+	wd_imap_selected_read_prepare(cmd->session, read);
+	wd_arena_add_cleanup(cmd->arena, selected_read_free, read);
 }
 
 void wd_imap_selected_read_run(struct wd_store *store, struct wd_imap_selected_read *read,
 			       const bson_oid_t *target)
 {
-	char *error = NULL;
-	if (!read->active || !bson_oid_equal(&read->mailbox, target))
+	if (!read->active || (target != NULL && !bson_oid_equal(&read->mailbox, target)))
 		return;
-	if (wd_imap_sync_read_journal(store, &read->mailbox, read->modseq, read->session_id,
-				      read->claim_recent, &read->changes, &error) < 0)
-		read->changes = NULL; /* the next NOOP brings them */
-	free(error);
+	wd_imap_selected_read_clear(read);
+	read->ret = wd_imap_sync_read(store, &read->mailbox, read->modseq, read->session_id,
+				      read->claim_recent, (enum wd_imap_sync_due)read->kind,
+				      &read->changes, &read->error);
+	if (read->ret < 0)
+		wd_imap_changes_free(&read->changes);
+}
+
+void wd_imap_selected_read_finish(struct wd_imap_session *session,
+				  struct wd_imap_selected_read *read, bool expunge_ok)
+{
+	struct wd_imap_selected *sel = session->selected;
+	struct wd_imap_changes *changes = read->changes;
+	read->changes = NULL;
+	bool same = sel != NULL && read->active && bson_oid_equal(&sel->mailbox, &read->mailbox);
+	if (read->active && read->ret < 0)
+		wd_warning("imap", "%s: %s read failed: %s", session->id,
+			   read->kind == WD_IMAP_SYNC_FULL ? "mailbox" : "journal",
+			   read->error != NULL ? read->error : "?");
+	if (!same)
+		wd_imap_changes_free(&changes);
+	else if (read->ret == WD_OK && changes != NULL)
+		wd_imap_sync_read_done(sel->sync, (enum wd_imap_sync_due)read->kind,
+				       read->started_ms);
+	wd_imap_session_sync(session, changes, expunge_ok);
 }
 
 void wd_imap_selected_read_apply(struct wd_imap_cmd *cmd, struct wd_imap_selected_read *read,
 				 bool expunge_ok)
 {
-	struct wd_imap_selected *sel = cmd->session->selected;
-	struct wd_imap_changes *changes = read->changes;
-	read->changes = NULL;
-	if (changes != NULL && (sel == NULL || !bson_oid_equal(&sel->mailbox, &read->mailbox)))
-		wd_imap_changes_free(&changes);
-	wd_imap_session_sync(cmd->session, changes, expunge_ok);
+	wd_imap_selected_read_finish(cmd->session, read, expunge_ok);
 }
 
 void wd_imap_cmd_sync_emit(struct wd_imap_cmd *cmd, bool expunge_ok)

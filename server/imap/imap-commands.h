@@ -210,21 +210,41 @@ void wd_imap_session_sync(struct wd_imap_session *session, struct wd_imap_change
 			  bool expunge_ok);
 /* The same without new changes, at a command's safe point. */
 void wd_imap_cmd_sync_emit(struct wd_imap_cmd *cmd, bool expunge_ok);
-/* A command that adds messages to a mailbox (APPEND, COPY) reads the
-   journal of the selected mailbox in the same job when that is the target,
-   so EXISTS goes out with its tagged OK (RFC 3501 §6.3.11). init on the
-   loop thread, run in the job, apply on the loop thread. */
+/* A read of the selected mailbox's changes: prepared on the loop thread,
+   run in a job, finished on the loop thread. NOOP and IDLE read this way,
+   and a command that adds messages to a mailbox (APPEND, COPY) reads in the
+   same job when the selected mailbox is the target, so EXISTS goes out with
+   its tagged OK (RFC 3501 §6.3.11). Prepare picks the kind by the sync
+   policy (imap-sync.h): the journal, or the whole mailbox after a gap the
+   journal may not cover, when Redis came back after being down, or hourly;
+   finish records it, so a session never misses changes for long whether
+   Redis is up or not. */
+enum wd_imap_sync_due;
 struct wd_imap_selected_read {
 	bool active;
 	bool claim_recent;
 	bson_oid_t mailbox;
 	uint64_t modseq;
+	int kind;               /* enum wd_imap_sync_due */
+	int64_t started_ms;
 	char session_id[32];
+	int ret;
+	char *error;
 	struct wd_imap_changes *changes;
 };
+/* Inactive when nothing is selected. Release with _clear (done by _init's
+   arena cleanup for a command's read). */
+void wd_imap_selected_read_prepare(struct wd_imap_session *session,
+				   struct wd_imap_selected_read *read);
+void wd_imap_selected_read_clear(struct wd_imap_selected_read *read);
 void wd_imap_selected_read_init(struct wd_imap_cmd *cmd, struct wd_imap_selected_read *read);
+/* Worker thread. With a target, reads only when it is the mailbox read. */
 void wd_imap_selected_read_run(struct wd_store *store, struct wd_imap_selected_read *read,
 			       const bson_oid_t *target);
+/* Loop thread: queue and send what was read when that mailbox is still
+   selected (a failed read is logged; the next one brings the changes). */
+void wd_imap_selected_read_finish(struct wd_imap_session *session,
+				  struct wd_imap_selected_read *read, bool expunge_ok);
 void wd_imap_selected_read_apply(struct wd_imap_cmd *cmd, struct wd_imap_selected_read *read,
 				 bool expunge_ok);
 /* Remove this session's own expunged UIDs (ascending) from the view and send

@@ -21,7 +21,7 @@
 int wd_imap_settings_read(const struct wd_config *config, struct wd_imap_settings *set_r,
 			  const char **error_r)
 {
-	int64_t port, max_mb, max_conn, window, mem, unauth, idle;
+	int64_t port, max_mb, max_conn, window, mem, unauth, idle, poll_s, full_s;
 	memset(set_r, 0, sizeof(*set_r));
 	if (wd_config_get_string(config, "imap.host", "0.0.0.0", &set_r->host, error_r) < 0 ||
 	    wd_config_get_int(config, "imap.port", 9993, &port, error_r) < 0 ||
@@ -39,8 +39,16 @@ int wd_imap_settings_read(const struct wd_config *config, struct wd_imap_setting
 	    wd_config_get_int(config, "imap.unauthenticatedTimeout", 60, &unauth, error_r) < 0 ||
 	    wd_config_get_int(config, "imap.idleTimeout", MIN_IDLE_TIMEOUT_S, &idle, error_r) < 0 ||
 	    wd_config_get_bool(config, "imap.literalPlus", true, &set_r->literal_plus, error_r) < 0 ||
-	    wd_config_get_string(config, "imap.name", "WildDuck-C", &set_r->greeting, error_r) < 0)
+	    wd_config_get_string(config, "imap.name", "WildDuck-C", &set_r->greeting, error_r) < 0 ||
+	    wd_config_get_int(config, "imap.syncPollSeconds", 30, &poll_s, error_r) < 0 ||
+	    wd_config_get_int(config, "imap.fullSyncSeconds", 3600, &full_s, error_r) < 0)
 		return WD_ERROR;
+	if (poll_s < 1 || poll_s > 3600 || full_s < 1 || full_s > 86400) {
+		*error_r = "imap.syncPollSeconds 1..3600, imap.fullSyncSeconds 1..86400";
+		return WD_ERROR;
+	}
+	set_r->sync_poll_ms = (unsigned)poll_s * 1000;
+	set_r->full_sync_ms = (unsigned)full_s * 1000;
 	if (port < 0 || port > 65535) {
 		*error_r = "imap.port: out of range";
 		return WD_ERROR;
@@ -112,6 +120,9 @@ struct wd_imap_server *wd_imap_server_create(const struct wd_server_deps *deps,
 	}
 	server->deps = *deps;
 	server->set = *set;
+	wd_imap_sync_policy_default(&server->sync_policy);
+	server->sync_policy.poll_ms = set->sync_poll_ms;
+	server->sync_policy.full_ms = set->full_sync_ms;
 	server->user_count_buckets = USER_COUNT_BUCKETS;
 	server->user_counts = calloc(USER_COUNT_BUCKETS, sizeof(*server->user_counts));
 	if (server->user_counts == NULL) {

@@ -42,6 +42,12 @@ struct wd_imap_settings {
 	unsigned idle_timeout_ms;   /* imap.idleTimeout s (1800, at least 1800) */
 	bool literal_plus;          /* imap.literalPlus: LITERAL+ instead of LITERAL- (true) */
 	const char *greeting;       /* imap.name ("WildDuck-C") */
+	/* imap.syncPollSeconds (30): how often an IDLE session reads changes
+	   without a wd_events notification (all it has while Redis is down) */
+	unsigned sync_poll_ms;
+	/* imap.fullSyncSeconds (3600): a selected mailbox is re-read whole at
+	   least this often, besides after a journal gap or a Redis outage */
+	unsigned full_sync_ms;
 	/* imap.quotaFromUser: GETQUOTA reads the user (always true for now) */
 };
 

@@ -30,6 +30,7 @@
 #include "imap-commands.h"
 #include "imap-server.h"
 #include "imap-parser.h"
+#include "imap-sync.h"
 #include "wd-buffer.h"
 
 #include <bson/bson.h>
@@ -67,6 +68,8 @@ struct wd_imap_server {
 	size_t user_count_buckets;
 	/* wd_events subscriber (server/notify), NULL without Redis settings */
 	struct wd_notify *notify;
+	/* when selected mailboxes re-read the whole mailbox (imap-sync.h) */
+	struct wd_imap_sync_policy sync_policy;
 };
 
 /* The selected mailbox (SELECTED state). */

@@ -388,6 +388,17 @@ int wd_imap_sync_read_full(struct wd_store *store, const bson_oid_t *mailbox, ui
 	return WD_OK;
 }
 
+int wd_imap_sync_read(struct wd_store *store, const bson_oid_t *mailbox, uint64_t modseq,
+		      const char *session_id, bool claim_recent, enum wd_imap_sync_due kind,
+		      struct wd_imap_changes **changes_r, char **error_r)
+{
+	if (kind == WD_IMAP_SYNC_FULL)
+		return wd_imap_sync_read_full(store, mailbox, modseq, claim_recent, changes_r,
+					      error_r);
+	return wd_imap_sync_read_journal(store, mailbox, modseq, session_id, claim_recent,
+					 changes_r, error_r);
+}
+
 /* ---- loop thread ---- */
 
 struct pending_fetch {

@@ -160,6 +160,12 @@ enum wd_imap_sync_due wd_imap_sync_due(struct wd_imap_sync *sync,
 void wd_imap_sync_read_done(struct wd_imap_sync *sync, enum wd_imap_sync_due kind,
 			    int64_t now_ms);
 
+/* One read of the kind wd_imap_sync_due() chose: FULL reads the mailbox
+   (wd_imap_sync_read_full), anything else the journal. */
+int wd_imap_sync_read(struct wd_store *store, const bson_oid_t *mailbox, uint64_t modseq,
+		      const char *session_id, bool claim_recent, enum wd_imap_sync_due kind,
+		      struct wd_imap_changes **changes_r, char **error_r);
+
 /* QRESYNC SELECT (RFC 7162 §3.2.5.1): "* VANISHED (EARLIER) uids" for the
    client's known UIDs (NULL or empty: 1:uid_next-1) that the view no longer
    holds, computed exactly from the view. Nothing is written when none

@@ -3,7 +3,8 @@
 (items, BODY[] byte-identical to the imported message, \\Seen, CHANGEDSINCE,
 VANISHED), STORE (+/-FLAGS, .SILENT, UNCHANGEDSINCE/MODIFIED), SEARCH
 (ESEARCH, SEARCHRES), COPY/MOVE (COPYUID, TRYCREATE), EXPUNGE / UID EXPUNGE,
-and a second session seeing the changes.
+and a second session seeing the changes, through wd_events or, with Redis
+unreachable, by journal polling and by full re-sync.
 
 usage: test_imap_messages.py WD_SERVER WDCTL   (exit 77 without the stack)"""
 
@@ -305,6 +306,14 @@ def main():
             stack.run_wdctl("message", "import", "alice", "INBOX", path)
     server = Server(wd_server, stack, "--imap.secure=true")
     server2 = Server(wd_server, stack, "--imap.secure=true")
+    # instances whose Redis is unreachable: no wd_events, so IDLE learns of
+    # changes only by reading on its own, from the journal (polling) or by
+    # re-reading the whole mailbox (full re-sync on every read)
+    dead_redis = "--dbs.redis=redis://127.0.0.1:1/0"
+    polling = Server(wd_server, stack, "--imap.secure=true", dead_redis,
+                     "--imap.syncPollSeconds=1")
+    resync = Server(wd_server, stack, "--imap.secure=true", dead_redis,
+                    "--imap.syncPollSeconds=1", "--imap.fullSyncSeconds=1")
     try:
         res.run("fetch", t_fetch, server.port)
         res.run("store", t_store, server.port)
@@ -314,8 +323,12 @@ def main():
         res.run("append", t_append, server.port)
         res.run("hostile arguments", t_hostile, server.port)
         res.run("idle sees another instance", t_idle_two_instances, server.port, server2.port)
+        res.run("idle without redis: journal polling", t_idle_two_instances, polling.port,
+                server.port)
+        res.run("idle without redis: full re-sync", t_idle_two_instances, resync.port,
+                server.port)
     finally:
-        for srv in (server, server2):
+        for srv in (server, server2, polling, resync):
             code = srv.stop()
             if code != 0 or any("runtime error" in l or "Sanitizer" in l for l in srv.log):
                 res.failed.append("server exit %s" % code)
