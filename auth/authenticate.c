@@ -27,6 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A numeric field of a document (int32, int64 or double), 0 when absent. */
+static int64_t doc_number(const bson_t *doc, const char *key)
+{
+	bson_iter_t it;
+	if (doc == NULL || !bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_NUMBER(&it))
+		return 0;
+	return bson_iter_as_int64(&it);
+}
+
 static const char *const scope_names[] = { "master", "imap", "pop3", "smtp" };
 
 const char *wd_auth_scope_name(enum wd_auth_scope scope)
@@ -205,6 +214,8 @@ static enum wd_auth_status accept_login(struct attempt *a, const char *source, c
 	bson_destroy(&update);
 	snprintf(a->result->username, sizeof(a->result->username), "%s", a->user->username);
 	snprintf(a->result->address, sizeof(a->result->address), "%s", a->user->address);
+	a->result->imap_max_connections = doc_number(a->user->doc, "imapMaxConnections");
+	a->result->pop3_max_messages = doc_number(a->user->doc, "pop3MaxMessages");
 	return set_status(a, WD_AUTH_ACCEPTED, "Authentication successful");
 }
 

@@ -73,6 +73,9 @@ struct wd_auth_result {
 	enum wd_auth_source source;
 	bson_oid_t asp;                /* with WD_AUTH_SOURCE_ASP */
 	bool require_password_change;  /* logged in with a temporary password */
+	/* the user's own limits (0 = the server's setting) */
+	int64_t imap_max_connections;  /* users.imapMaxConnections */
+	int64_t pop3_max_messages;     /* users.pop3MaxMessages */
 	char require2fa[64];           /* master scope: 2FA methods still to pass ("" none) */
 	bool rehashed;                 /* the stored hash was upgraded */
 	int64_t retry_after;           /* seconds, with WD_AUTH_RATE_LIMITED */

@@ -2,12 +2,14 @@
  * LOGIN draft) with SASL-IR (RFC 4959) and "*" to cancel.
  *
  * Both end in one job that runs wd_auth_authenticate() with scope imap on a
- * worker thread; the loop thread then applies the result (state, user,
+ * worker thread, which also claims the session's connection lease
+ * (imap-lease.h); the loop thread then applies the result (state, user,
  * per-user connection limit) and answers with the new capability list in
  * the tagged OK. Credentials live in the command's arena and are wiped when
  * it is destroyed. Without TLS (and without imap.insecureAuth) logins are
  * refused with PRIVACYREQUIRED; the capability list said LOGINDISABLED. */
 #include "imap-commands.h"
+#include "imap-lease.h"
 #include "imap-session.h"
 
 #include "wd-arena.h"
@@ -16,6 +18,7 @@
 #include "wd-buffer.h"
 #include "wd-conn.h"
 #include "wd-log.h"
+#include "wd-store-lease.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +26,13 @@
 
 struct login_job {
 	struct wd_auth *auth;
+	struct wd_store *store;
+	unsigned default_limit;        /* imap.maxConnections */
+	unsigned limit;                /* the user's, else the default */
+	char holder[WD_IMAP_LEASE_HOLDER_MAX];
+	enum wd_lease_result lease;
+	struct wd_imap_server *server;
+	bool lease_taken;              /* handed to the session */
 	struct wd_auth_request req;
 	struct wd_auth_result result;
 	char *username;
@@ -41,10 +51,29 @@ static void wipe_credentials(void *context)
 		explicit_bzero(job->password, job->password_len);
 }
 
+/* A lease the session never took (it ended first, or the login failed
+   after the claim) goes back at once instead of running out. */
+static void drop_unused_lease(void *context)
+{
+	struct login_job *job = context;
+	if (job->lease == WD_LEASE_GRANTED && !job->lease_taken)
+		wd_imap_lease_drop(job->server, &job->result.user, job->holder);
+}
+
 static void login_work(void *context)
 {
 	struct login_job *job = context;
+	const struct wd_auth_result *res = &job->result;
 	wd_auth_authenticate(job->auth, &job->req, &job->result);
+	job->lease = WD_LEASE_UNAVAILABLE;
+	if (res->status != WD_AUTH_ACCEPTED || !res->has_user)
+		return;
+	job->limit = res->imap_max_connections > 0 && res->imap_max_connections < UINT32_MAX ?
+			     (unsigned)res->imap_max_connections :
+			     job->default_limit;
+	if (job->limit > 0)
+		job->lease = wd_store_lease_claim(job->store, WD_IMAP_LEASE_KIND, &res->user,
+						  job->holder, job->limit, WD_IMAP_LEASE_MS);
 }
 
 static enum wd_imap_cmd_result login_done(struct wd_imap_cmd *cmd)
@@ -77,8 +106,14 @@ static enum wd_imap_cmd_result login_done(struct wd_imap_cmd *cmd)
 	}
 	if (!res->has_user)
 		return wd_imap_cmd_reply(cmd, "NO", "AUTHENTICATIONFAILED", "Authentication failed");
-	if (wd_imap_session_login(session, &res->user, res->username) < 0)
+	job->lease_taken = job->lease == WD_LEASE_GRANTED;
+	if (job->lease == WD_LEASE_REFUSED ||
+	    wd_imap_session_login(session, &res->user, res->username, job->limit,
+				  job->lease == WD_LEASE_GRANTED) < 0) {
+		wd_info("imap", "%s: %s refused: more than %u connections", session->id,
+			res->username, job->limit);
 		return wd_imap_cmd_reply(cmd, "NO", "LIMIT", "Too many simultaneous connections");
+	}
 	wd_info("imap", "%s: %s logged in from %s", session->id, res->username,
 		wd_conn_peer_ip(session->conn));
 	struct wd_buffer *out = &session->out;
@@ -95,6 +130,8 @@ static struct login_job *login_job_new(struct wd_imap_cmd *cmd)
 	if (job == NULL)
 		return NULL;
 	wd_arena_add_cleanup(cmd->arena, wipe_credentials, job);
+	wd_arena_add_cleanup(cmd->arena, drop_unused_lease, job);
+	job->server = cmd->session->server;
 	cmd->context = job;
 	return job;
 }
@@ -113,6 +150,9 @@ static enum wd_imap_cmd_result login_start(struct wd_imap_cmd *cmd, struct login
 		return wd_imap_cmd_reply(cmd, "NO", "SERVERBUG", "Out of memory");
 	job->password_len = pass_len;
 	job->auth = session->server->deps.auth;
+	job->store = session->server->deps.store;
+	job->default_limit = session->server->set.max_connections;
+	wd_imap_lease_holder(session, job->holder, sizeof(job->holder));
 	snprintf(job->ip, sizeof(job->ip), "%s", wd_conn_peer_ip(session->conn));
 	snprintf(job->sess, sizeof(job->sess), "%s", session->id);
 	job->req.username = job->username;

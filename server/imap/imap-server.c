@@ -2,6 +2,7 @@
  * session list and shutdown. */
 #include "imap-server.h"
 
+#include "imap-lease.h"
 #include "imap-session.h"
 #include "wd-config.h"
 #include "wd-conn.h"
@@ -152,6 +153,11 @@ struct wd_imap_server *wd_imap_server_create(const struct wd_server_deps *deps,
 		wd_imap_server_destroy(&server);
 		return NULL;
 	}
+	if (wd_imap_lease_start(server) < 0) {
+		*error_r = strdup("connection leases: no random instance id");
+		wd_imap_server_destroy(&server);
+		return NULL;
+	}
 	notify_start(server);
 	return server;
 }
@@ -164,6 +170,7 @@ unsigned wd_imap_server_port(const struct wd_imap_server *server)
 void wd_imap_server_shutdown(struct wd_imap_server *server)
 {
 	server->shutting_down = true;
+	wd_imap_lease_stop(server);
 	wd_notify_destroy(&server->notify);
 	if (server->listener != NULL)
 		wd_listener_close(&server->listener);
@@ -186,6 +193,7 @@ void wd_imap_server_destroy(struct wd_imap_server **_server)
 	*_server = NULL;
 	if (server == NULL)
 		return;
+	wd_imap_lease_stop(server);
 	wd_notify_destroy(&server->notify);
 	if (server->listener != NULL)
 		wd_listener_close(&server->listener);

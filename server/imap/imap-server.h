@@ -8,8 +8,7 @@
  * need from outside (store, auth, worker pool, the loop's completion queue)
  * is passed in explicitly, so more loops can each get their own server on
  * the same port later (listeners use SO_REUSEPORT). The per-user connection
- * limit (imap.maxConnections) is counted per process, in this object; a
- * user spreading connections over several instances gets the limit on each. */
+ * limit (imap.maxConnections) holds across instances (imap-lease.h). */
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -7,6 +7,8 @@
  * holds a reference on the session while it runs, so nothing it uses is
  * freed under it. */
 #include "imap-session.h"
+
+#include "imap-lease.h"
 #include "wd-spool.h"
 
 #include "imap-utf7.h"
@@ -43,7 +45,8 @@ static struct wd__imap_user_count **user_slot(struct wd_imap_server *server,
 	return slot;
 }
 
-static int user_count_take(struct wd_imap_server *server, const bson_oid_t *user)
+static int user_count_take(struct wd_imap_server *server, const bson_oid_t *user,
+			   unsigned limit)
 {
 	struct wd__imap_user_count **slot = user_slot(server, user);
 	if (*slot == NULL) {
@@ -53,7 +56,7 @@ static int user_count_take(struct wd_imap_server *server, const bson_oid_t *user
 		bson_oid_copy(user, &uc->user);
 		*slot = uc;
 	}
-	if (server->set.max_connections > 0 && (*slot)->count >= server->set.max_connections)
+	if (limit > 0 && (*slot)->count >= limit)
 		return WD_ERROR;
 	(*slot)->count++;
 	return WD_OK;
@@ -267,11 +270,15 @@ void wd_imap_session_update_limits(struct wd_imap_session *session)
 }
 
 int wd_imap_session_login(struct wd_imap_session *session, const bson_oid_t *user,
-			  const char *username)
+			  const char *username, unsigned limit, bool leased)
 {
-	if (user_count_take(session->server, user) < 0)
-		return WD_ERROR;
-	session->counted = true;
+	if (leased) {
+		session->leased = true;
+	} else {
+		if (user_count_take(session->server, user, limit) < 0)
+			return WD_ERROR;
+		session->counted = true;
+	}
 	session->has_user = true;
 	bson_oid_copy(user, &session->user);
 	free(session->username);
@@ -634,6 +641,7 @@ static void on_close(struct wd_conn *conn, void *context, const char *reason)
 		user_count_release(server, &session->user);
 		session->counted = false;
 	}
+	wd_imap_lease_release(session);
 	if (session->prev != NULL)
 		session->prev->next = session->next;
 	else

@@ -68,6 +68,10 @@ struct wd_imap_server {
 	size_t user_count_buckets;
 	/* wd_events subscriber (server/notify), NULL without Redis settings */
 	struct wd_notify *notify;
+	/* per-user connection leases across instances (imap-lease.h) */
+	char instance_id[17];
+	uv_timer_t lease_timer;
+	bool lease_timer_started;
 	/* when selected mailboxes re-read the whole mailbox (imap-sync.h) */
 	struct wd_imap_sync_policy sync_policy;
 };
@@ -119,7 +123,8 @@ struct wd_imap_session {
 	bool running;            /* inside the run loop (no re-entry) */
 	bool closed;             /* the connection is closed or closing */
 	bool close_after;        /* close once the current output is sent */
-	bool counted;            /* holds a per-user connection slot */
+	bool counted;            /* holds a per-process connection slot */
+	bool leased;             /* holds a connection lease (imap-lease.h) */
 
 	struct wd_buffer out;    /* response being built (reused) */
 
@@ -168,10 +173,12 @@ bool wd_imap_session_output_full(const struct wd_imap_session *session);
 
 /* ---- state ---- */
 
-/* Apply a successful login: state AUTH, user, connection limit (NO with
+/* Apply a successful login: state AUTH, user, and the connection limit:
+   `leased` when the login job got a lease (imap-lease.h), otherwise the
+   session is counted in this process against `limit` (0 = none; NO with
    [LIMIT] when over it: returns WD_ERROR and nothing changed). */
 int wd_imap_session_login(struct wd_imap_session *session, const bson_oid_t *user,
-			  const char *username);
+			  const char *username, unsigned limit, bool leased);
 /* Frees a selected-mailbox state (cmd-select.c). */
 void wd__imap_selected_free(struct wd_imap_selected *selected);
 /* Leave the selected state (CLOSE, UNSELECT, a new SELECT). */

@@ -372,6 +372,29 @@ def t_connection_limit(port):
         x.close()
 
 
+def t_connection_limit_instances(port_a, port_b):
+    """imap.maxConnections holds across instances: 2 sessions on A and one
+    on B fill the limit of 3; B refuses the next; a logout on A frees a slot
+    that B sees."""
+    on_a = [tls_login(port_a, "limited") for _ in range(2)]
+    on_b = [tls_login(port_b, "limited")]
+    c = Conn(port_b)
+    c.cmd("STARTTLS")
+    c.starttls()
+    _, no = c.cmd('LOGIN limited "%s"' % PASSWORD)
+    check("NO [LIMIT]" in no, no)
+    on_a[0].cmd("LOGOUT")
+    on_a[0].closed()
+    for _ in range(50):  # the release is a job after the close
+        _, resp = c.cmd('LOGIN limited "%s"' % PASSWORD)
+        if " OK " in resp:
+            break
+        time.sleep(0.1)
+    check(" OK " in resp, resp)
+    for x in on_a[1:] + on_b + [c]:
+        x.close()
+
+
 def t_noop_sync(port, stack):
     c = tls_login(port)
     _, ok = c.cmd("CREATE Sync")
@@ -414,6 +437,7 @@ def main():
               "--imap.compression.memLevel=5"]
     plain = Server(wd_server, stack, "--imap.unauthenticatedTimeout=2", *common)
     implicit = Server(wd_server, stack, "--imap.secure=true")
+    other = Server(wd_server, stack, *common)
     try:
         res.run("prelogin capabilities", t_prelogin_capabilities, plain.port)
         res.run("starttls and login", t_starttls_and_login, plain.port)
@@ -428,6 +452,8 @@ def main():
         res.run("pipelining order", t_pipelining, plain.port)
         res.run("unauthenticated timeout", t_unauth_timeout, plain.port)
         res.run("per-user connection limit", t_connection_limit, plain.port)
+        res.run("connection limit across instances", t_connection_limit_instances, plain.port,
+                other.port)
         res.run("NOOP brings changes (EXISTS, RECENT)", t_noop_sync, plain.port, stack)
 
         def t_shutdown():
@@ -441,6 +467,7 @@ def main():
     finally:
         plain.stop()
         implicit.stop()
+        other.stop()
         stack.cleanup()
 
     def t_clean_logs():
