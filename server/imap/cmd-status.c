@@ -4,12 +4,14 @@
  * Counts come from one pass over the mailbox's messages with a projection
  * of the three fields they need (FerretDB scans the collection for any
  * filter but _id, so one pass beats one count per item); MESSAGES alone is
- * a count. RECENT is 0: \Recent belongs to the session that selects the
- * mailbox (imap-sync.h), and STATUS must not claim it. */
+ * a count. RECENT counts the messages above the mailbox's \Recent
+ * watermark (imap-sync.h), those the next session to select it will see as
+ * recent; STATUS reads the watermark and never claims (0 without Redis). */
 #include "imap-commands.h"
 #include "imap-session.h"
 
 #include "imap-mailbox-args.h"
+#include "imap-sync.h"
 #include "imap-writer.h"
 #include "wd-arena.h"
 #include "wd-buffer.h"
@@ -19,7 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define COUNTED_ITEMS (WD_IMAP_STATUS_UNSEEN | WD_IMAP_STATUS_SIZE | WD_IMAP_STATUS_DELETED)
+#define COUNTED_ITEMS \
+	(WD_IMAP_STATUS_UNSEEN | WD_IMAP_STATUS_SIZE | WD_IMAP_STATUS_DELETED | WD_IMAP_STATUS_RECENT)
 
 static int64_t doc_int(const bson_t *doc, const char *key)
 {
@@ -51,6 +54,11 @@ int wd_imap_status_compute(struct wd_store *store, const struct wd_mailbox *mail
 	if (!(items & (COUNTED_ITEMS | WD_IMAP_STATUS_MESSAGES)))
 		return 0;
 
+	/* UIDs above it are recent; without Redis none is (UINT32_MAX) */
+	uint32_t recent_above = UINT32_MAX;
+	if ((items & WD_IMAP_STATUS_RECENT) &&
+	    wd_imap_recent_watermark(store, &mailbox->id, &recent_above) < 0)
+		recent_above = UINT32_MAX;
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
 	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
 	bson_t filter = BSON_INITIALIZER;
@@ -70,6 +78,7 @@ int wd_imap_status_compute(struct wd_store *store, const struct wd_mailbox *mail
 		BSON_APPEND_INT32(&proj, "unseen", 1);
 		BSON_APPEND_INT32(&proj, "size", 1);
 		BSON_APPEND_INT32(&proj, "undeleted", 1);
+		BSON_APPEND_INT32(&proj, "uid", 1);
 		bson_append_document_end(&opts, &proj);
 		mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
 		const bson_t *doc;
@@ -80,6 +89,8 @@ int wd_imap_status_compute(struct wd_store *store, const struct wd_mailbox *mail
 			if (!doc_bool(doc, "undeleted", true))
 				values_r->deleted++;
 			values_r->size += (uint64_t)doc_int(doc, "size");
+			if (doc_int(doc, "uid") > (int64_t)recent_above)
+				values_r->recent++;
 		}
 		if (mongoc_cursor_error(cursor, &err))
 			ret = -1;

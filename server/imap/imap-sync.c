@@ -213,6 +213,29 @@ int wd_imap_recent_claim(struct wd_store *store, const bson_oid_t *mailbox, uint
 	return ret;
 }
 
+int wd_imap_recent_watermark(struct wd_store *store, const bson_oid_t *mailbox,
+			     uint32_t *watermark_r)
+{
+	char hex[25], key[40];
+	bson_oid_to_string(mailbox, hex);
+	snprintf(key, sizeof(key), "wdc:recent:%s", hex);
+	const char *argv[] = { "GET", key };
+	redisReply *reply = wd_store_redis_argv(store, 2, argv, NULL);
+	if (reply == NULL)
+		return WD_ERROR;
+	int ret = WD_OK;
+	*watermark_r = 0;
+	if (reply->type == REDIS_REPLY_STRING) {
+		char *end;
+		unsigned long long v = strtoull(reply->str, &end, 10);
+		*watermark_r = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	} else if (reply->type != REDIS_REPLY_NIL) {
+		ret = WD_ERROR;
+	}
+	freeReplyObject(reply);
+	return ret;
+}
+
 /* Claim the UIDs above what the changes and the view start from. */
 static void claim_new(struct wd_store *store, const bson_oid_t *mailbox,
 		      struct wd_imap_changes *changes, uint32_t last_uid)

@@ -85,6 +85,11 @@ int wd_imap_sync_read_journal(struct wd_store *store, const bson_oid_t *mailbox,
 int wd_imap_sync_read_full(struct wd_store *store, const bson_oid_t *mailbox, uint64_t modseq,
 			   bool claim_recent, struct wd_imap_changes **changes_r, char **error_r);
 
+/* The mailbox's \Recent watermark without claiming anything: UIDs above
+   it are recent for the next session that selects the mailbox (STATUS
+   RECENT). 0 when no session claimed any yet; WD_ERROR without Redis. */
+int wd_imap_recent_watermark(struct wd_store *store, const bson_oid_t *mailbox,
+			     uint32_t *watermark_r);
 /* Raise the mailbox's \Recent watermark to `last_uid` (uidNext - 1);
    *first_r gets the first UID this caller claimed (> last_uid when none).
    WD_ERROR when Redis cannot be reached (then nothing is claimed). */

@@ -406,8 +406,15 @@ def t_noop_sync(port, stack):
         with open(path, "wb") as f:
             f.write(b"From: b@example.com\r\nSubject: new\r\n\r\nnew message\r\n")
         stack.run_wdctl("message", "import", "alice", "Sync", path)
+    # STATUS counts the message as recent and does not claim it
+    s = tls_login(port)
+    lines, ok = s.cmd("STATUS Sync (MESSAGES RECENT)")
+    check('* STATUS "Sync" (MESSAGES 1 RECENT 1)' in lines, lines)
     lines, ok = c.cmd("NOOP")
     check("* 1 EXISTS" in lines and "* 1 RECENT" in lines and " OK " in ok, (lines, ok))
+    lines, ok = s.cmd("STATUS Sync (RECENT UNSEEN)")
+    check('* STATUS "Sync" (RECENT 0 UNSEEN 1)' in lines, lines)
+    s.close()
     lines, ok = c.cmd("NOOP")
     check(lines == [], lines)
     # another session sees it, not as recent (claimed by the first)
