@@ -3,8 +3,10 @@
 #include "wd-service.h"
 
 extern const struct wd_service wd_imap_service;
+extern const struct wd_service wd_pop3_service;
 
 const struct wd_service *const wd_services[] = {
 	&wd_imap_service,
+	&wd_pop3_service,
 	NULL,
 };
