@@ -12,7 +12,10 @@
  *
  * Never an open relay: nothing enters the queue from the network; only
  * libwddeliver and wd-api call wd_outbound_queue(), with recipients they
- * decided (forward targets, the sender of a message being auto-replied). */
+ * decided (forward targets, the sender of a message being auto-replied).
+ *
+ * docs/OUTBOUND.md documents the sender.* settings, the documents written
+ * and the sender's behaviour. */
 
 #include <bson/bson.h>
 #include <stdbool.h>
@@ -24,9 +27,12 @@ struct wd_config;
 struct wd_outbound;
 
 /* sender.* settings: the relay (host, port, TLS), zone, loop secret,
-   whether this process runs the sender; documented in docs/. */
+   whether this process runs the sender; documented in docs/OUTBOUND.md.
+   Thread-safe after creation: wd_outbound_queue() may run on any number of
+   worker threads at once. */
 struct wd_outbound *wd_outbound_create(struct wd_store *store, const struct wd_config *config,
 				       char **error_r);
+/* Stops the sender first when it runs. */
 void wd_outbound_destroy(struct wd_outbound **outbound);
 
 struct wd_outbound_message {
@@ -40,15 +46,55 @@ struct wd_outbound_message {
 	const bson_oid_t *user;      /* owner, or NULL */
 	const char *parent_id;       /* the message that caused it (queue id or Message-ID), or NULL */
 	const char *origin;          /* client IP the parent came from, or NULL */
+	/* Optional, NULL when unknown: */
+	const char *user_email;      /* the owner's address (envelope `user`) */
+	/* Forwards: the recipient whose filter or forwarding targets forward the
+	   message. As in WildDuck's forward, every delivery then carries it as
+	   `forwardedFor` (part of the X-WildDuck-Seen loop hash) and the stored
+	   envelope's `to` is [forwarded_for] while the queue entries go to `to`. */
+	const char *forwarded_for;
 };
 
-/* Queues one message for its recipients. *queue_id_r (19 bytes with NUL)
-   gets the ZoneMTA queue id. Blocking (database). */
+/* What wd_outbound_queue() returns besides WD_OK / WD_ERROR: a forward
+   refused as a loop (30 or more Received: headers, or an X-WildDuck-Seen
+   header of ours for the same deliveries); nothing was queued. */
+#define WD_OUTBOUND_LOOP (-2)
+
+/* Queues one message for its recipients as WildDuck's maildropper does:
+   the header block is kept as a list of lines in the file's metadata
+   (Message-ID and Date added when missing, Bcc removed, X-WildDuck-Seen
+   added to forwards when sender.loopSecret is set), the body goes to
+   GridFS unchanged, then one zone-queue entry per recipient.
+   *queue_id_r (19 bytes with NUL) gets the ZoneMTA queue id. Blocking
+   (database). WD_ERROR or WD_OUTBOUND_LOOP with a malloc'd *error_r. */
 int wd_outbound_queue(struct wd_outbound *outbound, const struct wd_outbound_message *msg,
 		      char queue_id_r[19], char **error_r);
 
-/* Runs the sender in its own thread until stop (sender.enabled). */
+/* Runs the sender in its own thread until stop (sender.enabled). Start
+   fails when the sender is already running. Stop returns promptly: an
+   SMTP exchange in progress is abandoned and its entry unlocked for the
+   next attempt (not counted as a deferral). */
 int wd_outbound_sender_start(struct wd_outbound *outbound, char **error_r);
 void wd_outbound_sender_stop(struct wd_outbound *outbound);
+
+/* sender.enabled: whether this process should run the sender. */
+bool wd_outbound_sender_enabled(const struct wd_outbound *outbound);
+bool wd_outbound_sender_running(const struct wd_outbound *outbound);
+/* Poll the queue now instead of at the next interval (a message was just
+   queued by this process). Harmless when the sender is not running. */
+void wd_outbound_sender_wake(struct wd_outbound *outbound);
+
+/* "sender delivering to HOST:PORT (zone Z)" */
+void wd_outbound_describe(const struct wd_outbound *outbound, char *buf, size_t size);
+
+/* Counters since creation (for logs and tests). */
+struct wd_outbound_stats {
+	uint64_t queued;      /* messages queued through this object */
+	uint64_t attempts;    /* entries the sender locked and tried */
+	uint64_t delivered;   /* accepted by the relay */
+	uint64_t deferred;    /* temporary failure, retried later */
+	uint64_t dropped;     /* permanent failure or out of retries */
+};
+void wd_outbound_get_stats(const struct wd_outbound *outbound, struct wd_outbound_stats *stats_r);
 
 #endif
