@@ -7,30 +7,36 @@
  *
  * A transaction is two blocking steps, each run on a worker thread:
  *
- *   RCPT TO   wd_deliver_check_rcpt(): resolve the address as WildDuck's
- *             LMTP does (reference §4.13: dots, +labels, domain aliases,
- *             IDN), refuse unknown / disabled users and users already over
- *             quota, keep what DATA needs. Forwarded addresses (no user)
- *             are accepted when they forward and are only forwarded.
- *   DATA      wd_deliver_message(): for each accepted recipient, add the
- *             trace headers (Return-Path, Delivered-To), run the user's
- *             filters, the domain access lists and the spam decision, pick
- *             the mailbox (Junk, a filter's target, INBOX), check quota
- *             again with the real size, store through libwdstore, queue
- *             forwards and the autoreply in the outbound queue
- *             (wd-outbound.h), and write one message-log line. Each
- *             recipient gets its own reply; one recipient's failure never
- *             changes another's.
+ *   RCPT TO   wd_deliver_check_rcpt(): resolve the address (reference
+ *             §4.13: dots, +labels, domain aliases, IDN, and wildcard
+ *             addresses unless lmtp.wildcard is false), refuse unknown /
+ *             disabled / suspended users and users already over quota, keep
+ *             what DATA needs. A forwarded address (no owner) is accepted
+ *             when it forwards (as WildDuck's MX plugin does; WildDuck's own
+ *             lmtp.js refuses it) and the message is only forwarded.
+ *   DATA      wd_deliver_message(): the message is parsed once
+ *             (wd-message-summary.h); then for each accepted recipient: add
+ *             the trace headers (Delivered-To, Return-Path), run the user's
+ *             filters, the domain access lists and the spam decision, check
+ *             quota with the real size, queue forwards and the autoreply in
+ *             the outbound queue, pick the mailbox (Junk, a filter's target,
+ *             INBOX), store through libwdstore, update the address register,
+ *             and write one message-log line. Each recipient gets its own
+ *             reply; one recipient's failure never changes another's.
  *
  * Replies are SMTP replies with enhanced status codes (RFC 3463) that the
  * LMTP engine sends as they are. Temporary trouble (database or Redis down)
  * is a 4xx so the MTA retries; nothing is ever half-stored and then
  * reported as failed (a recipient is 250 exactly when its message is
- * stored, or dropped by a filter's delete action, which WildDuck also
- * answers with 250).
+ * stored, forwarded (forwarded addresses), or dropped by a filter's delete
+ * action, which WildDuck also answers with 250).
+ *
+ * docs/DELIVERY.md describes the pipeline, every setting, and where we
+ * differ from WildDuck.
  *
  * Thread safety: a wd_deliver is shared by all worker threads; the calls
- * keep no state between them except in the wd_deliver_rcpt objects. */
+ * keep no state between them except in the wd_deliver_rcpt objects (and a
+ * settings cache of their own). */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,12 +49,27 @@ struct wd_deliver;
 struct wd_deliver_rcpt;
 
 /* Settings come from the configuration (WildDuck's keys where it has them):
-   lmtp.maxMB (25), spam header (e.g. "X-Spam-Status: Yes" / Rspamd's),
-   quota answer 552 or 452 (lmtp.overQuota), sender.* for the outbound
-   queue, attachments.decodeBase64, and so on; documented in docs/. */
+   lmtp.maxMB (25), lmtp.overQuota ("reject": 552, "defer": 452),
+   lmtp.wildcard, lmtp.forwardedAddresses, lmtp.spamHeader,
+   lmtp.spamHeaderScore, lmtp.rspamdHeader, maxStorage,
+   attachments.decodeBase64; every key is in docs/DELIVERY.md. A value of
+   the wrong type is an error (NULL, malloc'd *error_r). */
 struct wd_deliver *wd_deliver_create(struct wd_store *store, struct wd_auth *auth,
 				     const struct wd_config *config, char **error_r);
 void wd_deliver_destroy(struct wd_deliver **deliver);
+
+/* Where forwards and autoreplies go. Without a queue (the default) they
+   are not sent, and each message-log line says so. set_outbound uses the
+   outbound queue (wd-outbound.h, wd_outbound_queue()); set_queue takes any
+   function with its contract (another queue, or a test double). Call
+   before the first delivery; the queue must outlive the wd_deliver. */
+struct wd_outbound;
+struct wd_outbound_message;
+typedef int wd_deliver_queue_cb(void *context, const struct wd_outbound_message *message,
+				char queue_id_r[19], char **error_r);
+void wd_deliver_set_outbound(struct wd_deliver *deliver, struct wd_outbound *outbound);
+void wd_deliver_set_queue(struct wd_deliver *deliver, wd_deliver_queue_cb *queue,
+			  void *context);
 
 /* One SMTP reply: "<code> <status> <text>". */
 struct wd_deliver_reply {
@@ -65,19 +86,26 @@ struct wd_deliver_rcpt *wd_deliver_check_rcpt(struct wd_deliver *deliver, const 
 void wd_deliver_rcpt_free(struct wd_deliver_rcpt **rcpt);
 /* The address as given in RCPT TO (for logs). */
 const char *wd_deliver_rcpt_address(const struct wd_deliver_rcpt *rcpt);
+/* The recipient as delivery writes it in Delivered-To and meta.to:
+   WildDuck's normalizeAddress() of the RCPT address (lower case, NFC,
+   Unicode domain, dots and "+label" kept). */
+const char *wd_deliver_rcpt_recipient(const struct wd_deliver_rcpt *rcpt);
 
 /* What the transaction knew before DATA. */
 struct wd_deliver_envelope {
 	const char *mail_from;      /* reverse-path without <>, "" for the null sender */
 	const char *helo;           /* LHLO name */
 	const char *remote_ip;      /* the client that handed us the message */
-	const char *transaction_id; /* our id for the transaction, in logs and meta */
-	const char *protocol;       /* "LMTP" (meta.transtype) */
+	const char *transaction_id; /* our id for the transaction, in logs and meta
+				       (meta.transactionId: an ObjectId when it is 24 hex digits) */
+	const char *protocol;       /* "LMTP" (meta.transtype unless Received says otherwise) */
 };
 
 /* DATA. `raw` is the message as received (dot-unstuffed, CRLF line ends as
    sent). replies[i] answers rcpts[i]. WD_OK when every recipient got a
-   reply (some may be refusals); WD_ERROR only on misuse. */
+   reply (some may be refusals); WD_ERROR only on misuse (NULL arguments).
+   Recipients that resolve to the same user (or forwarded address) get one
+   delivery, and the later ones the first one's reply. */
 int wd_deliver_message(struct wd_deliver *deliver, const struct wd_deliver_envelope *envelope,
 		       struct wd_deliver_rcpt *const *rcpts, size_t count, const uint8_t *raw,
 		       size_t len, struct wd_deliver_reply *replies);

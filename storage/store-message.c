@@ -16,6 +16,7 @@
 #include "wd-mime-tree.h"
 #include "message-pieces.h"
 #include "mime-parsed-header.h"
+#include "store-message-private.h"
 #include "store-op.h"
 #include "store-private.h"
 #include "wd-arena.h"
@@ -42,6 +43,11 @@ static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 static void gmime_init_once(void)
 {
 	g_mime_init();
+}
+
+void wd__gmime_init(void)
+{
+	pthread_once(&gmime_once, gmime_init_once);
 }
 
 static bool is_inline_text(const struct wd_mime_node *node)
@@ -76,14 +82,19 @@ struct add_ctx {
 	char *error;
 };
 
-static bool externalize(struct add_ctx *ctx, const struct wd_mime_node *node)
+bool wd__body_is_attachment(const struct wd_mime_node *node)
 {
 	uint32_t len = wd_mime_range_len(node->body);
-	if (len == 0)
+	return len > 0 && (!is_inline_text(node) || len > INLINE_TEXT_MAX);
+}
+
+static bool externalize(struct add_ctx *ctx, const struct wd_mime_node *node)
+{
+	if (wd_mime_range_len(node->body) == 0)
 		return false;
 	if (ctx->literal_total > LITERAL_BUDGET)
 		return true;
-	return !is_inline_text(node) || len > INLINE_TEXT_MAX;
+	return wd__body_is_attachment(node);
 }
 
 static void append_piece(struct add_ctx *ctx, const bson_t *piece)
@@ -364,7 +375,7 @@ static const char *const indexed_headers[] = {
 	"list-id", "delivered-to",
 };
 
-static void append_indexed_headers(const struct wd_mime_tree *tree, bson_t *doc, bool nul_ok)
+void wd__indexed_headers_append(const struct wd_mime_tree *tree, bson_t *doc, bool nul_ok)
 {
 	const struct wd_mime_node *root = tree->root;
 	bson_t array;
@@ -602,7 +613,7 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 			 const struct wd_message_add *req, struct wd_message_added *added_r,
 			 char **error_r)
 {
-	pthread_once(&gmime_once, gmime_init_once);
+	wd__gmime_init();
 	*error_r = NULL;
 	memset(added_r, 0, sizeof(*added_r));
 	struct wd__mailbox_info mbox;
@@ -690,7 +701,7 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	bson_append_document_end(&tree_doc, &map);
 	bson_append_document_end(&doc, &tree_doc);
 
-	append_indexed_headers(tree, &doc, nul_ok);
+	wd__indexed_headers_append(tree, &doc, nul_ok);
 	if (wd_store_caps(store)->nested_arrays) {
 		/* WildDuck's cached structure (nested arrays: real MongoDB only);
 		   built aside so that a failure leaves the document whole */
@@ -713,7 +724,11 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	bson_append_document_begin(&doc, "meta", -1, &meta);
 	BSON_APPEND_UTF8(&meta, "source", req->source != NULL ? req->source : "API");
 	BSON_APPEND_DATE_TIME(&meta, "time", now);
+	if (req->meta != NULL)
+		bson_concat(&meta, req->meta);
 	bson_append_document_end(&doc, &meta);
+	if (req->fields != NULL)
+		bson_concat(&doc, req->fields);
 	bson_append_document_begin(&doc, "wdc", -1, &wdc);
 	BSON_APPEND_INT32(&wdc, "v", 1);
 	BSON_APPEND_INT64(&wdc, "size", (int64_t)size);

@@ -2,15 +2,10 @@
  * pop3.js onListMessages / onUpdate do it.
  *
  * Listing: the INBOX by path, the watermark from Redis (pxm:<user> field
- * <inbox>, else the legacy pop3uid field <inbox>), the user's
- * pop3MaxMessages, then one query {mailbox, uid >= watermark} sorted by UID
- * descending with the limit, reversed so the oldest comes first. The new
- * watermark is the oldest UID listed; the legacy field is dropped.
- *
- * The user's limit is read from the users document itself, not from
- * WildDuck's cached:<user> hash: that cache only mirrors the document
- * (WildDuck deletes it on every user update) and a stale copy written by
- * a process that does not delete it would be worse than one more read. */
+ * <inbox>, else the legacy pop3uid field <inbox>), then one query
+ * {mailbox, uid >= watermark} sorted by UID descending with the limit,
+ * reversed so the oldest comes first. The new watermark is the oldest UID
+ * listed; the legacy field is dropped. */
 #include "wd-store-pop3.h"
 
 #include "store-op.h"
@@ -74,29 +69,6 @@ static void watermark_set(struct wd_store *store, const bson_oid_t *user,
 	redis_command(store, 3, (const char *[]){ "HDEL", "pop3uid", field });
 }
 
-/* users.pop3MaxMessages, 0 when unset (or 0, null, negative). */
-static int user_max_messages(struct wd_store *store, const bson_oid_t *user, int64_t *max_r,
-			     char **error_r)
-{
-	struct wd__coll c;
-	wd__coll_open(&c, store, WD_STORE_DB_USERS, "users");
-	bson_t *query = BCON_NEW("_id", BCON_OID(user));
-	bson_t *opts = BCON_NEW("projection", "{", "pop3MaxMessages", BCON_INT32(1), "}");
-	bson_t doc;
-	int ret = wd__find_one(c.coll, query, opts, &doc, error_r);
-	bson_destroy(query);
-	bson_destroy(opts);
-	wd__coll_close(&c);
-	if (ret == WD_STORE_ERR_NOT_FOUND)
-		return wd__fail(error_r, ret, "no such user");
-	if (ret < 0)
-		return ret;
-	int64_t max = wd__doc_int64(&doc, "pop3MaxMessages");
-	bson_destroy(&doc);
-	*max_r = max > 0 ? max : 0;
-	return WD_STORE_OK;
-}
-
 static int list_messages(struct wd_store *store, const bson_oid_t *mailbox, uint32_t watermark,
 			 size_t limit, struct wd_pop3_maildrop *m, char **error_r)
 {
@@ -142,7 +114,7 @@ static int list_messages(struct wd_store *store, const bson_oid_t *mailbox, uint
 	return ret;
 }
 
-int wd_store_pop3_list(struct wd_store *store, const bson_oid_t *user, unsigned default_max,
+int wd_store_pop3_list(struct wd_store *store, const bson_oid_t *user, unsigned max,
 		       struct wd_pop3_maildrop *maildrop_r, char **error_r)
 {
 	memset(maildrop_r, 0, sizeof(*maildrop_r));
@@ -154,12 +126,8 @@ int wd_store_pop3_list(struct wd_store *store, const bson_oid_t *user, unsigned 
 	maildrop_r->mailbox = inbox->id;
 	wd_mailbox_free(&inbox);
 
-	int64_t max = 0;
-	ret = user_max_messages(store, user, &max, error_r);
-	if (ret < 0)
-		return ret;
 	if (max == 0)
-		max = default_max > 0 ? default_max : WD_POP3_DEFAULT_MAX_MESSAGES;
+		max = WD_POP3_DEFAULT_MAX_MESSAGES;
 	if (max > WD_POP3_MAILDROP_MAX)
 		max = WD_POP3_MAILDROP_MAX;
 

@@ -37,6 +37,13 @@ struct wd_message_add {
 	const char *source;         /* meta.source: "IMAP", "LMTP", "API", "IMPORT" */
 	const char *session_id;     /* journal `ignore`, or NULL */
 	bool decode_base64;         /* attachments.decodeBase64 */
+	/* Delivery's additions (NULL elsewhere): `meta` fields written after
+	   meta.source and meta.time (from, to, origin, transtype, queueId,
+	   transactionId…; never source or time themselves), and top-level
+	   fields appended to the document (filters, outbound, forwardTargets;
+	   never a field the store writes). */
+	const bson_t *meta;
+	const bson_t *fields;
 };
 
 struct wd_message_added {

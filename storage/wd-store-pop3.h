@@ -7,7 +7,10 @@
  *
  * The maildrop is the user's INBOX only, and only its newest messages:
  * users.pop3MaxMessages when set (non-zero), else the server's
- * pop3.maxMessages, never more than WD_POP3_MAILDROP_MAX. Messages below the
+ * pop3.maxMessages, never more than WD_POP3_MAILDROP_MAX (the caller picks:
+ * libwdauth's login result carries the user's value, read from the users
+ * document itself rather than WildDuck's cached:<user> mirror of it, which
+ * WildDuck deletes on every update anyway). Messages below the
  * user's POP3 watermark are never listed: the Redis hash pxm:<user> maps the
  * INBOX id to the lowest UID listed before (WildDuck's legacy hash
  * `pop3uid`, keyed by the mailbox alone, is read when pxm: has nothing).
@@ -50,11 +53,12 @@ struct wd_pop3_maildrop {
 	uint32_t watermark;             /* the pxm: value the listing started from (0: none) */
 };
 
-/* Lists the maildrop of `user` and moves the watermark (see above).
-   `default_max` is pop3.maxMessages. Returns 0, or a negative
+/* Lists the newest `max` messages (0: WD_POP3_DEFAULT_MAX_MESSAGES; capped
+   at WD_POP3_MAILDROP_MAX) of the INBOX of `user` and moves the watermark
+   (see above). Returns 0, or a negative
    enum wd_store_error_kind (wd-store-user.h) with a malloc'd *error_r:
    NOT_FOUND when the user has no INBOX, DATABASE otherwise. */
-int wd_store_pop3_list(struct wd_store *store, const bson_oid_t *user, unsigned default_max,
+int wd_store_pop3_list(struct wd_store *store, const bson_oid_t *user, unsigned max,
 		       struct wd_pop3_maildrop *maildrop_r, char **error_r);
 void wd_pop3_maildrop_free(struct wd_pop3_maildrop *maildrop);
 

@@ -50,8 +50,13 @@ static void login_work(void *context)
 	explicit_bzero(job->password, job->password_len);
 	if (job->result.status != WD_AUTH_ACCEPTED || !job->result.has_user)
 		return;
-	job->list_ret = wd_store_pop3_list(job->store, &job->result.user, job->max_messages,
-					   &job->maildrop, &job->list_error);
+	/* users.pop3MaxMessages when set, else pop3.maxMessages */
+	int64_t user_max = job->result.pop3_max_messages;
+	unsigned max = user_max > 0 ? (user_max > WD_POP3_MAILDROP_MAX ? WD_POP3_MAILDROP_MAX
+								      : (unsigned)user_max)
+				    : job->max_messages;
+	job->list_ret = wd_store_pop3_list(job->store, &job->result.user, max, &job->maildrop,
+					   &job->list_error);
 }
 
 /* After the delay: the refusal, and the end of the connection after too
