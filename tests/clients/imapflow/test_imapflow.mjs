@@ -31,7 +31,8 @@
 //   byte-identical with their flags, gone from the source after MOVE.
 // - a 5 MiB message with a 3.75 MiB binary attachment: BODY[] byte-identical,
 //   download() of the whole message and of the attachment part (decoded),
-//   BINARY[2] and BODYSTRUCTURE.
+//   BINARY[2], BODYSTRUCTURE, HEADER.FIELDS, TEXT, 2.MIME, 1 and partial
+//   windows.
 // - LIST special-use, LIST-STATUS, STATUS, SEARCH by flags, keyword, header,
 //   subject, body, date, size, UID, OR and NOT; ESEARCH RETURN; GETQUOTA;
 //   CREATE/RENAME/DELETE; a UTF-8 mailbox name seen by a session without
@@ -619,6 +620,25 @@ await section('5 MiB message with a binary attachment: source, download(), BINAR
     console.log(`  info FETCH BINARY[2] took ${Date.now() - t0} ms`);
     const binPart = bin.bodyParts && bin.bodyParts.get('2');
     check(binPart && binPart.equals(attachment), 'BINARY[2] equals the original bytes', binPart && binPart.length);
+    // sections: HEADER.FIELDS, TEXT, a part's MIME header and body, a window of TEXT
+    const sec = await c.fetchOne('1', {
+        uid: true,
+        headers: ['subject', 'message-id'],
+        bodyParts: ['TEXT', '2.MIME', '1']
+    }, { uid: true });
+    eq(sec.headers && sec.headers.toString('latin1'),
+       'Subject: five megabytes\r\nMessage-ID: <imapflow-big@example.com>\r\n\r\n', 'BODY[HEADER.FIELDS (SUBJECT MESSAGE-ID)]');
+    const bodyStart = raw.indexOf('\r\n\r\n') + 4;
+    const textPart = sec.bodyParts && sec.bodyParts.get('text');
+    check(textPart && textPart.equals(raw.subarray(bodyStart)), 'BODY[TEXT] is everything after the header', textPart && textPart.length);
+    eq(sec.bodyParts.get('2.mime') && sec.bodyParts.get('2.mime').toString('latin1'),
+       'Content-Type: application/octet-stream; name="random.bin"\r\nContent-Transfer-Encoding: base64\r\n' +
+       'Content-Disposition: attachment; filename="random.bin"\r\n\r\n', 'BODY[2.MIME]');
+    eq(sec.bodyParts.get('1') && sec.bodyParts.get('1').toString('latin1'), 'The attachment is random bytes.', 'BODY[1]');
+    const win = await c.fetchOne('1', { uid: true, bodyParts: [{ key: 'TEXT', start: 100, maxLength: 200 }] }, { uid: true });
+    const winPart = win.bodyParts && [...win.bodyParts.values()][0];
+    check(winPart && winPart.equals(raw.subarray(bodyStart + 100, bodyStart + 300)), 'BODY[TEXT]<100.200>',
+          win.bodyParts && [...win.bodyParts.keys()]);
     const partial = await c.fetchOne('1', { uid: true, source: { start: 1000, maxLength: 5000 } }, { uid: true });
     check(partial.source.equals(raw.subarray(1000, 6000)), 'BODY[]<1000.5000> is the right slice', partial.source.length);
 }, 3 * SECTION_TIMEOUT_MS); // download() is ~90 partial FETCHes: slow under the sanitizers
