@@ -6,19 +6,19 @@
  * Configuration: FILE (default conf.d/default.toml when present), then
  * APPCONF_* environment variables, then --key=value arguments (wd-config.h).
  *
- * Threads: one libuv loop runs every connection; blocking storage and
- * authentication calls run on a worker pool (workers.threads) and complete
- * on the loop. Structured so that more loops, each with its own
- * wd_imap_server and completion queue on the same SO_REUSEPORT port, can be
- * added without changing the engine.
+ * Threads: `workers.loops` libuv loops (default: one per core), each with
+ * its own thread and its own instance of every service (loop-set.h);
+ * blocking storage and authentication calls run on one shared worker pool
+ * (workers.threads) and complete on the loop that asked.
  *
  * Shutdown on SIGINT/SIGTERM: stop accepting, BYE to every session, let
- * pending jobs finish (at most SHUTDOWN_GRACE_MS), then release everything
- * in reverse order. */
+ * sessions end (at most SHUTDOWN_GRACE_MS), let pending jobs finish, then
+ * release everything in reverse order. A second signal stops at once. */
 #include "wd-auth.h"
 #include "wd-config.h"
 #include "wd-log.h"
 #include "wd-result.h"
+#include "loop-set.h"
 #include "wd-service.h"
 #include "wd-store.h"
 #include "wd-worker-pool.h"
@@ -32,16 +32,11 @@
 #include <uv.h>
 
 #define SHUTDOWN_GRACE_MS 10000
-#define SHUTDOWN_POLL_MS 50
-
-#define MAX_SERVICES 8
+#define MAX_LOOPS 64
 
 struct server_main {
-	uv_loop_t *loop;
-	void *instances[MAX_SERVICES]; /* parallel to wd_services[], NULL = disabled */
+	struct wd_loop_set *loops;
 	uv_signal_t sigint, sigterm;
-	uv_timer_t shutdown_timer;
-	uint64_t shutdown_started;
 	bool stopping;
 };
 
@@ -53,63 +48,17 @@ static void usage(FILE *out)
 		     "Environment: APPCONF_imap_port=N and so on.\n");
 }
 
-static void close_handle(uv_handle_t *handle, void *arg)
-{
-	if (!uv_is_closing(handle))
-		uv_close(handle, NULL);
-}
-
-static unsigned session_count(const struct server_main *m)
-{
-	unsigned count = 0;
-	for (size_t i = 0; wd_services[i] != NULL; i++) {
-		if (m->instances[i] != NULL)
-			count += wd_services[i]->session_count(m->instances[i]);
-	}
-	return count;
-}
-
-static void destroy_services(struct server_main *m)
-{
-	size_t n = 0;
-	while (wd_services[n] != NULL)
-		n++;
-	while (n-- > 0) {
-		if (m->instances[n] != NULL)
-			wd_services[n]->destroy(&m->instances[n]);
-	}
-}
-
-static void shutdown_poll(uv_timer_t *timer)
-{
-	struct server_main *m = timer->data;
-	bool timed_out = uv_now(m->loop) - m->shutdown_started > SHUTDOWN_GRACE_MS;
-	if (session_count(m) > 0 && !timed_out)
-		return;
-	if (timed_out)
-		wd_warning("server", "%u sessions still open after %d ms; stopping anyway",
-			   session_count(m), SHUTDOWN_GRACE_MS);
-	uv_timer_stop(timer);
-	uv_stop(m->loop);
-}
-
 static void on_signal(uv_signal_t *handle, int signum)
 {
 	struct server_main *m = handle->data;
 	if (m->stopping) {
 		wd_warning("server", "second signal: stopping now");
-		uv_stop(m->loop);
+		wd_loop_set_shutdown(m->loops, 0);
 		return;
 	}
 	m->stopping = true;
-	wd_info("server", "%s received: shutting down (%u sessions)", strsignal(signum),
-		session_count(m));
-	for (size_t i = 0; wd_services[i] != NULL; i++) {
-		if (m->instances[i] != NULL)
-			wd_services[i]->shutdown(m->instances[i]);
-	}
-	m->shutdown_started = uv_now(m->loop);
-	uv_timer_start(&m->shutdown_timer, shutdown_poll, SHUTDOWN_POLL_MS, SHUTDOWN_POLL_MS);
+	wd_info("server", "%s received: shutting down", strsignal(signum));
+	wd_loop_set_shutdown(m->loops, SHUTDOWN_GRACE_MS);
 }
 
 static int read_log_settings(const struct wd_config *config)
@@ -180,17 +129,21 @@ int main(int argc, char **argv)
 	struct wd_store *store = NULL;
 	struct wd_auth *auth = NULL;
 	struct wd_worker_pool *pool = NULL;
-	struct wd_completion_queue *queue = NULL;
-	struct server_main m = { .loop = uv_default_loop() };
-	int64_t threads, queue_limit;
+	struct server_main m = { 0 };
+	int64_t threads, queue_limit, loops;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (wd_config_get_int(config, "workers.threads", 8, &threads, &cerror) < 0 ||
-	    wd_config_get_int(config, "workers.queueLimit", 10000, &queue_limit, &cerror) < 0) {
+	    wd_config_get_int(config, "workers.queueLimit", 10000, &queue_limit, &cerror) < 0 ||
+	    wd_config_get_int(config, "workers.loops", cores > 0 ? cores : 1, &loops, &cerror) < 0) {
 		wd_error("server", "configuration: %s", cerror);
 		goto out;
 	}
-	if (threads < 1 || threads > 256 || queue_limit < 1) {
-		wd_error("server", "configuration: workers.threads 1..256, workers.queueLimit >= 1");
+	if (loops > MAX_LOOPS)
+		loops = MAX_LOOPS;
+	if (threads < 1 || threads > 256 || queue_limit < 1 || loops < 1) {
+		wd_error("server", "configuration: workers.threads 1..256, workers.queueLimit >= 1, "
+				   "workers.loops >= 1");
 		goto out;
 	}
 	store = wd_store_open(config, &error);
@@ -214,59 +167,41 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	pool = wd_worker_pool_create((unsigned)threads, (size_t)queue_limit, &cerror);
-	queue = pool != NULL ? wd_completion_queue_create(m.loop, &cerror) : NULL;
-	if (queue == NULL) {
+	if (pool == NULL) {
 		wd_error("server", "worker pool: %s", cerror);
 		goto out;
 	}
-	struct wd_server_deps deps = {
-		.loop = m.loop, .config = config, .store = store, .auth = auth,
-		.pool = pool, .queue = queue,
+	struct wd_server_deps shared = {
+		.config = config, .store = store, .auth = auth, .pool = pool,
 	};
-	for (size_t i = 0; wd_services[i] != NULL; i++) {
-		if (i >= MAX_SERVICES) {
-			wd_error("server", "more than %d services", MAX_SERVICES);
-			goto out;
-		}
-		if (wd_services[i]->create(&deps, &m.instances[i], &error) < 0) {
-			wd_error("server", "%s: %s", wd_services[i]->name, error);
-			goto out;
-		}
-		if (m.instances[i] == NULL) {
-			wd_info("server", "%s: disabled", wd_services[i]->name);
-			continue;
-		}
-		char line[256];
-		wd_services[i]->describe(m.instances[i], line, sizeof(line));
-		wd_info("server", "%s", line);
+	m.loops = wd_loop_set_create((unsigned)loops, &shared, &error);
+	if (m.loops == NULL) {
+		wd_error("server", "%s", error);
+		goto out;
 	}
-	wd_info("server", "%lld worker threads", (long long)threads);
+	wd_info("server", "%lld event loops, %lld worker threads", (long long)loops,
+		(long long)threads);
 
-	uv_signal_init(m.loop, &m.sigint);
-	uv_signal_init(m.loop, &m.sigterm);
-	uv_timer_init(m.loop, &m.shutdown_timer);
-	m.sigint.data = m.sigterm.data = m.shutdown_timer.data = &m;
+	uv_loop_t *main_loop = wd_loop_set_main_loop(m.loops);
+	uv_signal_init(main_loop, &m.sigint);
+	uv_signal_init(main_loop, &m.sigterm);
+	m.sigint.data = m.sigterm.data = &m;
 	uv_signal_start(&m.sigint, on_signal, SIGINT);
 	uv_signal_start(&m.sigterm, on_signal, SIGTERM);
 
-	uv_run(m.loop, UV_RUN_DEFAULT);
-	status = 0;
+	if (wd_loop_set_run(m.loops) == WD_OK)
+		status = 0;
 
-	/* jobs still running finish; their completions are delivered below */
+	/* jobs still running finish; their completions are delivered by
+	   wd_loop_set_destroy */
 	wd_worker_pool_destroy(&pool, WD_WORKER_SHUTDOWN_DRAIN);
-	wd_completion_queue_destroy(&queue);
-	uv_walk(m.loop, close_handle, NULL);
-	uv_run(m.loop, UV_RUN_DEFAULT);
-	destroy_services(&m);
+	wd_loop_set_destroy(&m.loops);
 	wd_info("server", "stopped");
 out:
 	free(error);
-	destroy_services(&m);
 	if (pool != NULL)
 		wd_worker_pool_destroy(&pool, WD_WORKER_SHUTDOWN_CANCEL);
-	if (queue != NULL)
-		wd_completion_queue_destroy(&queue);
-	uv_loop_close(m.loop);
+	wd_loop_set_destroy(&m.loops);
 	wd_auth_destroy(&auth);
 	wd_store_close(&store);
 	wd_config_free(&config);

@@ -221,6 +221,8 @@ static int service_create(const struct wd_server_deps *deps, void **instance_r, 
 		*error_r = strdup(error);
 		return WD_ERROR;
 	}
+	if (deps->first != NULL)
+		set.port = wd_imap_server_port(deps->first);
 	struct wd_imap_server *server = wd_imap_server_create(deps, &set, error_r);
 	if (server == NULL)
 		return WD_ERROR;

@@ -20,6 +20,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -686,8 +687,11 @@ void wd__imap_session_accept(struct wd_conn *conn, void *context)
 	wd_conn_ref(conn);
 	session->refcount = 1; /* dropped in on_close */
 	session->state = WD_IMAP_STATE_NOT_AUTH;
+	/* unique in the process across loops (the journal's `ignore` and the
+	   connection lease name sessions by it) */
+	static atomic_uint_fast64_t session_counter;
 	snprintf(session->id, sizeof(session->id), "%08x%08x", (unsigned)getpid() & 0xffffff,
-		 (unsigned)++server->session_counter);
+		 (unsigned)(atomic_fetch_add(&session_counter, 1) + 1));
 	session->next = server->sessions;
 	if (server->sessions != NULL)
 		server->sessions->prev = session;

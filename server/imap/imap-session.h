@@ -61,7 +61,6 @@ struct wd_imap_server {
 	struct wd_listener *listener;
 	struct wd_imap_session *sessions; /* doubly linked */
 	unsigned session_count;
-	uint64_t session_counter;
 	bool shutting_down;
 	/* per-user connection counts (imap.maxConnections) */
 	struct wd__imap_user_count **user_counts;

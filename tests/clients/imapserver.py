@@ -77,6 +77,9 @@ class Server:
     def __init__(self, binary, stack, *extra):
         self.args = [binary, "--config=" + stack.config] + stack.overrides() + [
             "--imap.host=127.0.0.1", "--imap.port=0", "--log.level=info",
+            # every listener on loopback, on a port of its own
+            "--pop3.host=127.0.0.1", "--pop3.port=0",
+            "--lmtp.host=127.0.0.1", "--lmtp.port=0",
             "--workers.threads=4"] + list(extra)
         self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)
         self.log = []

@@ -305,7 +305,7 @@ def main():
                 f.write(raw)
             stack.run_wdctl("message", "import", "alice", "INBOX", path)
     server = Server(wd_server, stack, "--imap.secure=true")
-    server2 = Server(wd_server, stack, "--imap.secure=true")
+    server2 = Server(wd_server, stack, "--imap.secure=true", "--workers.loops=3")
     # instances whose Redis is unreachable: no wd_events, so IDLE learns of
     # changes only by reading on its own, from the journal (polling) or by
     # re-reading the whole mailbox (full re-sync on every read)
