@@ -143,14 +143,16 @@ size_t wd_pop3_args_split(const uint8_t *args, size_t len, struct wd_pop3_arg *a
 
 bool wd_pop3_arg_number(const struct wd_pop3_arg *arg, uint32_t *value_r)
 {
-	if (arg->len == 0 || arg->len > 9)
+	if (arg->len == 0)
 		return false;
-	uint32_t value = 0;
+	uint64_t value = 0;
 	for (size_t i = 0; i < arg->len; i++) {
 		if (arg->str[i] < '0' || arg->str[i] > '9')
 			return false;
-		value = value * 10 + (uint32_t)(arg->str[i] - '0');
+		value = value * 10 + (uint64_t)(arg->str[i] - '0');
+		if (value > UINT32_MAX)
+			value = UINT32_MAX + 1ULL; /* saturate; stays above UINT32_MAX */
 	}
-	*value_r = value;
+	*value_r = value > UINT32_MAX ? UINT32_MAX : (uint32_t)value;
 	return true;
 }

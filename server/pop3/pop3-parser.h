@@ -79,8 +79,9 @@ struct wd_pop3_arg {
    Returns how many there are; max + 1 when there are more. */
 size_t wd_pop3_args_split(const uint8_t *args, size_t len, struct wd_pop3_arg *argv,
 			  size_t max);
-/* A message number or line count: decimal digits only, at most 9 of them
-   (RFC 1939 numbers are small; this keeps every value in 32 bits). */
+/* A message number or line count: decimal digits only; values past
+   UINT32_MAX read as UINT32_MAX (fetchmail asks for "TOP n 99999999" and
+   others for more; no maildrop has that many messages). */
 bool wd_pop3_arg_number(const struct wd_pop3_arg *arg, uint32_t *value_r);
 
 #endif

@@ -219,8 +219,12 @@ static void test_args(void **state)
 	struct wd_pop3_arg a = { "123456789", 9 };
 	assert_true(wd_pop3_arg_number(&a, &n));
 	assert_int_equal(n, 123456789);
-	a = (struct wd_pop3_arg){ "1234567890", 10 };
-	assert_false(wd_pop3_arg_number(&a, &n));
+	a = (struct wd_pop3_arg){ "4294967295", 10 };
+	assert_true(wd_pop3_arg_number(&a, &n));
+	assert_int_equal(n, UINT32_MAX);
+	a = (struct wd_pop3_arg){ "99999999999999999999999999", 26 };
+	assert_true(wd_pop3_arg_number(&a, &n));
+	assert_int_equal(n, UINT32_MAX);
 	a = (struct wd_pop3_arg){ "-1", 2 };
 	assert_false(wd_pop3_arg_number(&a, &n));
 	a = (struct wd_pop3_arg){ "1x", 2 };
