@@ -107,7 +107,7 @@ struct wd_pop3_server *wd_pop3_server_create(const struct wd_server_deps *deps,
 	server->listener = listen_on(server, set->port, set->secure, error_r);
 	if (server->listener != NULL && set->plain_port != 0) {
 		server->plain_listener = listen_on(server, set->plain_port, false, error_r);
-		if (server->plain_listener != NULL)
+		if (server->plain_listener != NULL && deps->first == NULL)
 			wd_info("server", "pop3plain listening on %s:%u (%s%s)", set->host,
 				wd_listener_port(server->plain_listener),
 				set->disable_starttls ? "plain" : "STLS",
@@ -180,6 +180,11 @@ static int service_create(const struct wd_server_deps *deps, void **instance_r, 
 	}
 	if (!set.enabled)
 		return WD_OK;
+	if (deps->first != NULL) {
+		/* another loop's instance: share its ports (SO_REUSEPORT) */
+		set.port = wd_pop3_server_port(deps->first);
+		set.plain_port = wd_pop3_server_plain_port(deps->first);
+	}
 	struct wd_pop3_server *server = wd_pop3_server_create(deps, &set, error_r);
 	if (server == NULL)
 		return WD_ERROR;

@@ -11,7 +11,9 @@
  *
  * One wd_pop3_server belongs to one libuv loop; everything the sessions
  * need from outside (store, auth, worker pool, the loop's completion queue)
- * is passed in, as for IMAP. */
+ * is passed in, as for IMAP. With several loops (workers.loops) each has
+ * its own server on the same ports: the first loop's instance picks them
+ * (port 0 = any) and the others take them from it (wd-service.h). */
 
 #include <stdbool.h>
 #include <stdint.h>

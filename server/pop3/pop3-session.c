@@ -11,6 +11,7 @@
 #include "wd-log.h"
 #include "wd-result.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,8 +495,10 @@ void wd__pop3_session_accept(struct wd_conn *conn, void *context)
 	wd_conn_ref(conn);
 	session->refcount = 1; /* dropped in on_close */
 	session->state = WD_POP3_STATE_AUTHORIZATION;
+	/* unique in the process across loops (logs, the journal's `ignore`) */
+	static atomic_uint_fast64_t session_counter;
 	snprintf(session->id, sizeof(session->id), "%08x%08x", (unsigned)getpid() & 0xffffff,
-		 (unsigned)++server->session_counter);
+		 (unsigned)(atomic_fetch_add(&session_counter, 1) + 1));
 	session->next = server->sessions;
 	if (server->sessions != NULL)
 		server->sessions->prev = session;

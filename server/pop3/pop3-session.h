@@ -61,7 +61,6 @@ struct wd_pop3_server {
 	struct wd_listener *plain_listener; /* pop3.plainPort, NULL when 0 */
 	struct wd_pop3_session *sessions;   /* doubly linked */
 	unsigned session_count;
-	uint64_t session_counter;
 	bool shutting_down;
 };
 
