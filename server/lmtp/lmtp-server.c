@@ -179,62 +179,11 @@ void wd_lmtp_server_destroy(struct wd_lmtp_server **_server)
 	free(server);
 }
 
-/* ---- the LMTP service of wd-server (wd-service.h) ---- */
-
-static int service_create(const struct wd_server_deps *deps, void **instance_r, char **error_r)
+void wd_lmtp_server_describe(const struct wd_lmtp_server *server, char *buf, size_t size)
 {
-	struct wd_lmtp_settings set;
-	const char *error = NULL;
-	*instance_r = NULL;
-	if (wd_lmtp_settings_read(deps->config, &set, &error) < 0) {
-		*error_r = strdup(error);
-		return WD_ERROR;
-	}
-	if (!set.enabled)
-		return WD_OK;
-	struct wd_deliver *deliver = wd_deliver_create(deps->store, deps->auth, deps->config,
-						       error_r);
-	if (deliver == NULL)
-		return WD_ERROR;
-	struct wd_lmtp_server *server = wd_lmtp_server_create(deps, &set, deliver, error_r);
-	if (server == NULL)
-		return WD_ERROR;
-	*instance_r = server;
-	return WD_OK;
-}
-
-static void service_describe(void *instance, char *buf, size_t size)
-{
-	struct wd_lmtp_server *server = instance;
 	snprintf(buf, size, "lmtp listening on %s:%u (%s%s, max %llu bytes, name %s)",
 		 server->set.host, wd_lmtp_server_port(server),
 		 server->set.secure ? "implicit TLS" : server->set.starttls ? "STARTTLS" : "plain",
 		 server->set.proxy ? ", PROXY protocol" : "",
 		 (unsigned long long)server->set.max_message, server->set.name);
 }
-
-static void service_shutdown(void *instance)
-{
-	wd_lmtp_server_shutdown(instance);
-}
-
-static unsigned service_session_count(void *instance)
-{
-	return wd_lmtp_server_session_count(instance);
-}
-
-static void service_destroy(void **instance)
-{
-	struct wd_lmtp_server *server = *instance;
-	*instance = NULL;
-	wd_lmtp_server_destroy(&server);
-}
-
-const struct wd_service wd_lmtp_service = {
-	.name = "lmtp",
-	.create = service_create,
-	.describe = service_describe,
-	.shutdown = service_shutdown,
-	.session_count = service_session_count,
-	.destroy = service_destroy,
-};

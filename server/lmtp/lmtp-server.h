@@ -45,11 +45,14 @@ int wd_lmtp_settings_read(const struct wd_config *config, struct wd_lmtp_setting
 
 /* Creates the server and its listener (TLS context from lmtp.tls.* / tls.*
    when secure or starttls). `deliver` is the delivery pipeline the server
-   takes over (destroyed with it). NULL with a malloc'd *error_r. */
+   takes over (destroyed with it, also on failure). NULL with a malloc'd
+   *error_r. */
 struct wd_lmtp_server *wd_lmtp_server_create(const struct wd_server_deps *deps,
 					     const struct wd_lmtp_settings *set,
 					     struct wd_deliver *deliver, char **error_r);
 unsigned wd_lmtp_server_port(const struct wd_lmtp_server *server);
+/* "lmtp listening on HOST:PORT (...)" for the startup log. */
+void wd_lmtp_server_describe(const struct wd_lmtp_server *server, char *buf, size_t size);
 /* Stop accepting; idle sessions get 421 and are closed, a session in the
    middle of a transaction (a check or a delivery running, a message being
    read) finishes it first. Run the loop until the count is 0. */
@@ -57,7 +60,8 @@ void wd_lmtp_server_shutdown(struct wd_lmtp_server *server);
 unsigned wd_lmtp_server_session_count(const struct wd_lmtp_server *server);
 void wd_lmtp_server_destroy(struct wd_lmtp_server **server);
 
-/* The server as a wd-server service (wd-service.h). */
+/* The server as a wd-server service (wd-service.h, lmtp-service.c): with
+   the real pipeline and its outbound queue. */
 extern const struct wd_service wd_lmtp_service;
 
 #endif

@@ -14,6 +14,7 @@
 #include "wd-str.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,20 +156,19 @@ static void cmd_job_work(struct wd_work *work)
 
 /* The job's step runs even when the connection is gone: it owns what the
    job produced (a recipient object, a finished delivery to log). Replies
-   written then go nowhere. */
+   written then go nowhere. A job cancelled at shutdown produced nothing:
+   its step sees empty results and answers 4xx. */
 static void cmd_job_done(struct wd_work *work, int status)
 {
 	struct wd_lmtp_cmd *cmd = work->context;
 	struct wd_lmtp_session *session = cmd->session;
 	cmd->job_pending = false;
+	cmd->step = cmd->job_next;
 	wd_lmtp_session_ref(session);
-	if (status == WD_OK && session->current == cmd) {
-		cmd->step = cmd->job_next;
+	if (session->current == cmd && !session->closed)
 		session_run(session);
-	} else if (status == WD_OK) {
-		/* the session let go of it (connection closed): finish alone */
-		cmd->job_next(cmd);
-	}
+	else
+		cmd->job_next(cmd); /* the connection is closed or closing */
 	cmd_unref(&cmd); /* the job's */
 	wd_lmtp_session_unref(&session);
 }
@@ -480,8 +480,10 @@ void wd__lmtp_session_accept(struct wd_conn *conn, void *context)
 	session->conn = conn;
 	wd_conn_ref(conn);
 	session->refcount = 1; /* dropped in on_close */
+	/* unique in the process across loops */
+	static atomic_uint_fast64_t session_counter;
 	snprintf(session->id, sizeof(session->id), "L%06x%08x", (unsigned)getpid() & 0xffffff,
-		 (unsigned)++server->session_counter);
+		 (unsigned)(atomic_fetch_add(&session_counter, 1) + 1));
 	wd_strlcpy(session->peer_ip, wd_conn_peer_ip(conn), sizeof(session->peer_ip));
 	session->next = server->sessions;
 	if (server->sessions != NULL)

@@ -50,7 +50,6 @@ struct wd_lmtp_server {
 	struct wd_listener *listener;
 	struct wd_lmtp_session *sessions; /* doubly linked */
 	unsigned session_count;
-	uint64_t session_counter;
 	bool shutting_down;
 };
 
