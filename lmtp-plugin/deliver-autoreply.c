@@ -27,6 +27,7 @@
 #include "deliver-private.h"
 #include "wd-log.h"
 #include "wd-outbound.h"
+#include "wd-store-user.h"
 #include "wd-store.h"
 
 #include <gmime/gmime.h>
@@ -140,10 +141,10 @@ static char *compose(const struct deliver_txn *txn, const bson_t *autoreply, con
 	const char *at = strrchr(from_address, '@');
 	char id[200];
 	snprintf(id, sizeof(id),
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x@%.120s", r[0],
+		 "<%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x@%.120s>", r[0],
 		 r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
 		 r[14], r[15], at != NULL ? at + 1 : "localhost");
-	g_mime_message_set_message_id(message, id);
+	g_mime_object_set_header(object, "Message-ID", id, NULL);
 	GDateTime *now = g_date_time_new_now_utc();
 	g_mime_message_set_date(message, now);
 	g_date_time_unref(now);
@@ -248,33 +249,22 @@ bool wd__deliver_autoreply_user(const struct deliver_txn *txn, const bson_t *use
 {
 	if (!wd__deliver_doc_bool(user, "autoreply"))
 		return false;
-	bson_iter_t iter;
-	if (!bson_iter_init_find(&iter, user, "_id") || !BSON_ITER_HOLDS_OID(&iter))
+	const bson_oid_t *user_id = wd__deliver_doc_oid(user, "_id");
+	if (user_id == NULL)
 		return false;
-	const bson_oid_t *user_id = bson_iter_oid(&iter);
-	struct wd_store *store = txn->deliver->store;
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN,
-							"autoreplies");
 	bson_t *query = BCON_NEW("user", BCON_OID(user_id));
-	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, query, NULL, NULL);
-	const bson_t *doc;
 	bson_t *autoreply = NULL;
-	bson_error_t error;
-	if (mongoc_cursor_next(cursor, &doc))
-		autoreply = bson_copy(doc);
-	else if (mongoc_cursor_error(cursor, &error))
-		wd__deliver_note(outcome, "no autoreply: %s", error.message);
-	mongoc_cursor_destroy(cursor);
+	int ret = wd__deliver_find_one(txn->deliver->store, WD_STORE_DB_MAIN, "autoreplies", query,
+				       &autoreply);
 	bson_destroy(query);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	if (ret == WD_STORE_ERR_DATABASE)
+		wd__deliver_note(outcome, "no autoreply: database error");
 	if (autoreply == NULL)
 		return false;
 	bool ok = false;
-	bson_iter_t id;
-	if (bson_iter_init_find(&id, autoreply, "_id") && BSON_ITER_HOLDS_OID(&id))
-		ok = wd__deliver_autoreply(txn, autoreply, bson_iter_oid(&id), user_id,
+	const bson_oid_t *id = wd__deliver_doc_oid(autoreply, "_id");
+	if (id != NULL)
+		ok = wd__deliver_autoreply(txn, autoreply, id, user_id,
 					   wd__deliver_doc_str(user, "name"), recipient, queue_id_r,
 					   outcome);
 	bson_destroy(autoreply);

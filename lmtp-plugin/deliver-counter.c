@@ -57,31 +57,25 @@ bool wd__deliver_ttlcounter(struct wd_deliver *deliver, const char *key, int64_t
    some writers store directly. false when absent or not a number. */
 static bool read_setting(struct wd_store *store, const char *key, int64_t *value_r)
 {
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "settings");
 	bson_t *query = BCON_NEW("key", BCON_UTF8(key));
-	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, query, NULL, NULL);
-	const bson_t *doc;
+	bson_t *doc = NULL;
 	bool found = false;
-	if (mongoc_cursor_next(cursor, &doc)) {
-		bson_iter_t iter;
-		if (bson_iter_init_find(&iter, doc, "value")) {
-			if (BSON_ITER_HOLDS_UTF8(&iter)) {
-				const char *text = bson_iter_utf8(&iter, NULL);
-				char *end;
-				double v = strtod(text, &end);
-				found = end != text;
-				*value_r = (int64_t)v;
-			} else if (BSON_ITER_HOLDS_NUMBER(&iter)) {
-				*value_r = bson_iter_as_int64(&iter);
-				found = true;
-			}
+	bson_iter_t iter;
+	if (wd__deliver_find_one(store, WD_STORE_DB_MAIN, "settings", query, &doc) == 0 &&
+	    bson_iter_init_find(&iter, doc, "value")) {
+		if (BSON_ITER_HOLDS_UTF8(&iter)) {
+			const char *text = bson_iter_utf8(&iter, NULL);
+			char *end;
+			*value_r = (int64_t)strtod(text, &end);
+			found = end != text;
+		} else if (BSON_ITER_HOLDS_NUMBER(&iter)) {
+			*value_r = bson_iter_as_int64(&iter);
+			found = true;
 		}
 	}
-	mongoc_cursor_destroy(cursor);
+	if (doc != NULL)
+		bson_destroy(doc);
 	bson_destroy(query);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
 	return found;
 }
 

@@ -125,15 +125,9 @@ static void add_matched_str(struct deliver_actions *actions, const char *value)
 static void domain_access(const struct deliver_txn *txn, const bson_t *user,
 			  struct deliver_actions *actions)
 {
-	bson_iter_t iter;
-	if (txn->from_domain == NULL || !bson_iter_init_find(&iter, user, "tagsview") ||
-	    !BSON_ITER_HOLDS_ARRAY(&iter))
-		return;
-	uint32_t len;
-	const uint8_t *data;
-	bson_iter_array(&iter, &len, &data);
 	bson_t tags;
-	if (!bson_init_static(&tags, data, len) || bson_count_keys(&tags) == 0)
+	if (txn->from_domain == NULL || !wd__deliver_doc_sub(user, "tagsview", true, &tags) ||
+	    bson_count_keys(&tags) == 0)
 		return;
 	bson_t query = BSON_INITIALIZER, or, a, b, in_a, in_b;
 	BSON_APPEND_ARRAY_BEGIN(&query, "$or", &or);
@@ -150,34 +144,22 @@ static void domain_access(const struct deliver_txn *txn, const bson_t *user,
 	bson_append_array_end(&query, &or);
 	BSON_APPEND_UTF8(&query, "domain", txn->from_domain);
 
-	struct wd_store *store = txn->deliver->store;
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN,
-							"domainaccess");
-	bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
-	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &query, opts, NULL);
-	const bson_t *doc;
-	bson_error_t error;
-	if (mongoc_cursor_next(cursor, &doc)) {
+	bson_t *doc = NULL;
+	if (wd__deliver_find_one(txn->deliver->store, WD_STORE_DB_MAIN, "domainaccess", &query,
+				 &doc) == 0) {
 		const char *action = wd__deliver_doc_str(doc, "action");
 		const char *tag = wd__deliver_doc_str(doc, "tag");
-		bson_iter_t id;
+		const bson_oid_t *id = wd__deliver_doc_oid(doc, "_id");
 		char hex[25] = "", entry[300];
-		if (bson_iter_init_find(&id, doc, "_id") && BSON_ITER_HOLDS_OID(&id))
-			bson_oid_to_string(bson_iter_oid(&id), hex);
+		if (id != NULL)
+			bson_oid_to_string(id, hex);
 		if (action != NULL && (strcmp(action, "block") == 0 || strcmp(action, "allow") == 0)) {
-			bool block = strcmp(action, "block") == 0;
-			wd__deliver_actions_set(actions, ACTION_SPAM, block);
+			wd__deliver_actions_set(actions, ACTION_SPAM, strcmp(action, "block") == 0);
 			snprintf(entry, sizeof(entry), "%s:%s:%s", action, tag != NULL ? tag : "", hex);
 			add_matched_str(actions, entry);
 		}
-	} else if (mongoc_cursor_error(cursor, &error)) {
-		wd_warning(DELIVER_LOG, "domain access lists not read: %s", error.message);
+		bson_destroy(doc);
 	}
-	mongoc_cursor_destroy(cursor);
-	bson_destroy(opts);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
 	bson_destroy(&query);
 }
 
@@ -390,25 +372,33 @@ static const struct {
 	{ "delete", ACTION_DELETE }, { "mailbox", ACTION_MAILBOX },
 };
 
-static void add_filter_targets(struct deliver_actions *actions, bson_iter_t *iter)
+void wd__deliver_actions_add_targets(struct deliver_actions *actions, const bson_t *list,
+				     const char *relay_recipient)
 {
-	bson_iter_t list, entry;
-	if (!BSON_ITER_HOLDS_ARRAY(iter) || !bson_iter_recurse(iter, &list))
+	bson_iter_t iter;
+	if (!bson_iter_init(&iter, list))
 		return;
-	while (bson_iter_next(&list)) {
-		if (!BSON_ITER_HOLDS_DOCUMENT(&list) || !bson_iter_recurse(&list, &entry))
+	while (bson_iter_next(&iter)) {
+		uint32_t len;
+		const uint8_t *data;
+		bson_t entry;
+		if (!BSON_ITER_HOLDS_DOCUMENT(&iter))
 			continue;
-		const char *type = NULL, *value = NULL;
-		while (bson_iter_next(&entry)) {
-			if (strcmp(bson_iter_key(&entry), "type") == 0 && BSON_ITER_HOLDS_UTF8(&entry))
-				type = bson_iter_utf8(&entry, NULL);
-			else if (strcmp(bson_iter_key(&entry), "value") == 0 &&
-				 BSON_ITER_HOLDS_UTF8(&entry))
-				value = bson_iter_utf8(&entry, NULL);
-		}
-		if (value != NULL && value[0] != '\0')
-			wd__deliver_actions_add_target(actions, type != NULL ? type : "mail", value,
-						       value);
+		bson_iter_document(&iter, &len, &data);
+		if (!bson_init_static(&entry, data, len))
+			continue;
+		const char *type = wd__deliver_doc_str(&entry, "type");
+		const char *value = wd__deliver_doc_str(&entry, "value");
+		if (value == NULL || value[0] == '\0')
+			continue;
+		if (type == NULL)
+			type = "mail";
+		char key[1024];
+		if (relay_recipient != NULL && strcmp(type, "relay") == 0)
+			snprintf(key, sizeof(key), "%s:%s", relay_recipient, value);
+		else
+			snprintf(key, sizeof(key), "%s", value);
+		wd__deliver_actions_add_target(actions, type, value, key);
 	}
 }
 
@@ -423,7 +413,14 @@ static void apply_filter(const bson_t *filter, struct deliver_actions *actions)
 	while (bson_iter_next(&action)) {
 		const char *name = bson_iter_key(&action);
 		if (strcmp(name, "targets") == 0) {
-			add_filter_targets(actions, &action);
+			uint32_t len;
+			const uint8_t *data;
+			bson_t list;
+			if (BSON_ITER_HOLDS_ARRAY(&action)) {
+				bson_iter_array(&action, &len, &data);
+				if (bson_init_static(&list, data, len))
+					wd__deliver_actions_add_targets(actions, &list, NULL);
+			}
 			continue;
 		}
 		for (size_t i = 0; i < WD_N_ELEMENTS(action_keys); i++) {

@@ -43,35 +43,14 @@ bool wd__deliver_forward_allowed(struct wd_deliver *deliver, const char *key, un
 	return wd__deliver_ttlcounter(deliver, key, count, limit, FORWARD_WINDOW);
 }
 
-/* users.targets / addresses.targets as deliver_targets; a relay's key
-   carries the recipient (`relay_recipient`) as WildDuck's does. */
+/* users.targets / addresses.targets; a relay's key carries the recipient
+   (`relay_recipient`) as WildDuck's does. */
 static void add_doc_targets(struct deliver_actions *actions, const bson_t *doc,
 			    const char *relay_recipient)
 {
-	bson_iter_t iter, list, entry;
-	if (!bson_iter_init_find(&iter, doc, "targets") || !BSON_ITER_HOLDS_ARRAY(&iter) ||
-	    !bson_iter_recurse(&iter, &list))
-		return;
-	while (bson_iter_next(&list)) {
-		if (!BSON_ITER_HOLDS_DOCUMENT(&list) || !bson_iter_recurse(&list, &entry))
-			continue;
-		const char *type = "mail", *value = NULL;
-		while (bson_iter_next(&entry)) {
-			if (strcmp(bson_iter_key(&entry), "type") == 0 && BSON_ITER_HOLDS_UTF8(&entry))
-				type = bson_iter_utf8(&entry, NULL);
-			else if (strcmp(bson_iter_key(&entry), "value") == 0 &&
-				 BSON_ITER_HOLDS_UTF8(&entry))
-				value = bson_iter_utf8(&entry, NULL);
-		}
-		if (value == NULL || value[0] == '\0')
-			continue;
-		char key[1024];
-		if (strcmp(type, "relay") == 0)
-			snprintf(key, sizeof(key), "%s:%s", relay_recipient, value);
-		else
-			snprintf(key, sizeof(key), "%s", value);
-		wd__deliver_actions_add_target(actions, type, value, key);
-	}
+	bson_t list;
+	if (wd__deliver_doc_sub(doc, "targets", true, &list))
+		wd__deliver_actions_add_targets(actions, &list, relay_recipient);
 }
 
 /* The mail targets as the recipient list; the others counted aside. */

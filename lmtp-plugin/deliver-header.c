@@ -159,27 +159,3 @@ void wd__deliver_header_addresses(const bson_t *parsed, const char *key,
 		return;
 	walk_addresses(&list, 0, cb, context);
 }
-
-/* ---- document fields ---- */
-
-int64_t wd__deliver_doc_int(const bson_t *doc, const char *key, int64_t def)
-{
-	bson_iter_t iter;
-	if (doc == NULL || !bson_iter_init_find(&iter, doc, key) || !BSON_ITER_HOLDS_NUMBER(&iter))
-		return def;
-	return bson_iter_as_int64(&iter);
-}
-
-const char *wd__deliver_doc_str(const bson_t *doc, const char *key)
-{
-	bson_iter_t iter;
-	if (doc == NULL || !bson_iter_init_find(&iter, doc, key) || !BSON_ITER_HOLDS_UTF8(&iter))
-		return NULL;
-	return bson_iter_utf8(&iter, NULL);
-}
-
-bool wd__deliver_doc_bool(const bson_t *doc, const char *key)
-{
-	bson_iter_t iter;
-	return doc != NULL && bson_iter_init_find(&iter, doc, key) && bson_iter_as_bool(&iter);
-}

@@ -15,11 +15,13 @@
  *   deliver-register.c  the address register
  *   deliver-counter.c   Redis counters (ttlcounter) and the settings cache
  *   deliver-report.c    replies and the message-log line
+ *   deliver-db.c        documents delivery reads itself, typed field reads
  *   deliver-outbound.c  wiring to wd_outbound_queue() */
 
 #include "wd-deliver.h"
 #include "wd-message-summary.h"
 #include "wd-result.h"
+#include "wd-store.h"
 
 #include <bson/bson.h>
 #include <pthread.h>
@@ -185,6 +187,11 @@ void wd__deliver_actions_force(struct deliver_actions *actions, enum deliver_act
 /* Adds a target unless one with the same key is there. */
 int wd__deliver_actions_add_target(struct deliver_actions *actions, const char *type,
 				   const char *value, const char *key);
+/* Adds each {type, value} of a targets array; a "relay" target is keyed
+   "<relay_recipient>:<value>" when relay_recipient is given (users.targets,
+   addresses.targets), every other one by its value. */
+void wd__deliver_actions_add_targets(struct deliver_actions *actions, const bson_t *list,
+				     const char *relay_recipient);
 
 /* The domain access lists, then the user's enabled filters sorted by _id,
    applied to `actions` as WildDuck does (reference §4.15 steps 2-4).
@@ -276,11 +283,21 @@ void wd__deliver_note(struct deliver_outcome *outcome, const char *fmt, ...)
 /* ---- small helpers ---- */
 
 int64_t wd__deliver_now_ms(void);
+/* ---- documents (deliver-db.c) ---- */
+
+/* The first document matching `query`, copied (bson_destroy it):
+   WD_STORE_OK, WD_STORE_ERR_NOT_FOUND, or WD_STORE_ERR_DATABASE (logged). */
+int wd__deliver_find_one(struct wd_store *store, enum wd_store_db db, const char *collection,
+			 const bson_t *query, bson_t **doc_r);
 /* A numeric field of a document as int64 (int32, int64, double), or def. */
 int64_t wd__deliver_doc_int(const bson_t *doc, const char *key, int64_t def);
 /* A string field, or NULL. */
 const char *wd__deliver_doc_str(const bson_t *doc, const char *key);
+/* JavaScript truthiness of a field (absent: false). */
 bool wd__deliver_doc_bool(const bson_t *doc, const char *key);
+const bson_oid_t *wd__deliver_doc_oid(const bson_t *doc, const char *key);
+/* An embedded document (array false) or array, as a static view. */
+bool wd__deliver_doc_sub(const bson_t *doc, const char *key, bool array, bson_t *sub_r);
 /* The effective quota of a user document (users.quota, else the setting). */
 int64_t wd__deliver_user_quota(struct wd_deliver *deliver, const bson_t *user);
 

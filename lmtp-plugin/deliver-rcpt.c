@@ -56,26 +56,9 @@ int64_t wd__deliver_user_quota(struct wd_deliver *deliver, const bson_t *user)
 /* The whole addresses document of a forwarded address. */
 static int load_address(struct wd_deliver *deliver, const bson_oid_t *id, bson_t **doc_r)
 {
-	struct wd_store *store = deliver->store;
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_USERS);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_USERS, "addresses");
 	bson_t *query = BCON_NEW("_id", BCON_OID(id));
-	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, query, NULL, NULL);
-	const bson_t *doc;
-	bson_error_t error;
-	int ret = WD_STORE_ERR_NOT_FOUND;
-	*doc_r = NULL;
-	if (mongoc_cursor_next(cursor, &doc)) {
-		*doc_r = bson_copy(doc);
-		ret = WD_STORE_OK;
-	} else if (mongoc_cursor_error(cursor, &error)) {
-		wd_error(DELIVER_LOG, "cannot read address: %s", error.message);
-		ret = WD_STORE_ERR_DATABASE;
-	}
-	mongoc_cursor_destroy(cursor);
+	int ret = wd__deliver_find_one(deliver->store, WD_STORE_DB_USERS, "addresses", query, doc_r);
 	bson_destroy(query);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_USERS, client);
 	return ret;
 }
 

@@ -218,3 +218,112 @@ unsigned deliver_one(struct wd_deliver *deliver, const char *mail_from, const ch
 		*reply_r = data;
 	return data.code;
 }
+
+bson_oid_t filter_add(const bson_oid_t *user, const char *query_json, const char *action_json,
+		      bool disabled)
+{
+	bson_error_t error;
+	bson_t *query = bson_new_from_json((const uint8_t *)query_json, -1, &error);
+	if (query == NULL)
+		fprintf(stderr, "query json: %s\n", error.message);
+	bson_t *action = bson_new_from_json((const uint8_t *)action_json, -1, &error);
+	if (action == NULL)
+		fprintf(stderr, "action json: %s\n", error.message);
+	assert_non_null(query);
+	assert_non_null(action);
+	bson_oid_t id;
+	bson_oid_init(&id, NULL);
+	bson_t doc = BSON_INITIALIZER;
+	BSON_APPEND_OID(&doc, "_id", &id);
+	BSON_APPEND_OID(&doc, "user", user);
+	BSON_APPEND_UTF8(&doc, "name", "test filter");
+	BSON_APPEND_DOCUMENT(&doc, "query", query);
+	BSON_APPEND_DOCUMENT(&doc, "action", action);
+	BSON_APPEND_BOOL(&doc, "disabled", disabled);
+	BSON_APPEND_DATE_TIME(&doc, "created", test_now_ms());
+	mongoc_client_t *client = wd_store_client(test_store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(test_store, client, WD_STORE_DB_MAIN,
+							"filters");
+	assert_true(mongoc_collection_insert_one(coll, &doc, NULL, NULL, &error));
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(test_store, WD_STORE_DB_MAIN, client);
+	bson_destroy(&doc);
+	bson_destroy(query);
+	bson_destroy(action);
+	return id;
+}
+
+void filters_clear(const bson_oid_t *user)
+{
+	mongoc_client_t *client = wd_store_client(test_store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(test_store, client, WD_STORE_DB_MAIN,
+							"filters");
+	bson_t *query = BCON_NEW("user", BCON_OID(user));
+	bson_error_t error;
+	assert_true(mongoc_collection_delete_many(coll, query, NULL, NULL, &error));
+	bson_destroy(query);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(test_store, WD_STORE_DB_MAIN, client);
+}
+
+bson_oid_t insert_json(const char *collection, const char *json)
+{
+	bson_error_t error;
+	bson_t *doc = bson_new_from_json((const uint8_t *)json, -1, &error);
+	if (doc == NULL)
+		fprintf(stderr, "json: %s\n", error.message);
+	assert_non_null(doc);
+	bson_iter_t iter;
+	bson_oid_t id;
+	if (bson_iter_init_find(&iter, doc, "_id") && BSON_ITER_HOLDS_OID(&iter)) {
+		id = *bson_iter_oid(&iter);
+	} else {
+		bson_oid_init(&id, NULL);
+		BSON_APPEND_OID(doc, "_id", &id);
+	}
+	mongoc_client_t *client = wd_store_client(test_store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(test_store, client, WD_STORE_DB_MAIN,
+							collection);
+	bool ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, &error);
+	if (!ok)
+		fprintf(stderr, "insert into %s: %s\n", collection, error.message);
+	assert_true(ok);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(test_store, WD_STORE_DB_MAIN, client);
+	bson_destroy(doc);
+	return id;
+}
+
+char *last_flags(const bson_oid_t *user, const char *which)
+{
+	bson_t *doc = last_in(user, which);
+	if (doc == NULL)
+		return NULL;
+	char *out = calloc(1, 256);
+	bson_iter_t iter, list;
+	if (bson_iter_init_find(&iter, doc, "flags") && bson_iter_recurse(&iter, &list)) {
+		while (bson_iter_next(&list)) {
+			if (out[0] != '\0')
+				strcat(out, " ");
+			strncat(out, bson_iter_utf8(&list, NULL), 200 - strlen(out));
+		}
+	}
+	bson_destroy(doc);
+	return out;
+}
+
+int64_t storage_used(const bson_oid_t *user)
+{
+	struct wd_user *u = NULL;
+	char *error = NULL;
+	assert_int_equal(wd_store_user_get(test_store, user, &u, &error), 0);
+	int64_t used = u->storage_used;
+	wd_user_free(&u);
+	return used;
+}
+
+size_t delivered_size(const char *recipient, const char *sender, const char *raw)
+{
+	return strlen("Delivered-To: \r\nReturn-Path: <>\r\n") + strlen(recipient) +
+	       strlen(sender) + strlen(raw);
+}

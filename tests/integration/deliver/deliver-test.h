@@ -51,6 +51,21 @@ bson_t *last_in(const bson_oid_t *user, const char *path_or_special_use);
 /* The exact bytes of a stored message (malloc'd). */
 char *stored_bytes(const bson_oid_t *message_id, size_t *len_r);
 
+/* A filter of the user from extended JSON (query and action objects,
+   ObjectIds as {"$oid": "..."}); returns its id. */
+bson_oid_t filter_add(const bson_oid_t *user, const char *query_json, const char *action_json,
+		      bool disabled);
+void filters_clear(const bson_oid_t *user);
+/* A document into a main-DB collection from extended JSON; returns _id. */
+bson_oid_t insert_json(const char *collection, const char *json);
+/* Flags of the newest message in the mailbox, joined with spaces ("" none;
+   NULL when the mailbox is empty; malloc'd). */
+char *last_flags(const bson_oid_t *user, const char *path_or_special_use);
+/* The user's storageUsed. */
+int64_t storage_used(const bson_oid_t *user);
+/* Bytes a delivery stores: the trace headers plus the message. */
+size_t delivered_size(const char *recipient, const char *sender, const char *raw);
+
 /* RCPT each address, then DATA for the accepted ones; rcpt_replies[i] and
    data_replies[i] answer addresses[i] (data_replies[i].code 0 when refused
    at RCPT). */
