@@ -186,8 +186,8 @@ static void compile_flag(const struct wd_search_key *key, bson_t *cond)
 	}
 	/* keywords are case-insensitive; stored with the client's spelling */
 	char *escaped = wd_search_regex_escape(key->flag);
-	char *pattern = malloc(strlen(escaped) + 3);
-	sprintf(pattern, "^%s$", escaped);
+	/* out of memory aborts in libbson's allocator, as everywhere in BSON */
+	char *pattern = bson_strdup_printf("^%s$", escaped != NULL ? escaped : "");
 	bson_t match = BSON_INITIALIZER, regex;
 	bson_append_document_begin(&match, "flags", -1, &regex);
 	BSON_APPEND_UTF8(&regex, "$regex", pattern);
@@ -203,7 +203,7 @@ static void compile_flag(const struct wd_search_key *key, bson_t *cond)
 		bson_append_array_end(cond, &nor);
 	}
 	bson_destroy(&match);
-	free(pattern);
+	bson_free(pattern);
 	free(escaped);
 }
 

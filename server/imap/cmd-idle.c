@@ -69,10 +69,11 @@ static void idle_work_done(struct wd_work *work, int status)
 	    bson_oid_equal(&session->selected->mailbox, &idle->read.mailbox)) {
 		wd_imap_selected_read_finish(session, &idle->read, true);
 		wd_conn_flush(session->conn);
-		if (idle->dirty)
-			idle_read(idle);
 	}
+	/* before a new read may be submitted into the same struct */
 	wd_imap_selected_read_clear(&idle->read);
+	if (session != NULL && !session->closed && idle->dirty)
+		idle_read(idle);
 	idle_unref(idle);
 }
 

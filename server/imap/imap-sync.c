@@ -689,8 +689,12 @@ static int emit_fetches(struct wd_imap_sync *sync, const struct wd_imap_view *vi
 		uint32_t seq = wd_imap_view_seq(view, f->uid);
 		if (seq == 0 || uidset_contains(&sync->expunged, f->uid))
 			continue; /* not in the client's view, or being expunged */
-		ret = wd_buffer_printf(out, "* %" PRIu32 " FETCH (UID %" PRIu32 " FLAGS (%s)", seq,
-				       f->uid, f->flags != NULL ? f->flags : "");
+		/* \Recent is the session's, not stored: the same FLAGS as FETCH */
+		const char *stored = f->flags != NULL ? f->flags : "";
+		bool recent = uidset_contains(&sync->recent, f->uid);
+		ret = wd_buffer_printf(out, "* %" PRIu32 " FETCH (UID %" PRIu32 " FLAGS (%s%s%s)",
+				       seq, f->uid, recent ? "\\Recent" : "",
+				       recent && *stored != '\0' ? " " : "", stored);
 		if (ret == WD_OK && (flags & (WD_IMAP_SYNC_CONDSTORE | WD_IMAP_SYNC_QRESYNC)))
 			ret = wd_buffer_printf(out, " MODSEQ (%" PRIu32 ")", f->modseq);
 		if (ret == WD_OK)

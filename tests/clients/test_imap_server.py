@@ -8,6 +8,7 @@ usage: test_imap_server.py WD_SERVER WDCTL   (exit 77 without the stack)"""
 
 import imaplib
 import os
+import re
 import socket
 import ssl
 import sys
@@ -421,6 +422,12 @@ def t_noop_sync(port, stack):
     d = tls_login(port)
     lines, _ = d.cmd("SELECT Sync")
     check("* 1 EXISTS" in lines and "* 0 RECENT" in lines, lines)
+    # a flag change by another session reaches the first with its \Recent
+    _, ok = d.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)")
+    check(" OK " in ok, ok)
+    lines, ok = c.cmd("NOOP")
+    check(any(re.match(r"\* 1 FETCH \(UID \d+ FLAGS \(\\Recent \\Flagged\)", l) for l in lines),
+          lines)
     c.close()
     d.close()
 
