@@ -186,6 +186,21 @@ def t_qresync_vanished(port):
     check(lines == ["* VANISHED 1"], lines)
     lines, ok = c.cmd("UID FETCH 1:10 (FLAGS) (CHANGEDSINCE 1 VANISHED)")
     check(lines and lines[0] == "* VANISHED (EARLIER) 1", lines)
+    # another session expunges; this one has not synced yet: the UID FETCH
+    # (VANISHED) still names it (RFC 7162 §3.2.6)
+    lines, ok = c.cmd("UID SEARCH ALL")
+    uid = int(lines[0].split()[2])
+    d = login(port)
+    d.cmd("SELECT Target")
+    d.cmd("UID STORE %d +FLAGS.SILENT (\\Deleted)" % uid)
+    _, ok = d.cmd("UID EXPUNGE %d" % uid)
+    check(" OK " in ok, ok)
+    d.close()
+    lines, ok = c.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+    check(" OK " in ok and "EXPUNGEISSUE" not in ok, ok)
+    vanished = [l for l in lines if l.startswith("* VANISHED")]
+    check(any(str(uid) in l for l in vanished), lines)
+    check(not any(re.match(r"\* \d+ FETCH \(UID %d " % uid, l) for l in lines), lines)
     c.close()
 
 
