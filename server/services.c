@@ -4,9 +4,11 @@
 
 extern const struct wd_service wd_imap_service;
 extern const struct wd_service wd_pop3_service;
+extern const struct wd_service wd_lmtp_service;
 
 const struct wd_service *const wd_services[] = {
 	&wd_imap_service,
 	&wd_pop3_service,
+	&wd_lmtp_service,
 	NULL,
 };

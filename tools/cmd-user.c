@@ -15,7 +15,7 @@ int wdctl_user_create(struct wdctl *ctl, int argc, char **argv)
 	if (argc < 1)
 		return wdctl_fail("usage: wdctl user create <username> [--address A]... [--name N] "
 				  "[--password P|-] [--password-hash H]");
-	struct wd_user_create req = { .username = argv[0] };
+	struct wd_user_create req = { .username = argv[0], .spam_level = WD_DEFAULT_SPAM_LEVEL };
 	const char **extra = calloc((size_t)argc, sizeof(*extra));
 	const char *password = NULL;
 	for (int i = 1; i < argc; i++) {
