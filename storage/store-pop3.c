@@ -5,7 +5,11 @@
  * <inbox>, else the legacy pop3uid field <inbox>), then one query
  * {mailbox, uid >= watermark} sorted by UID descending with the limit,
  * reversed so the oldest comes first. The new watermark is the oldest UID
- * listed; the legacy field is dropped. */
+ * listed; the legacy field is dropped.
+ *
+ * The download counter pdw:<user> is WildDuck's ttlcounter (its
+ * lib/lua/ttlcounter.lua) as one EVAL of our own script with the same
+ * arithmetic. */
 #include "wd-store-pop3.h"
 
 #include "store-op.h"
@@ -196,4 +200,114 @@ int wd_store_pop3_update(struct wd_store *store, const bson_oid_t *user,
 	free(map);
 	result_r->moved = moved;
 	return ret < 0 ? WD_STORE_ERR_DATABASE : WD_STORE_OK;
+}
+
+/* ---- the daily download limit ---- */
+
+/* KEYS[1] counter; ARGV increment, limit, window. Returns {allowed, value,
+   ttl}: at or over the limit nothing is added; the first increment starts
+   the window. */
+static const char ttlcounter_script[] =
+	"local n = tonumber(redis.call('GET', KEYS[1])) or 0\n"
+	"local inc, limit, window = tonumber(ARGV[1]) or 0, tonumber(ARGV[2]) or 0,"
+	" tonumber(ARGV[3]) or 0\n"
+	"if n >= limit then return {0, n, tonumber(redis.call('TTL', KEYS[1])) or 0} end\n"
+	"if inc <= 0 then return {1, n, tonumber(redis.call('TTL', KEYS[1])) or window} end\n"
+	"local v = tonumber(redis.call('INCRBY', KEYS[1], inc))\n"
+	"if n == 0 then redis.call('EXPIRE', KEYS[1], window) end\n"
+	"return {1, v, tonumber(redis.call('TTL', KEYS[1])) or 0}\n";
+
+static bool download_counter(struct wd_store *store, const bson_oid_t *user, int64_t inc,
+			     int64_t limit, int64_t *ttl_r)
+{
+	char key[32], inc_s[24], limit_s[24], window_s[16];
+	memcpy(key, "pdw:", 4);
+	bson_oid_to_string(user, key + 4);
+	snprintf(inc_s, sizeof(inc_s), "%lld", (long long)inc);
+	snprintf(limit_s, sizeof(limit_s), "%lld", (long long)limit);
+	snprintf(window_s, sizeof(window_s), "%d", WD_POP3_DOWNLOAD_WINDOW);
+	const char *argv[] = { "EVAL", ttlcounter_script, "1", key, inc_s, limit_s, window_s };
+	size_t lens[7];
+	for (int i = 0; i < 7; i++)
+		lens[i] = strlen(argv[i]);
+	redisReply *reply = wd_store_redis_argv(store, 7, argv, lens);
+	bool allowed = true;
+	*ttl_r = 0;
+	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+	    reply->element[0]->type == REDIS_REPLY_INTEGER) {
+		allowed = reply->element[0]->integer != 0;
+		if (reply->element[2]->type == REDIS_REPLY_INTEGER)
+			*ttl_r = reply->element[2]->integer;
+	}
+	if (reply != NULL)
+		freeReplyObject(reply);
+	return allowed;
+}
+
+/* The setting's value is JSON text: a number. */
+static int64_t setting_number(struct wd_store *store, const char *key, int64_t def)
+{
+	struct wd__coll c;
+	wd__coll_open(&c, store, WD_STORE_DB_MAIN, "settings");
+	bson_t *query = BCON_NEW("key", BCON_UTF8(key));
+	bson_t doc;
+	char *error = NULL;
+	int64_t value = def;
+	if (wd__find_one(c.coll, query, NULL, &doc, &error) == WD_STORE_OK) {
+		bson_iter_t iter;
+		int64_t n;
+		if (bson_iter_init_find(&iter, &doc, "value") && BSON_ITER_HOLDS_UTF8(&iter)) {
+			uint32_t len;
+			const char *text = bson_iter_utf8(&iter, &len);
+			if (wd_str_to_int64(text, len, &n) == WD_OK && n >= 0)
+				value = n;
+		} else if (bson_iter_init_find(&iter, &doc, "value") && BSON_ITER_HOLDS_NUMBER(&iter)) {
+			value = bson_iter_as_int64(&iter);
+		}
+		bson_destroy(&doc);
+	}
+	free(error);
+	bson_destroy(query);
+	wd__coll_close(&c);
+	return value;
+}
+
+int64_t wd_store_pop3_download_limit(struct wd_store *store, const bson_oid_t *user,
+				     int64_t default_bytes)
+{
+	struct wd__coll c;
+	wd__coll_open(&c, store, WD_STORE_DB_USERS, "users");
+	bson_t *query = BCON_NEW("_id", BCON_OID(user));
+	bson_t *opts = BCON_NEW("projection", "{", "pop3MaxDownload", BCON_INT32(1), "}");
+	bson_t doc;
+	char *error = NULL;
+	int64_t limit = 0;
+	if (wd__find_one(c.coll, query, opts, &doc, &error) == WD_STORE_OK) {
+		limit = wd__doc_int64(&doc, "pop3MaxDownload");
+		bson_destroy(&doc);
+	}
+	free(error);
+	bson_destroy(query);
+	bson_destroy(opts);
+	wd__coll_close(&c);
+	if (limit > 0)
+		return limit;
+	return setting_number(store, "const:max:pop3:download", default_bytes);
+}
+
+bool wd_store_pop3_download_allowed(struct wd_store *store, const bson_oid_t *user,
+				    int64_t limit, int64_t *retry_after_r)
+{
+	*retry_after_r = 0;
+	if (limit <= 0)
+		return true;
+	return download_counter(store, user, 0, limit, retry_after_r);
+}
+
+void wd_store_pop3_download_add(struct wd_store *store, const bson_oid_t *user, int64_t limit,
+				uint64_t bytes)
+{
+	int64_t ttl;
+	if (limit > 0 && bytes > 0)
+		download_counter(store, user, (int64_t)bytes, limit, &ttl);
 }

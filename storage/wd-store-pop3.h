@@ -85,4 +85,26 @@ int wd_store_pop3_update(struct wd_store *store, const bson_oid_t *user,
 			 const bson_oid_t *mailbox, const struct wd_pop3_update *update,
 			 struct wd_pop3_update_result *result_r, char **error_r);
 
+/* ---- the daily download limit (WildDuck's pdw:<user>) ----
+ *
+ * Bytes a user may retrieve by POP3 in 24 hours, counted in Redis with
+ * WildDuck's ttlcounter semantics so that Node and C servers share the
+ * count: a retrieval is refused once the counter is at the limit; the
+ * bytes sent are added when it ends (the window starts with the first). */
+#define WD_POP3_DOWNLOAD_WINDOW 86400
+
+/* users.pop3MaxDownload when set, else the setting const:max:pop3:download,
+   else `default_bytes` (pop3.maxDownloadMB). 0 means no limit. A database
+   error gives `default_bytes` (logged by nobody: the limit is a policy, not
+   a reason to refuse the login). */
+int64_t wd_store_pop3_download_limit(struct wd_store *store, const bson_oid_t *user,
+				     int64_t default_bytes);
+/* Whether a retrieval may start; when not, *retry_after_r is the seconds
+   until the window ends. Always true without a limit or without Redis. */
+bool wd_store_pop3_download_allowed(struct wd_store *store, const bson_oid_t *user,
+				    int64_t limit, int64_t *retry_after_r);
+/* Count `bytes` sent. */
+void wd_store_pop3_download_add(struct wd_store *store, const bson_oid_t *user, int64_t limit,
+				uint64_t bytes);
+
 #endif

@@ -13,7 +13,11 @@
  * opened (deleted by another session meanwhile, database trouble) gets an
  * -ERR; a failure after the status line can only end the connection (the
  * client then sees a truncated response, never a wrong one). A message
- * RETR sent whole is marked retrieved: it gets \Seen at QUIT. */
+ * RETR sent whole is marked retrieved: it gets \Seen at QUIT.
+ *
+ * The daily download limit (WildDuck's pdw:<user>, wd-store-pop3.h) is
+ * checked in the first step, before anything is read, and the bytes sent
+ * are added in the last; a refused retrieval leaves the session as it was. */
 #include "pop3-commands.h"
 #include "pop3-dotstuff.h"
 #include "pop3-session.h"
@@ -31,6 +35,11 @@
 
 struct retrieval {
 	struct wd_store *store;
+	bson_oid_t user;
+	int64_t limit;         /* daily download limit (pdw:), 0 = none */
+	uint64_t sent;         /* bytes produced so far */
+	bool limited;          /* refused by the limit; retry_after says how long */
+	int64_t retry_after;
 	bson_oid_t id;
 	size_t index;
 	uint64_t size;
@@ -60,6 +69,11 @@ static void retrieval_work(void *context)
 {
 	struct retrieval *r = context;
 	r->ret = WD_OK;
+	if (r->reader == NULL && r->sent == 0 &&
+	    !wd_store_pop3_download_allowed(r->store, &r->user, r->limit, &r->retry_after)) {
+		r->limited = true;
+		return;
+	}
 	if (r->reader == NULL) {
 		r->reader = wd_store_message_open_id(r->store, &r->id, &r->error);
 		if (r->reader == NULL) {
@@ -86,6 +100,9 @@ static void retrieval_work(void *context)
 			r->finished = true;
 		}
 	}
+	r->sent += r->out.len;
+	if (r->finished)
+		wd_store_pop3_download_add(r->store, &r->user, r->limit, r->sent);
 	wd_buffer_release(&r->raw);
 }
 
@@ -101,6 +118,9 @@ static enum wd_pop3_cmd_result retrieval_sent(struct wd_pop3_cmd *cmd)
 {
 	struct wd_pop3_session *session = cmd->session;
 	struct retrieval *r = cmd->context;
+	if (r->limited)
+		return wd_pop3_cmd_err(cmd, NULL, "Download was rate limited, try again in %lld seconds",
+				       (long long)r->retry_after);
 	if (r->ret < 0) {
 		wd_warning("pop3", "%s: %s of message %zu: %s", session->id, cmd->name,
 			   r->index + 1, r->error != NULL ? r->error : "?");
@@ -154,6 +174,8 @@ static enum wd_pop3_cmd_result retrieval_start(struct wd_pop3_cmd *cmd, bool top
 	if (r == NULL)
 		return WD_POP3_CMD_DONE;
 	r->store = session->server->deps.store;
+	r->user = session->user;
+	r->limit = session->download_limit;
 	r->index = (size_t)i;
 	r->id = session->maildrop.messages[i].id;
 	r->size = session->maildrop.messages[i].size;

@@ -26,6 +26,8 @@ struct login_job {
 	int list_ret;
 	char *list_error;
 	struct wd_pop3_maildrop maildrop;
+	int64_t max_download;
+	int64_t download_limit;
 	/* the answer, sent after the failure delay */
 	const char *code;
 	char text[160];
@@ -57,6 +59,9 @@ static void login_work(void *context)
 				    : job->max_messages;
 	job->list_ret = wd_store_pop3_list(job->store, &job->result.user, max, &job->maildrop,
 					   &job->list_error);
+	if (job->list_ret == 0)
+		job->download_limit = wd_store_pop3_download_limit(job->store, &job->result.user,
+								   job->max_download);
 }
 
 /* After the delay: the refusal, and the end of the connection after too
@@ -122,6 +127,7 @@ static enum wd_pop3_cmd_result login_done(struct wd_pop3_cmd *cmd)
 	}
 	if (wd_pop3_session_login(session, &res->user, res->username, &job->maildrop) < 0)
 		return wd_pop3_cmd_err(cmd, "SYS/TEMP", "Out of memory");
+	session->download_limit = job->download_limit;
 	wd_info("pop3", "%s: %s logged in from %s, %zu messages", session->id, res->username,
 		wd_conn_peer_ip(session->conn), session->maildrop.count);
 	return wd_pop3_cmd_ok(cmd, "maildrop has %zu message%s (%llu octets)",
@@ -151,6 +157,7 @@ enum wd_pop3_cmd_result wd_pop3_login_start(struct wd_pop3_cmd *cmd, const char 
 	job->auth = session->server->deps.auth;
 	job->store = session->server->deps.store;
 	job->max_messages = session->server->set.max_messages;
+	job->max_download = session->server->set.max_download;
 	snprintf(job->ip, sizeof(job->ip), "%s", wd_conn_peer_ip(session->conn));
 	snprintf(job->sess, sizeof(job->sess), "%s", session->id);
 	job->req.username = job->username;

@@ -21,7 +21,7 @@
 int wd_pop3_settings_read(const struct wd_config *config, struct wd_pop3_settings *set_r,
 			  const char **error_r)
 {
-	int64_t port, plain_port, max_messages, idle, delay;
+	int64_t port, plain_port, max_messages, idle, delay, max_download_mb;
 	bool use_proxy, ignore_starttls, disable_version;
 	memset(set_r, 0, sizeof(*set_r));
 	if (wd_config_get_bool(config, "pop3.enabled", true, &set_r->enabled, error_r) < 0 ||
@@ -39,6 +39,8 @@ int wd_pop3_settings_read(const struct wd_config *config, struct wd_pop3_setting
 			       error_r) < 0 ||
 	    wd_config_get_int(config, "pop3.maxMessages", WD_POP3_DEFAULT_MAX_MESSAGES,
 			      &max_messages, error_r) < 0 ||
+	    wd_config_get_int(config, "pop3.maxDownloadMB", 10240, &max_download_mb,
+			      error_r) < 0 ||
 	    wd_config_get_int(config, "pop3.idleTimeout", MIN_IDLE_TIMEOUT_S, &idle, error_r) < 0 ||
 	    wd_config_get_int(config, "pop3.authFailureDelay", 1000, &delay, error_r) < 0 ||
 	    wd_config_get_string(config, "pop3.name", "WildDuck-C POP3", &set_r->name,
@@ -56,6 +58,11 @@ int wd_pop3_settings_read(const struct wd_config *config, struct wd_pop3_setting
 		*error_r = "pop3.maxMessages: expected 1..100000";
 		return WD_ERROR;
 	}
+	if (max_download_mb < 0 || max_download_mb > (INT64_MAX >> 20)) {
+		*error_r = "pop3.maxDownloadMB: out of range";
+		return WD_ERROR;
+	}
+	set_r->max_download = max_download_mb << 20;
 	if (idle < 1 || idle > 86400 || delay < 0 || delay > MAX_AUTH_DELAY_MS) {
 		*error_r = "pop3.idleTimeout 1..86400 s, pop3.authFailureDelay 0..10000 ms";
 		return WD_ERROR;

@@ -40,6 +40,9 @@ struct wd_pop3_settings {
 	   SASL there, as WildDuck) */
 	bool insecure_auth;
 	unsigned max_messages;      /* pop3.maxMessages (250) */
+	/* pop3.maxDownloadMB in bytes (10240 MiB): the daily download limit
+	   when neither users.pop3MaxDownload nor const:max:pop3:download says */
+	int64_t max_download;
 	unsigned idle_timeout_ms;   /* pop3.idleTimeout s (600, at least 600) */
 	unsigned auth_delay_ms;     /* pop3.authFailureDelay ms (1000) */
 	const char *name;           /* pop3.name: greeting ("WildDuck-C POP3") */

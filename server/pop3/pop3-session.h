@@ -91,6 +91,7 @@ struct wd_pop3_session {
 	uint8_t *marks;           /* enum wd_pop3_mark bits per message */
 	size_t live_count;        /* messages not deleted */
 	uint64_t live_size;
+	int64_t download_limit;   /* bytes per day (pdw:), 0 = none */
 
 	/* commands */
 	struct wd_pop3_cmd *queue_head, *queue_tail;

@@ -6,7 +6,8 @@ message, \\Seen only after QUIT, DELE moving to Trash only at QUIT, a dropped
 connection changing nothing, STLS, AUTH PLAIN with and without an initial
 response, wrong passwords (delayed, limited per connection), application
 passwords and 2FA accounts, pop3.maxMessages / users.pop3MaxMessages and the
-pxm: watermark, pipelining, hostile input, shutdown.
+pxm: watermark, the daily download limit, pipelining, hostile input,
+concurrent sessions, shutdown.
 
 The database is checked directly (pop3-db-tool: UIDL = message _id, flags,
 which mailbox holds what) and through IMAP (bytes of the messages moved to
@@ -574,6 +575,26 @@ def t_concurrent_sessions(port, db):
     check(len(inbox) == len(MESSAGES) - 1 and "\\Seen" in inbox[0][2], inbox)
 
 
+def t_download_limit(port, db):
+    """users.pop3MaxDownload: retrievals are refused once the day's bytes
+    (WildDuck's pdw:<user> counter, shared by every session) reach it."""
+    db.set_user("lena", "pop3MaxDownload", 200)
+    p = Pop(port)
+    p.login("lena")
+    p.multi("RETR 1")  # 120 bytes (+3 for the terminator)
+    p.multi("RETR 2")  # 62 (+3 stuffed dots, +3)
+    p.multi("TOP 3 0")  # counted too: 191 before it, over 200 after
+    r = p.cmd("RETR 4")
+    check(r.startswith("-ERR") and "rate limited" in r, r)
+    check(p.cmd("NOOP") == "+OK", "session goes on")
+    p.cmd("QUIT")
+    p = Pop(port)
+    p.login("lena")
+    r = p.cmd("TOP 4 0")
+    check(r.startswith("-ERR") and "rate limited" in r, r)
+    p.cmd("QUIT")
+
+
 def t_plain_port(ports):
     check("pop3plain" in ports, ports)
     p = Pop(ports["pop3plain"], tls=False)
@@ -614,7 +635,7 @@ def main():
     db = Db(db_tool, stack)
     res = Results()
     for name in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan",
-                 "judy", "kate"):
+                 "judy", "kate", "lena"):
         make_user(stack, stack.tmp.name, name)
     pop3 = ["--pop3.host=127.0.0.1", "--pop3.port=0",
             "--pop3.authFailureDelay=%d" % int(DELAY * 1000)]
@@ -643,6 +664,7 @@ def main():
         res.run("pipelining", t_pipelining, port, db)
         res.run("hostile input", t_hostile, port, db)
         res.run("concurrent sessions", t_concurrent_sessions, port, db)
+        res.run("download limit", t_download_limit, port, db)
         res.run("plain port", t_plain_port, server.ports)
         res.run("insecure auth", t_insecure_auth, insecure.ports["pop3"])
         res.run("shutdown", t_shutdown, down, db)
