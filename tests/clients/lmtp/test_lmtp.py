@@ -427,6 +427,29 @@ def t_starttls(port, imap_port):
     tls.close()
 
 
+def t_proxy_protocol(port, server):
+    """lmtp.proxy: the PROXY header's client address is the one logged and
+    handed to delivery; without a header the connection is refused."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    sock.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 2424\r\n")
+    c = Lmtp.__new__(Lmtp)
+    c.sock, c.buf = sock, b""
+    c.greeting = c.reply()
+    check(c.greeting[0] == 220, c.greeting)
+    c.lhlo()
+    codes, replies = transaction(c, "proxied@outside.example", [addr("alice")],
+                                 b"Subject: proxied\r\n\r\nx\r\n.\r\n")
+    check(codes == [250] and replies[0].startswith("250 "), (codes, replies))
+    c.cmd("QUIT")
+    time.sleep(0.3)
+    check(any("from=<proxied@outside.example> ip=192.0.2.7 " in l for l in server.log),
+          [l for l in server.log if "proxied" in l])
+    bare = Lmtp.__new__(Lmtp)
+    bare.sock, bare.buf = socket.create_connection(("127.0.0.1", port), timeout=20), b""
+    bare.send("LHLO client.test\r\n")
+    check(bare.closed(15), "a connection without PROXY header is closed")
+
+
 def main():
     skip_without_stack()
     wd_server, wdctl = sys.argv[1], sys.argv[2]
@@ -438,6 +461,7 @@ def main():
     server = Server(wd_server, stack, *lmtp)
     small = Server(wd_server, stack, *lmtp, "--lmtp.maxMB=1")
     tls = Server(wd_server, stack, *lmtp, "--lmtp.disableSTARTTLS=false")
+    proxy = Server(wd_server, stack, *lmtp, "--lmtp.proxy=true")
     port, imap_port = server.ports["lmtp"], server.port
     try:
         res.run("LHLO capabilities", t_lhlo_capabilities, port)
@@ -451,6 +475,7 @@ def main():
         res.run("hostile input", t_hostile, port, imap_port, server)
         res.run("second client served meanwhile", t_second_client, port, imap_port)
         res.run("STARTTLS", t_starttls, tls.ports["lmtp"], imap_port)
+        res.run("PROXY protocol", t_proxy_protocol, proxy.ports["lmtp"], proxy)
 
         def t_transaction_log():
             lines = [l for l in server.log if "transaction " in l and "from=<" in l]
@@ -468,12 +493,12 @@ def main():
             check(code == 0, "exit code %s" % code)
         res.run("graceful shutdown", t_shutdown)
     finally:
-        for s in (server, small, tls):
+        for s in (server, small, tls, proxy):
             s.stop()
         stack.cleanup()
 
     def t_clean_logs():
-        for s in (server, small, tls):
+        for s in (server, small, tls, proxy):
             bad = [l for l in s.log if "Sanitizer" in l or "runtime error" in l or "panic" in l]
             check(not bad, "".join(s.log[-40:]))
             check(s.proc.returncode == 0, "exit code %s" % s.proc.returncode)
