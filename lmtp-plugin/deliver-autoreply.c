@@ -128,7 +128,13 @@ static char *compose(const struct deliver_txn *txn, const bson_t *autoreply, con
 		line = g_strdup_printf("Auto: %s", subject);
 	} else {
 		char *original = wd__deliver_header_first(parsed, "subject");
+		if (original != NULL && strlen(original) > DELIVER_MAX_HEADER_VALUE)
+			original[DELIVER_MAX_HEADER_VALUE] = '\0';
 		char *decoded = g_mime_utils_header_decode_text(NULL, original != NULL ? original : "");
+		/* a subject cut inside a UTF-8 character ends before it */
+		const char *end;
+		if (!g_utf8_validate(decoded, -1, &end))
+			decoded[end - decoded] = '\0';
 		line = g_strdup_printf("Auto: Re: %s", decoded);
 		g_free(decoded);
 		free(original);

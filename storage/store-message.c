@@ -742,7 +742,13 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
 	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
 	bson_error_t error;
-	bool inserted = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &error);
+	/* libmongoc refuses empty keys by default, but parsedHeader keeps the
+	   empty name of a header line ":value" as WildDuck does */
+	bson_t *insert_opts = BCON_NEW("validate", BCON_INT32(BSON_VALIDATE_UTF8 |
+							      BSON_VALIDATE_DOLLAR_KEYS |
+							      BSON_VALIDATE_DOT_KEYS));
+	bool inserted = mongoc_collection_insert_one(coll, &doc, insert_opts, NULL, &error);
+	bson_destroy(insert_opts);
 	mongoc_collection_destroy(coll);
 	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
 	bson_destroy(&doc);

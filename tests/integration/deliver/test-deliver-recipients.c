@@ -329,6 +329,105 @@ static void test_limits_and_settings(void **state)
 	}
 }
 
+/* One recipient, a message of any bytes; returns the DATA reply code. */
+static unsigned deliver_bytes(struct wd_deliver *deliver, const char *address, const char *raw,
+			      size_t len)
+{
+	struct wd_deliver_reply reply;
+	struct wd_deliver_rcpt *rcpt = wd_deliver_check_rcpt(deliver, address, &reply);
+	assert_non_null(rcpt);
+	struct wd_deliver_envelope envelope = { .mail_from = "junk@example.net",
+						.transaction_id = "hostile", .protocol = "LMTP" };
+	assert_int_equal(wd_deliver_message(deliver, &envelope, &rcpt, 1, (const uint8_t *)raw,
+					    len, &reply), WD_OK);
+	wd_deliver_rcpt_free(&rcpt);
+	return reply.code;
+}
+
+/* The newest INBOX message is trace + raw[0..len), byte for byte. */
+static void assert_stored_bytes(const bson_oid_t *user, const char *recipient, const char *raw,
+				size_t len)
+{
+	bson_t *doc = last_in(user, "INBOX");
+	assert_non_null(doc);
+	bson_iter_t iter;
+	assert_true(bson_iter_init_find(&iter, doc, "_id"));
+	bson_oid_t id = *bson_iter_oid(&iter);
+	bson_destroy(doc);
+	size_t stored_len;
+	char *bytes = stored_bytes(&id, &stored_len);
+	char *trace = expected_trace(recipient, "junk@example.net");
+	size_t trace_len = strlen(trace);
+	assert_int_equal(stored_len, trace_len + len);
+	assert_memory_equal(bytes, trace, trace_len);
+	if (len > 0)
+		assert_memory_equal(bytes + trace_len, raw, len);
+	free(trace);
+	free(bytes);
+}
+
+static void test_hostile_messages(void **state)
+{
+	(void)state;
+	char address[200];
+	bson_oid_t user = make_user("hostile", address);
+	/* filters and an autoreply that read every part of the message */
+	filter_add(&user, "{\"headers\": {\"from\": \"x\", \"subject\": \"y\"}, "
+			  "\"text\": \"z\", \"ha\": true}", "{\"flag\": true}", false);
+	bson_t *set = BCON_NEW("targets", "[", "{", "type", BCON_UTF8("mail"), "value",
+			       BCON_UTF8("t@remote.example"), "}", "]", "autoreply", BCON_BOOL(true));
+	user_set(&user, set);
+	bson_destroy(set);
+	char hex[25], json[300];
+	bson_oid_to_string(&user, hex);
+	snprintf(json, sizeof(json), "{\"user\": {\"$oid\": \"%s\"}, \"status\": true, "
+				     "\"subject\": \"\", \"text\": \"away\"}", hex);
+	insert_json("autoreplies", json);
+	struct wd_deliver *deliver = deliver_open(NULL);
+	capture_reset();
+
+	static const char nul_junk[] = "From: \xff\xfe <a@\xc3(.example>\r\nSubject: \x00\xc3\r\n"
+				       "\r\n\x00\x01\x02\xff binary\r\n";
+	const struct {
+		const char *raw;
+		size_t len;
+	} small[] = {
+		{ "", 0 }, { "\r\n", 2 }, { "\n\n\n", 3 }, { "no header at all", 16 },
+		{ ":\r\n: :\r\n\r\n", 10 }, { nul_junk, sizeof(nul_junk) - 1 },
+		{ "Content-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n--\r\n", 52 },
+	};
+	for (size_t i = 0; i < WD_N_ELEMENTS(small); i++) {
+		assert_int_equal(deliver_bytes(deliver, address, small[i].raw, small[i].len), 250);
+		assert_stored_bytes(&user, address, small[i].raw, small[i].len);
+	}
+
+	/* a 1 MiB header line, 5000 Received lines, 300 nested multiparts */
+	size_t cap = 2 * 1024 * 1024, n = 0;
+	char *big = malloc(cap);
+	n += (size_t)sprintf(big + n, "Subject: ");
+	memset(big + n, 'S', 1024 * 1024);
+	n += 1024 * 1024;
+	n += (size_t)sprintf(big + n, "\r\n\r\nbody\r\n");
+	assert_int_equal(deliver_bytes(deliver, address, big, n), 250);
+	assert_stored_bytes(&user, address, big, n);
+	n = 0;
+	for (int i = 0; i < 5000; i++)
+		n += (size_t)sprintf(big + n, "Received: from h%d by h%d with SMTP id q%d\r\n", i, i, i);
+	n += (size_t)sprintf(big + n, "Subject: hops\r\n\r\nbody\r\n");
+	assert_int_equal(deliver_bytes(deliver, address, big, n), 250);
+	assert_stored_bytes(&user, address, big, n);
+	n = 0;
+	for (int i = 0; i < 300; i++)
+		n += (size_t)sprintf(big + n, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n"
+					      "--b%d\r\n", i, i);
+	n += (size_t)sprintf(big + n, "Content-Type: application/octet-stream\r\n\r\nAAAA\r\n");
+	assert_int_equal(deliver_bytes(deliver, address, big, n), 250);
+	assert_stored_bytes(&user, address, big, n);
+	free(big);
+	capture_reset();
+	wd_deliver_destroy(&deliver);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_mixed_recipients),
 		cmocka_unit_test(test_one_delivery_per_user),
 		cmocka_unit_test(test_limits_and_settings),
+		cmocka_unit_test(test_hostile_messages),
 	};
 	return test_stack_run("deliver-recipients", tests, WD_N_ELEMENTS(tests), "deliver", NULL);
 }
