@@ -386,9 +386,8 @@ int wd_outbound_sender_start(struct wd_outbound *ob, char **error_r)
 	}
 	ob->sender = s;
 	pthread_mutex_unlock(&ob->sender_lock);
-	char line[400];
-	wd_outbound_describe(ob, line, sizeof(line));
-	wd_info(LOG, "%s: started (instance %s)", line, set->instance_id);
+	wd_info(LOG, "sender thread started: relay %s:%u, zone %s, instance %s", set->relay_host,
+		set->relay_port, set->zone, set->instance_id);
 	return WD_OK;
 }
 
