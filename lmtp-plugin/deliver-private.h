@@ -36,6 +36,8 @@
 #define DELIVER_MAX_RECEIVED 30        /* forwarding refuses a message with this many */
 #define DELIVER_MAX_SPAM_HEADERS 16
 #define DELIVER_SETTINGS_CACHE_MS 60000
+/* Bytes kept free under the store's message limit for the trace headers. */
+#define DELIVER_TRACE_ROOM 4096
 /* A header value we look at (autoreply subject, references...). */
 #define DELIVER_MAX_HEADER_VALUE 4096
 

@@ -23,6 +23,7 @@
  * Database trouble anywhere before the message is stored → 451 4.3.0. */
 #include "deliver-private.h"
 #include "wd-log.h"
+#include "wd-mime-tree.h"
 #include "wd-store-message.h"
 #include "wd-store-user.h"
 
@@ -240,6 +241,13 @@ void wd__deliver_user(const struct deliver_txn *txn, const struct wd_deliver_rcp
 	}
 	uint64_t size = trace_size(txn, recipient) + txn->len;
 	outcome->size = size;
+	if (size > WD_MIME_MAX_MESSAGE_SIZE) {
+		/* only with an envelope longer than any LMTP line */
+		wd__deliver_reply(reply, 552, "5.3.4", "Message too large");
+		snprintf(outcome->reason, sizeof(outcome->reason), "too large with trace headers");
+		wd_user_free(&user);
+		return;
+	}
 	struct deliver_actions actions;
 	wd__deliver_actions_init(&actions);
 	wd__deliver_filters_run(txn, user->doc, recipient, size, &actions);

@@ -11,6 +11,7 @@
 #include "wd-auth.h"
 #include "wd-config.h"
 #include "wd-log.h"
+#include "wd-mime-tree.h"
 #include "wd-result.h"
 #include "wd-store-user.h"
 #include "wd-str.h"
@@ -122,6 +123,9 @@ static int read_settings(struct wd_deliver_settings *s, const struct wd_config *
 		return WD_ERROR;
 	}
 	s->max_size = (uint64_t)max_mb * 1024 * 1024;
+	/* the store parses at most WD_MIME_MAX_MESSAGE_SIZE, trace headers included */
+	if (s->max_size > WD_MIME_MAX_MESSAGE_SIZE - DELIVER_TRACE_ROOM)
+		s->max_size = WD_MIME_MAX_MESSAGE_SIZE - DELIVER_TRACE_ROOM;
 	if (strcmp(over_quota, "reject") == 0) {
 		s->over_quota_defer = false;
 	} else if (strcmp(over_quota, "defer") == 0) {

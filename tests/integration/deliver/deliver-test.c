@@ -152,6 +152,29 @@ bson_t *last_in(const bson_oid_t *user, const char *which)
 	return copy;
 }
 
+bson_oid_t last_id(const bson_oid_t *user, const char *which)
+{
+	bson_t *doc = last_in(user, which);
+	assert_non_null(doc);
+	bson_iter_t iter;
+	assert_true(bson_iter_init_find(&iter, doc, "_id"));
+	bson_oid_t id = *bson_iter_oid(&iter);
+	bson_destroy(doc);
+	return id;
+}
+
+int64_t count_docs(struct wd_store *store, enum wd_store_db db, const char *collection,
+		   const bson_t *filter)
+{
+	mongoc_client_t *client = wd_store_client(store, db);
+	mongoc_collection_t *coll = wd_store_collection(store, client, db, collection);
+	bson_error_t error;
+	int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &error);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, db, client);
+	return n;
+}
+
 char *stored_bytes(const bson_oid_t *message_id, size_t *len_r)
 {
 	char *error = NULL;

@@ -48,6 +48,11 @@ bson_oid_t mailbox_of(const bson_oid_t *user, const char *path_or_special_use);
 int64_t count_in(const bson_oid_t *user, const char *path_or_special_use);
 /* The newest stored message of a mailbox (document, free with bson_destroy). */
 bson_t *last_in(const bson_oid_t *user, const char *path_or_special_use);
+/* The _id of the newest message of a mailbox (it must have one). */
+bson_oid_t last_id(const bson_oid_t *user, const char *path_or_special_use);
+/* Documents of `collection` matching `filter` in any store and database. */
+int64_t count_docs(struct wd_store *store, enum wd_store_db db, const char *collection,
+		   const bson_t *filter);
 /* The exact bytes of a stored message (malloc'd). */
 char *stored_bytes(const bson_oid_t *message_id, size_t *len_r);
 

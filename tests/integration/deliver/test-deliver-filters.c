@@ -156,17 +156,6 @@ static void test_conditions(void **state)
 	wd_deliver_destroy(&deliver);
 }
 
-static bson_oid_t last_id(const bson_oid_t *user, const char *which)
-{
-	bson_t *doc = last_in(user, which);
-	assert_non_null(doc);
-	bson_iter_t iter;
-	assert_true(bson_iter_init_find(&iter, doc, "_id"));
-	bson_oid_t id = *bson_iter_oid(&iter);
-	bson_destroy(doc);
-	return id;
-}
-
 /* The `filters` field of the newest message in INBOX / Junk, as text. */
 static char *matched_filters(const bson_oid_t *user, const char *which)
 {

@@ -49,30 +49,19 @@ static struct wd_outbound *outbound_open(void)
 	return outbound;
 }
 
-/* zone-queue entries and the files document of a queue id. */
+/* zone-queue entries of a queue id, and of all. */
 static int64_t queue_entries(const char *id)
 {
-	mongoc_client_t *client = wd_store_client(test_store, WD_STORE_DB_SENDER);
-	mongoc_collection_t *coll = wd_store_collection(test_store, client, WD_STORE_DB_SENDER,
-							"zone-queue");
 	bson_t *filter = BCON_NEW("id", BCON_UTF8(id));
-	int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, NULL);
+	int64_t n = count_docs(test_store, WD_STORE_DB_SENDER, "zone-queue", filter);
 	bson_destroy(filter);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(test_store, WD_STORE_DB_SENDER, client);
 	return n;
 }
 
 static int64_t all_queue_entries(void)
 {
-	mongoc_client_t *client = wd_store_client(test_store, WD_STORE_DB_SENDER);
-	mongoc_collection_t *coll = wd_store_collection(test_store, client, WD_STORE_DB_SENDER,
-							"zone-queue");
 	bson_t filter = BSON_INITIALIZER;
-	int64_t n = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, NULL);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(test_store, WD_STORE_DB_SENDER, client);
-	return n;
+	return count_docs(test_store, WD_STORE_DB_SENDER, "zone-queue", &filter);
 }
 
 static bson_t *queue_file(const char *id)

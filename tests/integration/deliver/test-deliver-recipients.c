@@ -44,27 +44,33 @@ static char *expected_trace(const char *recipient, const char *sender)
 	return out;
 }
 
-/* The newest message in INBOX is the input with exactly these trace lines. */
+/* The newest message in INBOX is trace + raw[0..len), byte for byte, and
+   its size says so. */
+static void assert_stored_bytes(const bson_oid_t *user, const char *recipient, const char *sender,
+				const char *raw, size_t len)
+{
+	bson_oid_t id = last_id(user, "INBOX");
+	size_t stored_len;
+	char *bytes = stored_bytes(&id, &stored_len);
+	char *trace = expected_trace(recipient, sender);
+	size_t trace_len = strlen(trace);
+	assert_int_equal(stored_len, trace_len + len);
+	assert_memory_equal(bytes, trace, trace_len);
+	if (len > 0)
+		assert_memory_equal(bytes + trace_len, raw, len);
+	bson_t *doc = last_in(user, "INBOX");
+	bson_iter_t iter;
+	assert_true(bson_iter_init_find(&iter, doc, "size"));
+	assert_int_equal(bson_iter_as_int64(&iter), (int64_t)stored_len);
+	bson_destroy(doc);
+	free(trace);
+	free(bytes);
+}
+
 static void assert_stored(const bson_oid_t *user, const char *recipient, const char *sender,
 			  const char *raw)
 {
-	bson_t *doc = last_in(user, "INBOX");
-	assert_non_null(doc);
-	bson_iter_t iter;
-	assert_true(bson_iter_init_find(&iter, doc, "_id"));
-	bson_oid_t id = *bson_iter_oid(&iter);
-	size_t len;
-	char *bytes = stored_bytes(&id, &len);
-	char *trace = expected_trace(recipient, sender);
-	size_t trace_len = strlen(trace);
-	assert_int_equal(len, trace_len + strlen(raw));
-	assert_memory_equal(bytes, trace, trace_len);
-	assert_memory_equal(bytes + trace_len, raw, strlen(raw));
-	assert_true(bson_iter_init_find(&iter, doc, "size"));
-	assert_int_equal(bson_iter_as_int64(&iter), (int64_t)len);
-	free(trace);
-	free(bytes);
-	bson_destroy(doc);
+	assert_stored_bytes(user, recipient, sender, raw, strlen(raw));
 }
 
 static void test_minimal_path(void **state)
@@ -311,9 +317,16 @@ static void test_limits_and_settings(void **state)
 	assert_int_equal(deliver_one(deliver, "s@example.net", "no-at-sign", message, &reply), 550);
 	assert_int_equal(deliver_one(deliver, "s@example.net", "", message, &reply), 550);
 	wd_deliver_destroy(&deliver);
+	/* 64 MiB leaves the store room for the trace headers */
+	deliver = deliver_open("[lmtp]\nmaxMB = 64\n");
+	assert_int_equal(wd_deliver_max_size(deliver), 64 * 1024 * 1024 - 4096);
+	wd_deliver_destroy(&deliver);
+	deliver = deliver_open(NULL);
+	assert_int_equal(wd_deliver_max_size(deliver), 25 * 1024 * 1024);
+	wd_deliver_destroy(&deliver);
 
 	/* settings of the wrong type or range are errors */
-	const char *bad[] = { "[lmtp]\nmaxMB = \"x\"\n", "[lmtp]\nmaxMB = 0\n",
+	const char *bad[] = { "[lmtp]\nmaxMB = \"x\"\n", "[lmtp]\nmaxMB = 0\n", "[lmtp]\nmaxMB = 65\n",
 			      "[lmtp]\noverQuota = \"later\"\n", "[lmtp]\nspamHeader = [1]\n",
 			      "[lmtp]\nspamHeader = \"X Spam\"\n", "[lmtp]\nspamHeaderScore = 101\n",
 			      "[lmtp]\nrspamdHeader = \"a:b\"\n", "[lmtp]\nwildcard = \"yes please\"\n" };
@@ -342,28 +355,6 @@ static unsigned deliver_bytes(struct wd_deliver *deliver, const char *address, c
 					    len, &reply), WD_OK);
 	wd_deliver_rcpt_free(&rcpt);
 	return reply.code;
-}
-
-/* The newest INBOX message is trace + raw[0..len), byte for byte. */
-static void assert_stored_bytes(const bson_oid_t *user, const char *recipient, const char *raw,
-				size_t len)
-{
-	bson_t *doc = last_in(user, "INBOX");
-	assert_non_null(doc);
-	bson_iter_t iter;
-	assert_true(bson_iter_init_find(&iter, doc, "_id"));
-	bson_oid_t id = *bson_iter_oid(&iter);
-	bson_destroy(doc);
-	size_t stored_len;
-	char *bytes = stored_bytes(&id, &stored_len);
-	char *trace = expected_trace(recipient, "junk@example.net");
-	size_t trace_len = strlen(trace);
-	assert_int_equal(stored_len, trace_len + len);
-	assert_memory_equal(bytes, trace, trace_len);
-	if (len > 0)
-		assert_memory_equal(bytes + trace_len, raw, len);
-	free(trace);
-	free(bytes);
 }
 
 static void test_hostile_messages(void **state)
@@ -398,7 +389,7 @@ static void test_hostile_messages(void **state)
 	};
 	for (size_t i = 0; i < WD_N_ELEMENTS(small); i++) {
 		assert_int_equal(deliver_bytes(deliver, address, small[i].raw, small[i].len), 250);
-		assert_stored_bytes(&user, address, small[i].raw, small[i].len);
+		assert_stored_bytes(&user, address, "junk@example.net", small[i].raw, small[i].len);
 	}
 
 	/* a 1 MiB header line, 5000 Received lines, 300 nested multiparts */
@@ -409,20 +400,20 @@ static void test_hostile_messages(void **state)
 	n += 1024 * 1024;
 	n += (size_t)sprintf(big + n, "\r\n\r\nbody\r\n");
 	assert_int_equal(deliver_bytes(deliver, address, big, n), 250);
-	assert_stored_bytes(&user, address, big, n);
+	assert_stored_bytes(&user, address, "junk@example.net", big, n);
 	n = 0;
 	for (int i = 0; i < 5000; i++)
 		n += (size_t)sprintf(big + n, "Received: from h%d by h%d with SMTP id q%d\r\n", i, i, i);
 	n += (size_t)sprintf(big + n, "Subject: hops\r\n\r\nbody\r\n");
 	assert_int_equal(deliver_bytes(deliver, address, big, n), 250);
-	assert_stored_bytes(&user, address, big, n);
+	assert_stored_bytes(&user, address, "junk@example.net", big, n);
 	n = 0;
 	for (int i = 0; i < 300; i++)
 		n += (size_t)sprintf(big + n, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n"
 					      "--b%d\r\n", i, i);
 	n += (size_t)sprintf(big + n, "Content-Type: application/octet-stream\r\n\r\nAAAA\r\n");
 	assert_int_equal(deliver_bytes(deliver, address, big, n), 250);
-	assert_stored_bytes(&user, address, big, n);
+	assert_stored_bytes(&user, address, "junk@example.net", big, n);
 	free(big);
 	capture_reset();
 	wd_deliver_destroy(&deliver);

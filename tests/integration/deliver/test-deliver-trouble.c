@@ -184,14 +184,9 @@ static bson_oid_t user2(const char *name, char *address_r)
 
 static int64_t count2(const bson_oid_t *user)
 {
-	mongoc_client_t *client = wd_store_client(store2, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store2, client, WD_STORE_DB_MAIN,
-							"messages");
 	bson_t *filter = BCON_NEW("user", BCON_OID(user));
-	int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, NULL);
+	int64_t n = count_docs(store2, WD_STORE_DB_MAIN, "messages", filter);
 	bson_destroy(filter);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store2, WD_STORE_DB_MAIN, client);
 	return n;
 }
 
