@@ -186,11 +186,47 @@ void wd__queue_message_clear(struct wd_queued_message *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int wd__queue_message_load(struct wd_outbound *ob, const char *id, struct wd_queued_message *m,
-			   bool *found_r, char **error_r)
+/* The envelope sender, Message-ID and header block of metadata.data. */
+static enum wd_queue_load parse_envelope(const bson_t *envelope, struct wd_queued_message *m,
+					 char **error_r)
+{
+	bson_iter_t it;
+	m->from = strdup(bson_iter_init_find(&it, envelope, "from") && BSON_ITER_HOLDS_UTF8(&it)
+				 ? bson_iter_utf8(&it, NULL) : "");
+	if (bson_iter_init_find(&it, envelope, "messageId") && BSON_ITER_HOLDS_UTF8(&it))
+		m->message_id = strdup(bson_iter_utf8(&it, NULL));
+	if (m->from == NULL) {
+		*error_r = wd__outbound_error("out of memory");
+		return WD_QUEUE_TROUBLE;
+	}
+	if (!bson_iter_init_find(&it, envelope, "headers") || !BSON_ITER_HOLDS_ARRAY(&it)) {
+		*error_r = wd__outbound_error("metadata.data.headers is not an array");
+		return WD_QUEUE_MALFORMED;
+	}
+	uint32_t len;
+	const uint8_t *bytes;
+	bson_iter_array(&it, &len, &bytes);
+	bson_t array;
+	bson_init_static(&array, bytes, len);
+	struct wd_headers h;
+	if (wd__headers_from_bson(&array, &h, error_r) < 0)
+		return WD_QUEUE_MALFORMED;
+	int ret = wd__headers_build(&h, &m->header);
+	wd__headers_free(&h);
+	if (ret < 0) {
+		*error_r = wd__outbound_error("out of memory");
+		return WD_QUEUE_TROUBLE;
+	}
+	const uint8_t *hb = wd_buffer_bytes(&m->header);
+	for (size_t i = 0; i < m->header.len && !m->utf8_headers; i++)
+		m->utf8_headers = hb[i] >= 0x80;
+	return WD_QUEUE_LOADED;
+}
+
+enum wd_queue_load wd__queue_message_load(struct wd_outbound *ob, const char *id,
+					  struct wd_queued_message *m, char **error_r)
 {
 	memset(m, 0, sizeof(*m));
-	*found_r = false;
 	char filename[96];
 	snprintf(filename, sizeof(filename), "message %s", id);
 	mongoc_client_t *client = wd_store_client(ob->store, WD_STORE_DB_SENDER);
@@ -200,63 +236,37 @@ int wd__queue_message_load(struct wd_outbound *ob, const char *id, struct wd_que
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
 	const bson_t *doc;
 	bson_error_t error;
-	int ret = WD_OK;
+	enum wd_queue_load ret = WD_QUEUE_MISSING;
 	if (mongoc_cursor_next(cursor, &doc)) {
-		bson_iter_t it, data;
-		bson_t headers_array;
+		bson_iter_t it;
 		if (bson_iter_init_find(&it, doc, "_id")) {
 			bson_value_copy(bson_iter_value(&it), &m->file_id);
 			m->has_file_id = true;
 		}
 		if (bson_iter_init_find(&it, doc, "length") && BSON_ITER_HOLDS_NUMBER(&it))
 			m->body_len = (uint64_t)bson_iter_as_int64(&it);
-		bool has_data = bson_iter_init(&data, doc) &&
-				bson_iter_find_descendant(&data, "metadata.data", &data) &&
-				BSON_ITER_HOLDS_DOCUMENT(&data);
-		if (m->has_file_id && has_data) {
+		if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "metadata.data", &it) &&
+		    BSON_ITER_HOLDS_DOCUMENT(&it) && m->has_file_id) {
 			uint32_t len;
 			const uint8_t *bytes;
-			bson_iter_document(&data, &len, &bytes);
+			bson_iter_document(&it, &len, &bytes);
 			bson_t envelope;
 			bson_init_static(&envelope, bytes, len);
-			m->from = strdup("");
-			if (bson_iter_init_find(&it, &envelope, "from") && BSON_ITER_HOLDS_UTF8(&it)) {
-				free(m->from);
-				m->from = strdup(bson_iter_utf8(&it, NULL));
-			}
-			if (bson_iter_init_find(&it, &envelope, "messageId") && BSON_ITER_HOLDS_UTF8(&it))
-				m->message_id = strdup(bson_iter_utf8(&it, NULL));
-			struct wd_headers h = { 0 };
-			if (bson_iter_init_find(&it, &envelope, "headers") && BSON_ITER_HOLDS_ARRAY(&it)) {
-				bson_iter_array(&it, &len, &bytes);
-				bson_init_static(&headers_array, bytes, len);
-				if (wd__headers_from_bson(&headers_array, &h, error_r) < 0)
-					ret = WD_ERROR;
-			}
-			if (ret == WD_OK && wd__headers_build(&h, &m->header) < 0) {
-				*error_r = wd__outbound_error("out of memory");
-				ret = WD_ERROR;
-			}
-			wd__headers_free(&h);
-			const uint8_t *hb = wd_buffer_bytes(&m->header);
-			for (size_t i = 0; i < m->header.len && !m->utf8_headers; i++)
-				m->utf8_headers = hb[i] >= 0x80;
-			if (m->from == NULL) {
-				*error_r = wd__outbound_error("out of memory");
-				ret = WD_ERROR;
-			}
-			*found_r = ret == WD_OK;
+			ret = parse_envelope(&envelope, m, error_r);
+		} else {
+			*error_r = wd__outbound_error("the file has no metadata.data");
+			ret = WD_QUEUE_MALFORMED;
 		}
 	} else if (mongoc_cursor_error(cursor, &error)) {
 		*error_r = wd__outbound_error("%s.files: %s", ob->set.gfs, error.message);
-		ret = WD_ERROR;
+		ret = WD_QUEUE_TROUBLE;
 	}
 	mongoc_cursor_destroy(cursor);
 	bson_destroy(opts);
 	bson_destroy(filter);
 	mongoc_collection_destroy(coll);
 	wd_store_client_release(ob->store, WD_STORE_DB_SENDER, client);
-	if (ret < 0 || !*found_r)
+	if (ret != WD_QUEUE_LOADED)
 		wd__queue_message_clear(m);
 	return ret;
 }

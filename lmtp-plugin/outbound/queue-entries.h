@@ -37,10 +37,15 @@ struct wd_queued_message {
 	uint64_t body_len;
 };
 
-/* *found_r false when there is no file or it has no metadata (the message
-   was removed from the queue). */
-int wd__queue_message_load(struct wd_outbound *outbound, const char *id,
-			   struct wd_queued_message *message, bool *found_r, char **error_r);
+enum wd_queue_load {
+	WD_QUEUE_LOADED,
+	WD_QUEUE_MISSING,    /* no file: the message was removed from the queue */
+	WD_QUEUE_MALFORMED,  /* a file we cannot send (no metadata.data, bad headers) */
+	WD_QUEUE_TROUBLE,    /* database or memory trouble: try again later */
+};
+/* Everything but LOADED sets *error_r (malloc'd), MISSING excepted. */
+enum wd_queue_load wd__queue_message_load(struct wd_outbound *outbound, const char *id,
+					  struct wd_queued_message *message, char **error_r);
 void wd__queue_message_clear(struct wd_queued_message *message);
 
 /* The header block, then the GridFS body, as a wd_smtp_read_fn source.

@@ -16,10 +16,13 @@
  *                         (see docs/OUTBOUND.md: our forwards and
  *                         autoreplies are not worth a DSN storm).
  *
- * A connection failure defers the entry and ends the batch, so a dead relay
- * costs one connection attempt per poll, not one per queued message. When
- * nothing is due the thread sleeps sender.pollInterval, or until
- * wd_outbound_sender_wake().
+ * When the relay cannot be reached (or refuses us before MAIL FROM), the
+ * other entries due in the same batch are deferred with that result: a
+ * dead relay costs one connection attempt per poll, not one per queued
+ * message. A queued message that cannot be sent (its file lacks the
+ * metadata, its header lines are unreadable) is dropped; one whose file is
+ * gone takes its entries with it (ZoneMTA does the same). After each batch
+ * the thread sleeps sender.pollInterval, or until wd_outbound_sender_wake().
  *
  * Bounded time: each attempt must finish within 3/4 of sender.lockTime
  * (the SMTP client's overall deadline), so our lock never expires under a
@@ -184,37 +187,61 @@ static void outcome(struct wd_outbound_sender *s, const struct wd_queue_entry *e
 
 /* ---- one entry ---- */
 
-/* Returns false when the batch should end (relay unreachable, database
-   trouble, stop). */
-static bool deliver(struct wd_outbound_sender *s, const struct wd_queue_entry *e,
-		    struct wd_smtp_client **client, unsigned *on_connection)
+/* What one batch knows beyond the entry at hand. */
+struct batch {
+	struct wd_smtp_client *client;
+	unsigned on_connection;
+	/* the relay could not be reached (or refused us) in this batch: the
+	   other entries due now are deferred with the same result rather than
+	   each costing another connection attempt */
+	bool relay_failed;
+	struct wd_smtp_result relay_result;
+};
+
+/* Returns false when the batch should end (database trouble, stop). */
+static bool deliver(struct wd_outbound_sender *s, const struct wd_queue_entry *e, struct batch *b)
 {
 	struct wd_outbound *ob = s->ob;
 	struct wd_queued_message m;
-	bool found;
 	char *error = NULL;
-	if (wd__queue_message_load(ob, e->id, &m, &found, &error) < 0) {
-		db_error(s, "loading a queued message", error);
-		give_back(s, e);
-		return false;
-	}
-	if (!found) {
+	switch (wd__queue_message_load(ob, e->id, &m, &error)) {
+	case WD_QUEUE_LOADED:
+		break;
+	case WD_QUEUE_MISSING:
 		wd_info(LOG, "%s.%s DELETED: the message file is gone", e->id, e->seq);
 		if (wd__queue_forget_message(ob, e->id, &error) < 0)
 			db_error(s, "removing the entries of a deleted message", error);
 		return true;
+	case WD_QUEUE_MALFORMED: {
+		struct wd_smtp_result r = { .status = WD_SMTP_PERMANENT, .stage = "queue" };
+		snprintf(r.text, sizeof(r.text), "unusable queued message: %s", error);
+		free(error);
+		drop(s, e, NULL, "malformed", &r);
+		return true;
+	}
+	case WD_QUEUE_TROUBLE:
+		db_error(s, "loading a queued message", error);
+		give_back(s, e);
+		return false;
+	}
+	if (b->relay_failed) {
+		outcome(s, e, &m, &b->relay_result);
+		wd__queue_message_clear(&m);
+		return true;
 	}
 	int64_t deadline = wd__outbound_monotonic_ms() + ob->set.lock_ms * 3 / 4;
 	struct wd_smtp_result r;
-	if (*client != NULL && !wd_smtp_usable(*client))
-		wd_smtp_close(client);
-	if (*client == NULL) {
-		*client = wd_smtp_connect(&s->smtp, deadline, &r);
-		*on_connection = 0;
-		if (*client == NULL) {
+	if (b->client != NULL && !wd_smtp_usable(b->client))
+		wd_smtp_close(&b->client);
+	if (b->client == NULL) {
+		b->client = wd_smtp_connect(&s->smtp, deadline, &r);
+		b->on_connection = 0;
+		if (b->client == NULL) {
 			outcome(s, e, &m, &r);
 			wd__queue_message_clear(&m);
-			return false;
+			b->relay_failed = r.status == WD_SMTP_TEMPORARY;
+			b->relay_result = r;
+			return r.status != WD_SMTP_ABORTED;
 		}
 	}
 	struct wd_queue_reader reader;
@@ -228,22 +255,20 @@ static bool deliver(struct wd_outbound_sender *s, const struct wd_queue_entry *e
 		.from = m.from, .to = e->recipient, .size = m.header.len + m.body_len,
 		.utf8_headers = m.utf8_headers, .read = wd__queue_reader_read, .context = &reader,
 	};
-	wd_smtp_send(*client, &msg, deadline, &r);
+	wd_smtp_send(b->client, &msg, deadline, &r);
 	wd__queue_reader_close(&reader);
 	s->db_trouble = false;
 	outcome(s, e, &m, &r);
 	wd__queue_message_clear(&m);
-	if (++*on_connection >= ob->set.max_per_connection)
-		wd_smtp_quit(client);
+	if (++b->on_connection >= ob->set.max_per_connection)
+		wd_smtp_quit(&b->client);
 	return r.status != WD_SMTP_ABORTED;
 }
 
-/* Everything due now; true when at least one entry was tried. */
-static bool run_batch(struct wd_outbound_sender *s)
+/* Everything due now. */
+static void run_batch(struct wd_outbound_sender *s)
 {
-	struct wd_smtp_client *client = NULL;
-	unsigned on_connection = 0;
-	bool worked = false;
+	struct batch b = { .client = NULL };
 	while (!stopping(s)) {
 		struct wd_queue_entry e;
 		bool found;
@@ -255,15 +280,13 @@ static bool run_batch(struct wd_outbound_sender *s)
 		if (!found)
 			break;
 		s->db_trouble = false;
-		worked = true;
 		atomic_fetch_add(&s->ob->stat_attempts, 1);
-		bool go_on = deliver(s, &e, &client, &on_connection);
+		bool go_on = deliver(s, &e, &b);
 		wd__queue_entry_clear(&e);
 		if (!go_on)
 			break;
 	}
-	wd_smtp_quit(&client);
-	return worked;
+	wd_smtp_quit(&b.client);
 }
 
 static void housekeeping(struct wd_outbound_sender *s)
@@ -296,8 +319,8 @@ static void *sender_main(void *arg)
 	wd__outbound_ensure_indexes(s->ob);
 	while (!stopping(s)) {
 		housekeeping(s);
-		bool worked = run_batch(s);
-		if (!stopping(s) && !worked)
+		run_batch(s);
+		if (!stopping(s))
 			sleep_interval(s);
 	}
 	ERR_clear_error();

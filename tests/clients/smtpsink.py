@@ -42,7 +42,8 @@ Records, for every message answered 250 after the final dot, in DIR:
   NNNNNN.json  {"seq", "helo", "mail_from", "mail_params", "rcpt_to": [...],
                 "tls", "auth", "peer", "size", "bare_lf", "bare_cr"}
                written after the .eml (its presence means complete).
-  events.jsonl one line per transaction outcome, accepted or refused:
+  events.jsonl one line per connection ({"stage": "connect", "code": 0, ...})
+               and per transaction outcome, accepted or refused:
                {"stage", "code", "mail_from", "rcpt_to", "time"}.
 bare_lf / bare_cr tell whether the data held an LF not preceded by CR or a
 CR not followed by LF (a correct client never sends either).
@@ -183,6 +184,7 @@ class Sink:
         session = {"helo": None, "mail_from": None, "mail_params": [], "rcpt_to": [],
                    "tls": bool(self.args.implicit_tls), "auth": None,
                    "peer": "%s:%s" % (peer[0], peer[1]) if peer else None}
+        self.event(stage="connect", code=0, mail_from=None, rcpt_to=[])
         try:
             await self.session(reader, writer, session)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError,
