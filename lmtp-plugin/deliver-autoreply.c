@@ -139,6 +139,10 @@ static char *compose(const struct deliver_txn *txn, const bson_t *autoreply, con
 		g_free(decoded);
 		free(original);
 	}
+	/* an encoded CR or LF in the original subject stays out of our header */
+	for (char *p = line; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
 	g_mime_message_set_subject(message, line, "utf-8");
 	g_free(line);
 

@@ -357,6 +357,11 @@ static void test_autoreply(void **state)
 	assert_true(strstr(captured[0].raw, "S8Okc2U") != NULL ||
 		    strcasestr(captured[0].raw, "K=C3=A4se") != NULL);
 	assert_null(strstr(captured[0].raw, "In-Reply-To"));
+	/* an encoded line break in the subject cannot add a header */
+	snprintf(raw, sizeof(raw), "From: a@example.net\r\nSubject: =?utf-8?q?x=0D=0ABcc=3A_victim=40example=2Eorg?=\r\n\r\nx\r\n");
+	assert_int_equal(replies_to(deliver, address, "injector@example.net", raw), 1);
+	assert_null(strstr(captured[0].raw, "\r\nBcc:"));
+	assert_null(strstr(captured[0].raw, "\nBcc:"));
 
 	/* off, not yet started, ended, users.autoreply false */
 	autoreplies_clear();
