@@ -16,6 +16,8 @@
 static const char *log_ident = "wildduck-c";
 static enum wd_log_sink log_sink = WD_LOG_SINK_STDERR;
 static enum wd_log_level log_min_level = WD_LOG_INFO;
+static wd_log_handler_fn *log_handler;
+static void *log_handler_context;
 
 static const char *const level_names[] = { "debug", "info", "warning", "error", "fatal" };
 static const int syslog_priorities[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR, LOG_CRIT };
@@ -27,6 +29,12 @@ void wd_log_init(const char *ident, enum wd_log_sink sink, enum wd_log_level min
 	log_min_level = min_level;
 	if (sink == WD_LOG_SINK_SYSLOG)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void wd_log_set_handler(wd_log_handler_fn *handler, void *context)
+{
+	log_handler = handler;
+	log_handler_context = context;
 }
 
 void wd_log_set_level(enum wd_log_level min_level)
@@ -59,6 +67,10 @@ void wd_logv(enum wd_log_level level, const char *component, const char *fmt, va
 	for (char *p = text; *p != '\0'; p++) {
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	}
+	if (log_handler != NULL) {
+		log_handler(level, component, text, log_handler_context);
+		return;
 	}
 	if (log_sink == WD_LOG_SINK_SYSLOG) {
 		syslog(syslog_priorities[level], "%s: %s", component, text);

@@ -32,6 +32,14 @@ void wd_log(enum wd_log_level level, const char *component, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 void wd_logv(enum wd_log_level level, const char *component, const char *fmt, va_list ap);
 
+/* For code loaded into another program that has its own log (the Dovecot
+   plugins): every message at or above the minimum level goes to `handler`,
+   with newlines already replaced, instead of stderr or syslog. NULL
+   restores the sink of wd_log_init(). Set it before other threads log. */
+typedef void wd_log_handler_fn(enum wd_log_level level, const char *component, const char *text,
+			       void *context);
+void wd_log_set_handler(wd_log_handler_fn *handler, void *context);
+
 #define wd_debug(component, ...) \
 	do { if (wd_log_enabled(WD_LOG_DEBUG)) wd_log(WD_LOG_DEBUG, component, __VA_ARGS__); } while (0)
 #define wd_info(component, ...) wd_log(WD_LOG_INFO, component, __VA_ARGS__)
