@@ -47,6 +47,8 @@
 #include "wd-result.h"
 #include "wd-store.h"
 
+#include "outbound-fixture.h"
+
 #define SECRET "loop secret for tests"
 
 static struct wd_store *store;
@@ -678,17 +680,15 @@ int main(void)
 	mongoc_init();
 	mongoc_log_set_handler(NULL, NULL);
 	snprintf(sender_db, sizeof(sender_db), "wdtest_zmta_q_%d", (int)getpid());
-	char text[2048];
-	snprintf(text, sizeof(text),
-		 "[dbs]\nmongo = \"%s-outq-%d\"\nredis = \"%s\"\nsender = \"%s\"\n"
-		 "[sender]\nloopSecret = \"%s\"\n",
-		 url, (int)getpid(), redis, sender_db, SECRET);
+	char main_url[512];
+	snprintf(main_url, sizeof(main_url), "%s-outq-%d", url, (int)getpid());
+	struct wd_config *config = NULL;
+	store = outbound_fixture_open(main_url, redis, sender_db,
+				      "[sender]\nloopSecret = \"" SECRET "\"\n", &config);
 	char *error = NULL;
-	struct wd_config *config = wd_config_parse("test.toml", text, strlen(text), &error);
-	store = config != NULL ? wd_store_open(config, &error) : NULL;
 	ob = store != NULL ? wd_outbound_create(store, config, &error) : NULL;
 	if (ob == NULL) {
-		fprintf(stderr, "setup: %s\n", error);
+		fprintf(stderr, "setup: %s\n", error != NULL ? error : "no store");
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
@@ -701,15 +701,7 @@ int main(void)
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	wd_outbound_destroy(&ob);
-	const enum wd_store_db dbs[] = { WD_STORE_DB_SENDER, WD_STORE_DB_MAIN };
-	for (size_t i = 0; i < 2; i++) {
-		mongoc_client_t *client = wd_store_client(store, dbs[i]);
-		mongoc_database_t *db = mongoc_client_get_database(client, wd_store_db_name(store, dbs[i]));
-		mongoc_database_drop(db, NULL);
-		mongoc_database_destroy(db);
-		wd_store_client_release(store, dbs[i], client);
-	}
-	wd_store_close(&store);
+	outbound_fixture_drop(&store);
 	wd_config_free(&config);
 	mongoc_cleanup();
 	return failed;

@@ -63,6 +63,7 @@
 #include "wd-result.h"
 #include "wd-store.h"
 
+#include "outbound-fixture.h"
 #include "sink-fixture.h"
 
 static struct wd_store *store;
@@ -252,6 +253,56 @@ static const char message[] =
 	".\r\n"
 	"last line\r\n";
 
+/* relay settings with @DIR@ standing for the sink's directory */
+static void with_dir(char *out, size_t size, const char *text, const char *dir)
+{
+	const char *at = strstr(text, "@DIR@");
+	if (at == NULL)
+		snprintf(out, size, "%s", text);
+	else
+		snprintf(out, size, "%.*s%s%s", (int)(at - text), text, dir, at + 5);
+}
+
+/* A sink answering as `sink_args`, an outbound object for `zone` pointed at it (with
+   `relay_extra` in [sender.relay]), one message (`raw`, or the test message) to `to`
+   queued, the sender started. */
+struct scenario {
+	struct sink sink;
+	struct ob o;
+	char id[19];
+};
+
+static void scenario_queue(struct scenario *sc, const char *zone, const char *const *sink_args,
+			   const char *relay_extra, const char *to, const char *raw)
+{
+	sink_start(&sc->sink, sink_args);
+	char extra[1024];
+	with_dir(extra, sizeof(extra), relay_extra != NULL ? relay_extra : "", sc->sink.dir);
+	ob_make(&sc->o, zone, sc->sink.port, NULL, extra);
+	const char *rcpt[] = { to };
+	queue_one(sc->o.ob, raw, "sender@example.com", rcpt, 1, sc->id);
+	ob_start(&sc->o);
+}
+
+static void scenario_start(struct scenario *sc, const char *zone, const char *const *sink_args,
+			   const char *relay_extra, const char *to)
+{
+	scenario_queue(sc, zone, sink_args, relay_extra, to, message);
+}
+
+static void scenario_end(struct scenario *sc)
+{
+	ob_free(&sc->o);
+	sink_stop(&sc->sink);
+}
+
+static struct wd_outbound_stats stats_of(const struct scenario *sc)
+{
+	struct wd_outbound_stats st;
+	wd_outbound_get_stats(sc->o.ob, &st);
+	return st;
+}
+
 /* ---- tests ---- */
 
 static void test_deliver_once(void **state)
@@ -365,63 +416,46 @@ static void test_defer_then_deliver(void **state)
 
 	/* every attempt deferred: 1 s, 2 s, then dropped */
 	const char *always[] = { "--reply", "message=452*", NULL };
-	sink_start(&sink, always);
-	ob_make(&o, "z-defer2", sink.port, NULL, NULL);
-	queue_one(o.ob, message, "sender@example.com", to, 1, id);
-	ob_start(&o);
+	struct scenario sc;
+	scenario_start(&sc, "z-defer2", always, NULL, "later@example.net");
 	WAIT_FOR(entries_of_zone("z-defer2") == 0, 15000);
 	assert_int_equal(entries_of_zone("z-defer2"), 0);
-	wd_outbound_get_stats(o.ob, &st);
+	st = stats_of(&sc);
 	assert_int_equal(st.deferred, 2);
 	assert_int_equal(st.dropped, 1);
 	assert_int_equal(st.delivered, 0);
-	events = sink_events(&sink);
+	events = sink_events(&sc.sink);
 	assert_int_equal(count_substr(events, "\"code\": 452"), 3);
 	free(events);
-	WAIT_FOR(files_of(id) == 0, 2000);
-	assert_int_equal(files_of(id), 0);
-	ob_free(&o);
-	sink_stop(&sink);
+	WAIT_FOR(files_of(sc.id) == 0, 2000);
+	assert_int_equal(files_of(sc.id), 0);
+	scenario_end(&sc);
 }
 
 static void test_permanent_drop(void **state)
 {
 	const char *rcpt_args[] = { "--reply", "rcpt=550*", NULL };
-	struct sink sink;
-	sink_start(&sink, rcpt_args);
-	struct ob o;
-	ob_make(&o, "z-perm", sink.port, NULL, NULL);
-	const char *to[] = { "nobody@example.net" };
-	char id[19];
-	queue_one(o.ob, message, "sender@example.com", to, 1, id);
-	ob_start(&o);
+	struct scenario sc;
+	scenario_start(&sc, "z-perm", rcpt_args, NULL, "nobody@example.net");
 	WAIT_FOR(entries_of_zone("z-perm") == 0, 10000);
 	assert_int_equal(entries_of_zone("z-perm"), 0);
-	WAIT_FOR(files_of(id) == 0, 2000);
-	assert_int_equal(files_of(id), 0);
-	struct wd_outbound_stats st;
-	wd_outbound_get_stats(o.ob, &st);
-	assert_int_equal(st.dropped, 1);
-	assert_int_equal(st.deferred, 0);
-	assert_int_equal(sink_count(&sink), 0);
-	char *events = sink_events(&sink);
+	WAIT_FOR(files_of(sc.id) == 0, 2000);
+	assert_int_equal(files_of(sc.id), 0);
+	assert_int_equal(stats_of(&sc).dropped, 1);
+	assert_int_equal(stats_of(&sc).deferred, 0);
+	assert_int_equal(sink_count(&sc.sink), 0);
+	char *events = sink_events(&sc.sink);
 	assert_int_equal(count_substr(events, "\"stage\": \"rcpt\", \"code\": 550"), 1);
 	free(events);
-	ob_free(&o);
-	sink_stop(&sink);
+	scenario_end(&sc);
 
 	const char *msg_args[] = { "--reply", "message=554", NULL };
-	sink_start(&sink, msg_args);
-	ob_make(&o, "z-perm2", sink.port, NULL, NULL);
-	queue_one(o.ob, message, "sender@example.com", to, 1, id);
-	ob_start(&o);
+	scenario_start(&sc, "z-perm2", msg_args, NULL, "nobody@example.net");
 	WAIT_FOR(entries_of_zone("z-perm2") == 0, 10000);
 	assert_int_equal(entries_of_zone("z-perm2"), 0);
-	wd_outbound_get_stats(o.ob, &st);
-	assert_int_equal(st.dropped, 1);
-	assert_int_equal(sink_count(&sink), 0);
-	ob_free(&o);
-	sink_stop(&sink);
+	assert_int_equal(stats_of(&sc).dropped, 1);
+	assert_int_equal(sink_count(&sc.sink), 0);
+	scenario_end(&sc);
 }
 
 static int closed_port(void)
@@ -617,73 +651,47 @@ static void test_lock_expiry(void **state)
 	sink_stop(&sink);
 }
 
-/* relay settings with @DIR@ standing for the sink's directory */
-static void with_dir(char *out, size_t size, const char *text, const char *dir)
-{
-	const char *at = strstr(text, "@DIR@");
-	if (at == NULL)
-		snprintf(out, size, "%s", text);
-	else
-		snprintf(out, size, "%.*s%s%s", (int)(at - text), text, dir, at + 5);
-}
-
 static void expect_delivery(const char *zone, const char *const *sink_args, const char *relay_extra,
 			    const char *json_needle)
 {
-	struct sink sink;
-	sink_start(&sink, sink_args);
-	char extra[1024];
-	with_dir(extra, sizeof(extra), relay_extra, sink.dir);
-	struct ob o;
-	ob_make(&o, zone, sink.port, NULL, extra);
-	const char *to[] = { "tls@example.net" };
-	char id[19];
-	queue_one(o.ob, message, "sender@example.com", to, 1, id);
-	ob_start(&o);
-	WAIT_FOR(sink_count(&sink) == 1 && entries_of_zone(zone) == 0, 10000);
-	assert_int_equal(sink_count(&sink), 1);
+	struct scenario sc;
+	scenario_start(&sc, zone, sink_args, relay_extra, "tls@example.net");
+	WAIT_FOR(sink_count(&sc.sink) == 1 && entries_of_zone(zone) == 0, 10000);
+	assert_int_equal(sink_count(&sc.sink), 1);
 	assert_int_equal(entries_of_zone(zone), 0);
-	char *json = sink_record(&sink, 1, "json", NULL);
-	if (strstr(json, json_needle) == NULL)
-		fprintf(stderr, "%s: %s lacks %s\n", zone, json, json_needle);
-	assert_non_null(strstr(json, json_needle));
+	char *json = sink_record(&sc.sink, 1, "json", NULL);
+	const char *found = json != NULL ? strstr(json, json_needle) : NULL;
+	if (found == NULL)
+		fprintf(stderr, "%s: %s lacks %s\n", zone, json != NULL ? json : "(no record)",
+			json_needle);
+	assert_non_null(found);
 	free(json);
 	size_t len;
-	char *eml = sink_record(&sink, 1, "eml", &len);
+	char *eml = sink_record(&sc.sink, 1, "eml", &len);
 	assert_int_equal(len, strlen(message));
 	assert_memory_equal(eml, message, len);
 	free(eml);
-	ob_free(&o);
-	sink_stop(&sink);
+	scenario_end(&sc);
 }
 
 static void expect_deferral(const char *zone, const char *const *sink_args, const char *relay_extra,
 			    const char *response_needle)
 {
-	struct sink sink;
-	sink_start(&sink, sink_args);
-	char extra[1024];
-	with_dir(extra, sizeof(extra), relay_extra, sink.dir);
-	struct ob o;
-	ob_make(&o, zone, sink.port, NULL, extra);
-	const char *to[] = { "tls@example.net" };
-	char id[19];
-	queue_one(o.ob, message, "sender@example.com", to, 1, id);
-	ob_start(&o);
-	struct wd_outbound_stats st;
-	WAIT_FOR((wd_outbound_get_stats(o.ob, &st), st.deferred == 1), 10000);
-	assert_int_equal(st.deferred, 1);
-	wd_outbound_sender_stop(o.ob);
-	bson_t *e = entry_of(id);
+	struct scenario sc;
+	scenario_start(&sc, zone, sink_args, relay_extra, "tls@example.net");
+	WAIT_FOR(stats_of(&sc).deferred == 1, 10000);
+	assert_int_equal(stats_of(&sc).deferred, 1);
+	wd_outbound_sender_stop(sc.o.ob);
+	bson_t *e = entry_of(sc.id);
 	const char *response = str_at(e, "_deferred.response");
-	if (response == NULL || strstr(response, response_needle) == NULL)
-		fprintf(stderr, "%s: response \"%s\" lacks \"%s\"\n", zone, response, response_needle);
-	assert_non_null(response);
-	assert_non_null(strstr(response, response_needle));
+	const char *found = response != NULL ? strstr(response, response_needle) : NULL;
+	if (found == NULL)
+		fprintf(stderr, "%s: response \"%s\" lacks \"%s\"\n", zone,
+			response != NULL ? response : "(none)", response_needle);
+	assert_non_null(found);
 	bson_destroy(e);
-	assert_int_equal(sink_count(&sink), 0);
-	ob_free(&o);
-	sink_stop(&sink);
+	assert_int_equal(sink_count(&sc.sink), 0);
+	scenario_end(&sc);
 }
 
 static void test_tls_and_auth(void **state)
@@ -723,75 +731,52 @@ static void test_protocol_edges(void **state)
 	expect_delivery("z-helo", no_ehlo, "", "\"mail_params\": []");
 
 	/* a non-ASCII recipient: SMTPUTF8 when offered, dropped otherwise */
-	struct sink sink;
-	sink_start(&sink, NULL);
-	struct ob o;
-	ob_make(&o, "z-utf8", sink.port, NULL, NULL);
-	const char *to[] = { "\xc3\xbc@example.net" };
-	char id[19];
-	queue_one(o.ob, message, "sender@example.com", to, 1, id);
-	ob_start(&o);
-	WAIT_FOR(sink_count(&sink) == 1, 10000);
-	char *json = sink_record(&sink, 1, "json", NULL);
+	struct scenario sc;
+	scenario_start(&sc, "z-utf8", NULL, NULL, "\xc3\xbc@example.net");
+	WAIT_FOR(sink_count(&sc.sink) == 1, 10000);
+	char *json = sink_record(&sc.sink, 1, "json", NULL);
 	assert_non_null(json);
 	assert_non_null(strstr(json, "\"SMTPUTF8\""));
 	free(json);
-	ob_free(&o);
-	sink_stop(&sink);
+	scenario_end(&sc);
 	const char *no_utf8[] = { "--no-smtputf8", NULL };
-	sink_start(&sink, no_utf8);
-	ob_make(&o, "z-utf8b", sink.port, NULL, NULL);
-	queue_one(o.ob, message, "sender@example.com", to, 1, id);
-	ob_start(&o);
+	scenario_start(&sc, "z-utf8b", no_utf8, NULL, "\xc3\xbc@example.net");
 	WAIT_FOR(entries_of_zone("z-utf8b") == 0, 10000);
-	struct wd_outbound_stats st;
-	wd_outbound_get_stats(o.ob, &st);
-	assert_int_equal(st.dropped, 1);
-	assert_int_equal(sink_count(&sink), 0);
-	ob_free(&o);
-	sink_stop(&sink);
+	assert_int_equal(stats_of(&sc).dropped, 1);
+	assert_int_equal(sink_count(&sc.sink), 0);
+	scenario_end(&sc);
 
 	/* bare LF and "\n.\n" inside the body: CRLF lines inside one message */
 	static const char smuggle[] = "Message-ID: <s@x>\r\nDate: Tue, 04 Feb 2025 10:00:00 +0000\r\n"
 				      "Subject: s\r\n\r\nbefore\n.\nMAIL FROM:<evil@x>\r\nafter\rend";
 	static const char expected[] = "Message-ID: <s@x>\r\nDate: Tue, 04 Feb 2025 10:00:00 +0000\r\n"
 				       "Subject: s\r\n\r\nbefore\r\n.\r\nMAIL FROM:<evil@x>\r\nafter\r\nend\r\n";
-	sink_start(&sink, NULL);
-	ob_make(&o, "z-smuggle", sink.port, NULL, NULL);
-	const char *to2[] = { "s@example.net" };
-	queue_one(o.ob, smuggle, "sender@example.com", to2, 1, id);
-	ob_start(&o);
-	WAIT_FOR(sink_count(&sink) == 1 && entries_of_zone("z-smuggle") == 0, 10000);
+	scenario_queue(&sc, "z-smuggle", NULL, NULL, "s@example.net", smuggle);
+	WAIT_FOR(sink_count(&sc.sink) == 1 && entries_of_zone("z-smuggle") == 0, 10000);
 	sleep_ms(300);
-	assert_int_equal(sink_count(&sink), 1);
+	assert_int_equal(sink_count(&sc.sink), 1);
 	size_t len;
-	char *eml = sink_record(&sink, 1, "eml", &len);
+	char *eml = sink_record(&sc.sink, 1, "eml", &len);
 	assert_int_equal(len, strlen(expected));
 	assert_memory_equal(eml, expected, len);
 	free(eml);
-	json = sink_record(&sink, 1, "json", NULL);
+	json = sink_record(&sc.sink, 1, "json", NULL);
 	assert_non_null(strstr(json, "\"bare_lf\": false"));
 	assert_non_null(strstr(json, "\"bare_cr\": false"));
 	free(json);
-	ob_free(&o);
-	sink_stop(&sink);
+	scenario_end(&sc);
 
 	/* over the relay's SIZE: dropped before MAIL FROM is sent */
 	const char *small[] = { "--size", "100", NULL };
-	sink_start(&sink, small);
-	ob_make(&o, "z-size", sink.port, NULL, NULL);
-	queue_one(o.ob, message, "sender@example.com", to2, 1, id);
-	ob_start(&o);
+	scenario_start(&sc, "z-size", small, NULL, "s@example.net");
 	WAIT_FOR(entries_of_zone("z-size") == 0, 10000);
-	wd_outbound_get_stats(o.ob, &st);
-	assert_int_equal(st.dropped, 1);
-	assert_int_equal(sink_count(&sink), 0);
-	char *events = sink_events(&sink); /* connected, never got to MAIL FROM */
+	assert_int_equal(stats_of(&sc).dropped, 1);
+	assert_int_equal(sink_count(&sc.sink), 0);
+	char *events = sink_events(&sc.sink); /* connected, never got to MAIL FROM */
 	assert_int_equal(count_substr(events, "\"stage\": \"connect\""), 1);
 	assert_int_equal(count_substr(events, "\"stage\": \"m"), 0);
 	free(events);
-	ob_free(&o);
-	sink_stop(&sink);
+	scenario_end(&sc);
 }
 
 static void test_deleted_and_garbage(void **state)
@@ -863,15 +848,10 @@ static int child_sender(const char *zone, const char *port, const char *db)
 {
 	snprintf(sender_db, sizeof(sender_db), "%s", db);
 	char *error = NULL;
-	char text[2048];
-	snprintf(text, sizeof(text), "[dbs]\nmongo = \"%s\"\nredis = \"%s\"\nsender = \"%s\"\n",
-		 main_db_url, redis_url, sender_db);
-	struct wd_config *config = wd_config_parse("child.toml", text, strlen(text), &error);
-	store = wd_store_open(config, &error);
-	wd_config_free(&config);
+	store = outbound_fixture_open(main_db_url, redis_url, sender_db, NULL, NULL);
 	if (store == NULL)
 		return 1;
-	config = make_config(zone, atoi(port), NULL, NULL);
+	struct wd_config *config = make_config(zone, atoi(port), NULL, NULL);
 	struct wd_outbound *ob = wd_outbound_create(store, config, &error);
 	if (ob == NULL || wd_outbound_sender_start(ob, &error) < 0)
 		return 1;
@@ -913,17 +893,9 @@ int main(int argc, char **argv)
 		    getenv("WD_TEST_VERBOSE") != NULL ? WD_LOG_DEBUG : WD_LOG_WARNING);
 	snprintf(main_db_url, sizeof(main_db_url), "%s-outs-%d", mongo_url, (int)getpid());
 	snprintf(sender_db, sizeof(sender_db), "wdtest_zmta_s_%d", (int)getpid());
-	char text[2048];
-	snprintf(text, sizeof(text), "[dbs]\nmongo = \"%s\"\nredis = \"%s\"\nsender = \"%s\"\n",
-		 main_db_url, redis_url, sender_db);
-	char *error = NULL;
-	struct wd_config *config = wd_config_parse("test.toml", text, strlen(text), &error);
-	store = config != NULL ? wd_store_open(config, &error) : NULL;
-	wd_config_free(&config);
-	if (store == NULL) {
-		fprintf(stderr, "setup: %s\n", error);
+	store = outbound_fixture_open(main_db_url, redis_url, sender_db, NULL, NULL);
+	if (store == NULL)
 		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_deliver_once),
 		cmocka_unit_test(test_defer_then_deliver),
@@ -938,15 +910,7 @@ int main(int argc, char **argv)
 	if (getenv("WD_TEST_FILTER") != NULL)
 		cmocka_set_test_filter(getenv("WD_TEST_FILTER"));
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
-	const enum wd_store_db dbs[] = { WD_STORE_DB_SENDER, WD_STORE_DB_MAIN };
-	for (size_t i = 0; i < 2; i++) {
-		mongoc_client_t *client = wd_store_client(store, dbs[i]);
-		mongoc_database_t *db = mongoc_client_get_database(client, wd_store_db_name(store, dbs[i]));
-		mongoc_database_drop(db, NULL);
-		mongoc_database_destroy(db);
-		wd_store_client_release(store, dbs[i], client);
-	}
-	wd_store_close(&store);
+	outbound_fixture_drop(&store);
 	mongoc_cleanup();
 	return failed;
 }

@@ -24,6 +24,7 @@
 #include "wd-result.h"
 #include "wd-store.h"
 
+#include "outbound-fixture.h"
 #include "sink-fixture.h"
 
 static const char *server_path;
@@ -256,32 +257,16 @@ int main(int argc, char **argv)
 		 "-subj /CN=localhost -keyout '%s' -out '%s' >/dev/null 2>&1", key, cert);
 	if (system(cmd) != 0)
 		return 1;
-	char text[2048];
-	snprintf(text, sizeof(text), "[dbs]\nmongo = \"%s\"\nredis = \"%s\"\nsender = \"%s\"\n",
-		 main_db_url, redis, sender_db);
-	char *error = NULL;
-	struct wd_config *config = wd_config_parse("test.toml", text, strlen(text), &error);
-	store = wd_store_open(config, &error);
-	wd_config_free(&config);
-	if (store == NULL) {
-		fprintf(stderr, "setup: %s\n", error);
+	store = outbound_fixture_open(main_db_url, redis, sender_db, NULL, NULL);
+	if (store == NULL)
 		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_service_delivers),
 		cmocka_unit_test(test_service_disabled),
 		cmocka_unit_test(test_stop_on_dead_relay),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
-	const enum wd_store_db dbs[] = { WD_STORE_DB_SENDER, WD_STORE_DB_MAIN };
-	for (size_t i = 0; i < 2; i++) {
-		mongoc_client_t *client = wd_store_client(store, dbs[i]);
-		mongoc_database_t *db = mongoc_client_get_database(client, wd_store_db_name(store, dbs[i]));
-		mongoc_database_drop(db, NULL);
-		mongoc_database_destroy(db);
-		wd_store_client_release(store, dbs[i], client);
-	}
-	wd_store_close(&store);
+	outbound_fixture_drop(&store);
 	mongoc_cleanup();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
 	if (system(cmd) != 0)
