@@ -11,7 +11,8 @@
  * Logging: libwdauth/libwdstore log through wd_log and libmongoc through its
  * own handler; both are routed into Dovecot's log (i_info, i_error, ...),
  * so their lines carry the auth-worker prefix instead of appearing as raw
- * stderr. The handlers are removed in deinit, before Dovecot unloads us. */
+ * stderr. Only warnings and errors of libmongoc are kept (the rest is its
+ * chatter). The handlers are removed in deinit, before Dovecot unloads us. */
 #include "auth-common.h"
 #include "module-dir.h"
 
@@ -19,6 +20,8 @@
 #include "wd-log.h"
 
 #include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #if DOVECOT_VERSION_MAJOR != 2 || DOVECOT_VERSION_MINOR != 3 || DOVECOT_VERSION_MICRO != 19
 #  error "libauthdb_wildduck is written for Dovecot 2.3.19 (ABI 2.3.ABIv19)"
@@ -50,19 +53,34 @@ static void wd_log_to_dovecot(enum wd_log_level level, const char *component, co
 	}
 }
 
+static pthread_t dovecot_thread;
+
 static void mongoc_log_to_dovecot(mongoc_log_level_t level, const char *domain,
 				  const char *message, void *context ATTR_UNUSED)
 {
+	if (level > MONGOC_LOG_LEVEL_WARNING)
+		return;
+	if (!pthread_equal(pthread_self(), dovecot_thread)) {
+		/* libmongoc's server monitors run in threads of their own, and
+		   Dovecot's logging is not thread-safe: a plain stderr line,
+		   which Dovecot's log process records as an error */
+		char line[1024];
+		int n = snprintf(line, sizeof(line), "wildduck mongoc %s: %s\n", domain, message);
+		if (n > 0)
+			(void)write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n :
+				    sizeof(line) - 1);
+		return;
+	}
 	if (level <= MONGOC_LOG_LEVEL_CRITICAL)
 		i_error("wildduck mongoc %s: %s", domain, message);
 	else if (level == MONGOC_LOG_LEVEL_WARNING && strstr(message, "\"endSessions\"") == NULL)
 		/* (FerretDB has no endSessions: every pool shutdown would warn) */
 		i_warning("wildduck mongoc %s: %s", domain, message);
-	/* message, info, debug and trace: mongoc's chatter, not logged */
 }
 
 void authdb_wildduck_init(struct module *module ATTR_UNUSED)
 {
+	dovecot_thread = pthread_self();
 	wd_log_set_handler(wd_log_to_dovecot, NULL);
 	mongoc_log_set_handler(mongoc_log_to_dovecot, NULL);
 	passdb_register_module(&wd_passdb_wildduck);

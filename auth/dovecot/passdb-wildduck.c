@@ -62,7 +62,7 @@ static struct wd_passdb_module *passdb_of(struct auth_request *request)
 static void set_reason(struct auth_request *request, const char *imap_code, const char *text)
 {
 	const char *reason = text;
-	if (imap_code != NULL && strcmp(request->fields.service, "imap") == 0)
+	if (imap_code != NULL && null_strcmp(request->fields.service, "imap") == 0)
 		reason = t_strdup_printf("[%s] %s", imap_code, text);
 	auth_request_set_field(request, "reason", reason, NULL);
 }
@@ -130,7 +130,7 @@ static void wd_passdb_verify_plain(struct auth_request *request, const char *pas
 	int scope = wd_authdb_service_scope(service);
 	if (scope < 0) {
 		e_info(authdb_event(request), "service %s has no WildDuck scope: refused",
-		       service);
+		       service != NULL ? service : "(none)");
 		set_reason(request, NULL, "Access to requested service disabled");
 		callback(PASSDB_RESULT_USER_DISABLED, request);
 		return;

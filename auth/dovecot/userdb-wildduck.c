@@ -57,7 +57,7 @@ static enum userdb_result find_user(struct auth_request *request, struct wd_stor
 	int ret;
 
 	*user_r = NULL;
-	if (strcmp(request->fields.service, "lmtp") == 0 && strchr(name, '@') != NULL) {
+	if (null_strcmp(request->fields.service, "lmtp") == 0 && strchr(name, '@') != NULL) {
 		struct wd_auth_resolved resolved = { .address = NULL };
 		ret = wd_auth_address_resolve(store, name, WD_RESOLVE_WILDCARD, &resolved, &error);
 		if (ret == 0 && !resolved.address->has_user) {

@@ -335,14 +335,17 @@ def main():
                     "--address", "alice.smith@example.org")
     for name in ("gina", "dan", "sue", "rita"):
         stack.user(name, PASSWORD)
-    settings = (
-        "passdb {\n  driver = wildduck\n  args = %s auth.userFailures=4\n}\n"
-        "userdb {\n  driver = wildduck\n  args = %s auth.userFailures=4 "
-        "uid=nobody gid=nogroup home=/srv/wd-homes/%%u\n}\n"
-        "auth_username_chars = abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        "01234567890.-_@+\n"
-        "auth_failure_delay = 0\n"
-        % (wildduck_args(stack), wildduck_args(stack)))
+    # the shipped conf.d snippet, pointed at the test database
+    with open(os.path.join(os.environ.get("WD_SOURCE_DIR", "../.."),
+                           "conf.d", "auth-wildduck.conf.ext")) as f:
+        snippet = f.read()
+    args = wildduck_args(stack) + " auth.userFailures=4"
+    check(snippet.count("args = config=/etc/wildduck/wildduck.toml") == 2, "snippet's args")
+    settings = snippet.replace(
+        "args = config=/etc/wildduck/wildduck.toml uid=vmail gid=vmail",
+        "args = %s uid=nobody gid=nogroup home=/srv/wd-homes/%%u" % args).replace(
+        "args = config=/etc/wildduck/wildduck.toml", "args = " + args)
+    settings += "auth_failure_delay = 0\n"
     res = Results()
     # mail: the harness's maildirs (mail_location of the base configuration)
     dv = Dovecot(settings=settings, start=False)
