@@ -4,7 +4,10 @@
  *            (queued <= now), assigned to nobody ("no") or to our
  *            instanceId, and unlocked, or locked longer ago than
  *            sender.lockTime (its sender crashed): set locked, lockTime
- *            (ms, our token) and assigned. ZoneMTA relies on MongoDB's
+ *            (ms, our token) and assigned. Entries for WildDuck's relay
+ *            targets (`mx`, `mxPort`, `mxAuth`, `mxSecure`: another MX) and
+ *            HTTP targets (`http`, `targetUrl`) are not ours to send through
+ *            the relay; they stay for a ZoneMTA. ZoneMTA relies on MongoDB's
  *            atomic findAndModify; FerretDB 1.x is not atomic there, so the
  *            claim runs under the store's update lock "outbound:<zone>"
  *            (wd-store-update-lock.h; a no-op on MongoDB).
@@ -113,6 +116,9 @@ int wd__queue_claim(struct wd_outbound *ob, struct wd_queue_entry *e, bool *foun
 	bson_t *query = BCON_NEW(
 		"sendingZone", BCON_UTF8(ob->set.zone),
 		"queued", "{", "$lte", BCON_DATE_TIME(now), "}",
+		/* WildDuck's relay (mx…) and HTTP forwarding targets: ZoneMTA's */
+		"http", "{", "$ne", BCON_BOOL(true), "}",
+		"mx", "{", "$exists", BCON_BOOL(false), "}",
 		"$and", "[",
 			"{", "$or", "[",
 				"{", "assigned", BCON_UTF8("no"), "}",

@@ -22,7 +22,8 @@
  *                         30 messages, each delivered exactly once.
  *   lock_expiry           an entry locked long ago by a crashed sender is taken and
  *                         delivered; one locked just now is left alone; one assigned to
- *                         another instance is never taken.
+ *                         another instance, and WildDuck's relay (mx) and HTTP targets, are
+ *                         never taken.
  *   tls_and_auth          STARTTLS with the sink's certificate as CA and with verification
  *                         off; implicit TLS; verification failure defers; AUTH PLAIN over
  *                         TLS; a wrong password defers; AUTH without TLS is refused (defer).
@@ -633,6 +634,18 @@ static void test_lock_expiry(void **state)
 	u = BCON_NEW("$set", "{", "assigned", BCON_UTF8("zone-mta-elsewhere"), "}");
 	update_entries(id_other, u);
 	bson_destroy(u);
+	/* WildDuck's relay and HTTP targets are left to ZoneMTA */
+	const char *relay[] = { "relay@example.net" }, *http[] = { "http@example.net" };
+	char id_relay[19], id_http[19];
+	queue_one(o.ob, message, "sender@example.com", relay, 1, id_relay);
+	queue_one(o.ob, message, "sender@example.com", http, 1, id_http);
+	u = BCON_NEW("$set", "{", "mx", BCON_UTF8("mx.example.net"), "mxPort", BCON_INT32(2525), "}");
+	update_entries(id_relay, u);
+	bson_destroy(u);
+	u = BCON_NEW("$set", "{", "http", BCON_BOOL(true), "targetUrl",
+		     BCON_UTF8("https://example.net/hook"), "}");
+	update_entries(id_http, u);
+	bson_destroy(u);
 	ob_start(&o);
 	WAIT_FOR(sink_count(&sink) == 1, 10000);
 	sleep_ms(1000);
@@ -644,9 +657,14 @@ static void test_lock_expiry(void **state)
 	bson_t *e = entry_of(id_busy);
 	assert_int_equal(num_at(e, "locked"), 1);
 	bson_destroy(e);
-	e = entry_of(id_other);
-	assert_int_equal(num_at(e, "locked"), 0);
-	bson_destroy(e);
+	const char *untouched[] = { id_other, id_relay, id_http };
+	for (int i = 0; i < 3; i++) {
+		e = entry_of(untouched[i]);
+		assert_non_null(e);
+		assert_int_equal(num_at(e, "locked"), 0);
+		assert_string_not_equal(str_at(e, "assigned"), "wildduck-c");
+		bson_destroy(e);
+	}
 	ob_free(&o);
 	sink_stop(&sink);
 }
