@@ -336,7 +336,21 @@ class Dovecot:
                 'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh",
                 self.path("authmods"), AUTH_MODULE_DIR] + cmd
 
-    def start(self):
+    def start(self, attempts=3):
+        """Starts the master and waits until every port answers. The ports
+        were free when picked; when another process took one meanwhile,
+        Dovecot fails to bind and the start is retried on new ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once()
+            except RuntimeError:
+                if attempt + 1 == attempts or "Address already in use" not in self.all_output():
+                    raise
+                self.ports = {p: free_port() for p in self.ports}
+                self._write_config()
+                os.truncate(self.log_path, 0)
+
+    def _start_once(self):
         self.out = open(self.path("log", "stdout.log"), "w")
         self.proc = subprocess.Popen(self.command(), stdout=self.out, stderr=subprocess.STDOUT,
                                      start_new_session=True)

@@ -17,7 +17,8 @@ Checks, each against real logins (imaplib, poplib, smtplib.LMTP) or doveadm:
   - userdb: `doveadm user` by username and address (uid, gid, home from the
     template, wildduck_user = the id), unknown users, iteration, LMTP
     recipients resolved as delivery resolves them;
-  - `doveadm auth test/lookup`, services without a WildDuck scope refused;
+  - `doveadm auth test/lookup`, services without a WildDuck scope refused,
+    submission checked as WildDuck's smtp scope;
   - the authlog documents written for these logins (result, protocol, ip,
     source, requiredScope);
   - lookups run in auth-worker processes;
@@ -58,9 +59,12 @@ def totp(seed_b32, t=None):
 
 
 class Db:
+    current = None
+
     def __init__(self, tool, stack):
         self.tool = tool
         self.url = stack.mongo
+        Db.current = self
 
     def run(self, *args):
         res = subprocess.run([self.tool, self.url] + list(args), capture_output=True,
@@ -288,6 +292,22 @@ def t_doveadm_auth(dv):
     check(res.returncode != 0, res.stdout + res.stderr)
 
 
+def t_submission_scope(dv, stack):
+    """Dovecot's submission service is WildDuck's smtp scope."""
+    smtp_asp = stack.run_wdctl("asp", "create", "alice", "--description", "mua",
+                               "--scope", "smtp").split()[1]
+    res = dv.doveadm("auth", "test", "-x", "service=submission", "alice", smtp_asp)
+    check(res.returncode == 0 and "auth succeeded" in res.stdout, res.stdout + res.stderr)
+    res = dv.doveadm("auth", "test", "-x", "service=submission", "alice", PASSWORD)
+    check(res.returncode == 0, "account password for submission: " + res.stdout + res.stderr)
+    res = dv.doveadm("auth", "test", "-x", "service=imap", "alice", smtp_asp)
+    check(res.returncode != 0 and "auth failed" in res.stdout + res.stderr,
+          "smtp app password for imap: " + res.stdout + res.stderr)
+    smtp_log = [e for e in Db.current.authlog("alice") if e.get("protocol") == "SMTP"]
+    check(any(e.get("result") == "success" and e.get("source") == "asp" for e in smtp_log),
+          "authlog SMTP: %r" % smtp_log)
+
+
 def t_auth_worker(dv):
     """The lookups ran in auth-worker processes (blocking driver)."""
     log = dv.log()
@@ -364,6 +384,7 @@ def main():
         res.run("doveadm user iteration", t_doveadm_user_list, dv)
         res.run("lmtp recipients", t_lmtp_recipients, dv)
         res.run("doveadm auth test/lookup", t_doveadm_auth, dv)
+        res.run("submission = smtp scope", t_submission_scope, dv, stack)
         res.run("lookups in auth-worker", t_auth_worker, dv)
         res.run("authlog entries", t_authlog, db)
         res.run("clean stop", dv.stop)
