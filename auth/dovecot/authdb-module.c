@@ -66,9 +66,14 @@ static void mongoc_log_to_dovecot(mongoc_log_level_t level, const char *domain,
 		   which Dovecot's log process records as an error */
 		char line[1024];
 		int n = snprintf(line, sizeof(line), "wildduck mongoc %s: %s\n", domain, message);
-		if (n > 0)
-			(void)write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n :
-				    sizeof(line) - 1);
+		if (n <= 0)
+			return;
+		if ((size_t)n >= sizeof(line)) {
+			n = sizeof(line) - 1;
+			line[n - 1] = '\n';
+		}
+		ssize_t ret = write(STDERR_FILENO, line, (size_t)n);
+		(void)ret;
 		return;
 	}
 	if (level <= MONGOC_LOG_LEVEL_CRITICAL)
