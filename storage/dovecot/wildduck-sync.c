@@ -1,0 +1,994 @@
+/* Mailbox sync: the Dovecot index follows MongoDB (issue 7, reference
+ * dovecot-plugins.md §1.4 and §1.6).
+ *
+ * One sync is one mail_index_sync_begin() .. commit():
+ *
+ *   1. push: the changes Dovecot made since the last sync (sync records:
+ *      flags, keywords, expunge requests) are written through libwdstore,
+ *      grouped so that one STORE is one wd_store_message_flags() call and
+ *      one backend MODSEQ, with WildDuck's journal entries and wd_events
+ *      beacon (libwdstore writes both). Expunge requests become
+ *      wd_store_message_expunge() (after \Deleted is set, which WildDuck's
+ *      EXPUNGE requires), or, in a POP3 session, WildDuck's POP3 QUIT
+ *      semantics (\Seen, then moved to \Trash). Only what the backend
+ *      really removed is expunged from the index.
+ *   2. pull: the mailbox document, then either the journal after the
+ *      position stored in the index header extension "wildduck" (which UIDs
+ *      to look at; their current flags and MODSEQs are read from `messages`)
+ *      or, the first time, after a gap and periodically, every message
+ *      (uid, modseq, flags) in uid order merged against the index.
+ *      UIDVALIDITY and UIDNEXT are the mailbox's; new UIDs are appended
+ *      with the backend's UID.
+ *
+ * MODSEQs (the trap of §1.4): Dovecot's transaction log counts its own
+ * modseq, one per record, and only raises a message's modseq. So the
+ * per-message MODSEQ is written afterwards, in a second transaction, as an
+ * extension record update of the modseq extension (which overwrites and
+ * does not count); a FETCH MODSEQ then shows exactly the backend's value.
+ * HIGHESTMODSEQ is the mailbox's modifyIndex, kept in our header extension
+ * and reported by get_status; the log's own counter is only raised to it
+ * (so it stays >= every backend value), which keeps CHANGEDSINCE and the
+ * expunge lookups of QRESYNC on the safe side: they may name a UID twice,
+ * never miss one. After the first import of an index the log is rotated,
+ * so a QRESYNC modseq from before this process is "too old" for the log
+ * and imap computes VANISHED (EARLIER) from the UIDs instead.
+ */
+#include "wildduck-storage.h"
+
+#include "ioloop.h"
+#include "seq-range-array.h"
+#include "mail-index-modseq.h"
+#include "mail-transaction-log-private.h"
+
+#include "wd-store.h"
+#include "wd-store-journal.h"
+#include "wd-store-message.h"
+#include "wd-store-pop3.h"
+#include "wd-store-user.h"
+
+#include <stdlib.h>
+#include <sys/time.h>
+
+/* A journal read that names more messages than this becomes a full re-read
+   (one cursor over the mailbox instead of a long $in list). */
+#define WILDDUCK_SYNC_MAX_TOUCHED 2000
+/* Journal entries re-read below the stored position: a writer that
+   allocated its MODSEQ before ours may insert its entry after we read. The
+   journal only says which UIDs to look at, so reading one twice is free. */
+#define WILDDUCK_SYNC_OVERLAP 16
+/* The journal expires after 3 h: after this long without a read, re-read
+   the mailbox instead. */
+#define WILDDUCK_SYNC_GAP_MS (150LL * 60 * 1000)
+
+struct modseq_update {
+	uint32_t uid;
+	uint64_t modseq;
+};
+
+/* one group of the push: these UIDs get (or lose) these flags */
+struct flag_group {
+	enum wd_flags_op op;
+	const char *flags;        /* space separated, as written */
+	ARRAY_TYPE(seq_range) uids;
+};
+
+struct wildduck_sync_ctx {
+	struct wildduck_mailbox *mbox;
+	struct wildduck_user *wuser;
+	struct mail_index_sync_ctx *index_sync_ctx;
+	struct mail_index_view *sync_view;
+	struct mail_index_transaction *trans;
+	pool_t pool;
+
+	struct wildduck_index_header ext;
+	bool have_ext;
+	uint32_t next_uid;        /* first UID that may be appended */
+	uint32_t messages_count;
+
+	ARRAY_TYPE(seq_range) expunged_seqs;  /* expunged in trans already */
+	ARRAY(struct modseq_update) modseqs;
+	ARRAY(struct flag_group) groups;
+
+	/* keyword lists seen in this sync, so 100k messages with the same
+	   keywords share one struct mail_keywords */
+	const char *kw_cache_key;
+	struct mail_keywords *kw_cache;
+
+	bool full;
+	bool imported;
+	bool failed;
+};
+
+static int64_t now_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static uint64_t iter_uint(const bson_iter_t *it)
+{
+	switch (bson_iter_type(it)) {
+	case BSON_TYPE_INT32:
+		return bson_iter_int32(it) < 0 ? 0 : (uint64_t)bson_iter_int32(it);
+	case BSON_TYPE_INT64:
+		return bson_iter_int64(it) < 0 ? 0 : (uint64_t)bson_iter_int64(it);
+	case BSON_TYPE_DOUBLE:
+		return bson_iter_double(it) < 1 ? 0 : (uint64_t)bson_iter_double(it);
+	default:
+		return 0;
+	}
+}
+
+static void sync_set_error(struct wildduck_sync_ctx *ctx, const char *what, char *error)
+{
+	mailbox_set_critical(&ctx->mbox->box, "wildduck: %s: %s", what,
+			     error != NULL ? error : "database error");
+	free(error);
+	ctx->failed = TRUE;
+}
+
+/* ---- flags ---- */
+
+static const struct {
+	const char *name;
+	enum mail_flags flag;
+} system_flags[] = {
+	{ "\\Answered", MAIL_ANSWERED },
+	{ "\\Flagged", MAIL_FLAGGED },
+	{ "\\Deleted", MAIL_DELETED },
+	{ "\\Seen", MAIL_SEEN },
+	{ "\\Draft", MAIL_DRAFT },
+};
+
+/* The backend's flag list: system flags as a mask, keywords sorted by name
+   (NULL-terminated, in the data stack). \Recent is never stored. */
+static void parse_flags(const bson_t *doc, enum mail_flags *flags_r, const char *const **keywords_r)
+{
+	ARRAY_TYPE(const_string) keywords;
+	bson_iter_t it, child;
+
+	*flags_r = 0;
+	t_array_init(&keywords, 4);
+	if (bson_iter_init_find(&it, doc, "flags") && BSON_ITER_HOLDS_ARRAY(&it) &&
+	    bson_iter_recurse(&it, &child)) {
+		while (bson_iter_next(&child)) {
+			if (!BSON_ITER_HOLDS_UTF8(&child))
+				continue;
+			const char *name = bson_iter_utf8(&child, NULL);
+			bool system = FALSE;
+			for (unsigned int i = 0; i < N_ELEMENTS(system_flags); i++) {
+				if (strcasecmp(name, system_flags[i].name) == 0) {
+					*flags_r |= system_flags[i].flag;
+					system = TRUE;
+				}
+			}
+			if (system || name[0] == '\\' || *name == '\0' || strchr(name, ' ') != NULL)
+				continue;
+			const char *dup = t_strdup(name);
+			array_push_back(&keywords, &dup);
+		}
+	}
+	array_sort(&keywords, i_strcmp_p);
+	array_append_zero(&keywords);
+	*keywords_r = array_front(&keywords);
+}
+
+/* The keywords of `seq` in the view, sorted, NULL-terminated. */
+static const char *const *view_keywords(struct wildduck_sync_ctx *ctx, uint32_t seq)
+{
+	ARRAY_TYPE(keyword_indexes) idx;
+	ARRAY_TYPE(const_string) names;
+	const ARRAY_TYPE(keywords) *all = mail_index_get_keywords(ctx->mbox->box.index);
+	unsigned int i;
+
+	t_array_init(&idx, 8);
+	t_array_init(&names, 8);
+	mail_index_lookup_keywords(ctx->sync_view, seq, &idx);
+	for (i = 0; i < array_count(&idx); i++) {
+		unsigned int n = *array_idx(&idx, i);
+		if (n < array_count(all)) {
+			const char *name = array_idx_elem(all, n);
+			array_push_back(&names, &name);
+		}
+	}
+	array_sort(&names, i_strcmp_p);
+	array_append_zero(&names);
+	return array_front(&names);
+}
+
+static bool keywords_equal(const char *const *a, const char *const *b)
+{
+	for (; *a != NULL && *b != NULL; a++, b++) {
+		if (strcmp(*a, *b) != 0)
+			return FALSE;
+	}
+	return *a == NULL && *b == NULL;
+}
+
+static struct mail_keywords *sync_keywords(struct wildduck_sync_ctx *ctx,
+					   const char *const *keywords)
+{
+	const char *key = t_strarray_join(keywords, " ");
+
+	if (ctx->kw_cache != NULL && strcmp(ctx->kw_cache_key, key) == 0)
+		return ctx->kw_cache;
+	if (ctx->kw_cache != NULL)
+		mail_index_keywords_unref(&ctx->kw_cache);
+	ctx->kw_cache_key = p_strdup(ctx->pool, key);
+	ctx->kw_cache = mail_index_keywords_create(ctx->mbox->box.index, keywords);
+	return ctx->kw_cache;
+}
+
+/* ---- push: Dovecot's changes to the backend ---- */
+
+static struct flag_group *group_get(struct wildduck_sync_ctx *ctx, enum wd_flags_op op,
+				    const char *flags)
+{
+	struct flag_group *group;
+
+	array_foreach_modifiable(&ctx->groups, group) {
+		if (group->op == op && strcmp(group->flags, flags) == 0)
+			return group;
+	}
+	group = array_append_space(&ctx->groups);
+	group->op = op;
+	group->flags = p_strdup(ctx->pool, flags);
+	p_array_init(&group->uids, ctx->pool, 8);
+	return group;
+}
+
+static void flag_names(string_t *str, enum mail_flags flags)
+{
+	for (unsigned int i = 0; i < N_ELEMENTS(system_flags); i++) {
+		if ((flags & system_flags[i].flag) == 0)
+			continue;
+		if (str_len(str) > 0)
+			str_append_c(str, ' ');
+		str_append(str, system_flags[i].name);
+	}
+}
+
+/* Sync records of one uid range with one operation are merged first (a
+   STORE +FLAGS (\Seen $Label) is a FLAGS record and a KEYWORD_ADD record),
+   then grouped by (operation, flags) as imapc does. */
+struct pending_store {
+	uint32_t uid1, uid2;
+	enum wd_flags_op op;
+	string_t *flags;
+};
+
+static void pending_flush(struct wildduck_sync_ctx *ctx, struct pending_store *p)
+{
+	if (p->uid1 == 0 || str_len(p->flags) == 0)
+		return;
+	struct flag_group *group = group_get(ctx, p->op, str_c(p->flags));
+	seq_range_array_add_range(&group->uids, p->uid1, p->uid2);
+	p->uid1 = p->uid2 = 0;
+	str_truncate(p->flags, 0);
+}
+
+static void pending_add(struct wildduck_sync_ctx *ctx, struct pending_store *p, uint32_t uid1,
+			uint32_t uid2, enum wd_flags_op op, const char *flags)
+{
+	if (p->uid1 != uid1 || p->uid2 != uid2 || p->op != op) {
+		pending_flush(ctx, p);
+		p->uid1 = uid1;
+		p->uid2 = uid2;
+		p->op = op;
+	}
+	if (str_len(p->flags) > 0)
+		str_append_c(p->flags, ' ');
+	str_append(p->flags, flags);
+}
+
+/* UIDs of `range` as an array (what libwdstore takes). */
+static uint32_t *range_uids(const ARRAY_TYPE(seq_range) *range, size_t *count_r)
+{
+	struct seq_range_iter iter;
+	unsigned int n = 0;
+	uint32_t uid;
+	size_t count = seq_range_count(range);
+	uint32_t *uids = i_new(uint32_t, count + 1);
+
+	seq_range_array_iter_init(&iter, range);
+	while (seq_range_array_iter_nth(&iter, n, &uid))
+		uids[n++] = uid;
+	*count_r = n;
+	return uids;
+}
+
+static int push_flags(struct wildduck_sync_ctx *ctx)
+{
+	struct wildduck_mailbox *mbox = ctx->mbox;
+	struct flag_group *group;
+
+	array_foreach_modifiable(&ctx->groups, group) {
+		size_t uid_count;
+		uint32_t *uids = range_uids(&group->uids, &uid_count);
+		const char *const *flags = t_strsplit_spaces(group->flags, " ");
+		struct wd_flags_change change = {
+			.uids = uids,
+			.uid_count = uid_count,
+			.op = group->op,
+			.flags = flags,
+			.flag_count = str_array_length(flags),
+			.session_id = mbox->box.storage->user->session_id,
+		};
+		struct wd_flags_result result = { 0 };
+		char *error = NULL;
+		int ret = wd_store_message_flags(ctx->wuser->store, &mbox->id, &change, &result,
+						 &error);
+		i_free(uids);
+		free(result.modified);
+		if (ret < 0) {
+			sync_set_error(ctx, "storing flags", error);
+			return -1;
+		}
+		free(error);
+	}
+	return 0;
+}
+
+static int push_expunges(struct wildduck_sync_ctx *ctx, const ARRAY_TYPE(seq_range) *requested)
+{
+	struct wildduck_mailbox *mbox = ctx->mbox;
+	struct mail_user *user = mbox->box.storage->user;
+	ARRAY_TYPE(seq_range) undeleted;
+	struct seq_range_iter iter;
+	unsigned int n = 0;
+	uint32_t uid, seq, *expunged = NULL;
+	size_t uid_count, expunged_count = 0;
+	char *error = NULL;
+	int ret;
+
+	if (array_count(requested) == 0)
+		return 0;
+
+	/* WildDuck removes only \Deleted messages: give the flag to those
+	   expunged without it (POP3 DELE, MOVE done by copy + expunge) */
+	t_array_init(&undeleted, 8);
+	seq_range_array_iter_init(&iter, requested);
+	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
+		if (!mail_index_lookup_seq(ctx->sync_view, uid, &seq))
+			continue;
+		const struct mail_index_record *rec = mail_index_lookup(ctx->sync_view, seq);
+		if ((rec->flags & MAIL_DELETED) == 0)
+			seq_range_array_add(&undeleted, uid);
+	}
+
+	uint32_t *uids = range_uids(requested, &uid_count);
+	bool pop3 = strcmp(user->service, "pop3") == 0 && ctx->wuser->pop3_trash &&
+		    mbox->box.inbox_user;
+	if (pop3) {
+		/* WildDuck's POP3 never deletes: DELE moves to Trash (with
+		   \Seen) at QUIT, exactly as wd-server's POP3 does */
+		struct wd_pop3_update update = {
+			.deleted_uids = uids,
+			.deleted_count = uid_count,
+			.session_id = user->session_id,
+		};
+		struct wd_pop3_update_result result;
+		ret = wd_store_pop3_update(ctx->wuser->store, &ctx->wuser->user_id, &mbox->id,
+					   &update, &result, &error);
+		if (ret == WD_STORE_ERR_NOT_FOUND) {
+			/* no Trash: fall back to expunging */
+			free(error);
+			error = NULL;
+			pop3 = FALSE;
+		} else if (ret < 0) {
+			i_free(uids);
+			sync_set_error(ctx, "POP3 delete", error);
+			return -1;
+		}
+	}
+	if (!pop3) {
+		if (array_count(&undeleted) > 0) {
+			size_t undeleted_count;
+			uint32_t *undeleted_uids = range_uids(&undeleted, &undeleted_count);
+			const char *deleted_flag = "\\Deleted";
+			struct wd_flags_change change = {
+				.uids = undeleted_uids,
+				.uid_count = undeleted_count,
+				.op = WD_FLAGS_ADD,
+				.flags = &deleted_flag,
+				.flag_count = 1,
+				.session_id = user->session_id,
+			};
+			struct wd_flags_result result = { 0 };
+			ret = wd_store_message_flags(ctx->wuser->store, &mbox->id, &change,
+						     &result, &error);
+			i_free(undeleted_uids);
+			free(result.modified);
+			if (ret < 0) {
+				i_free(uids);
+				sync_set_error(ctx, "flagging \\Deleted before expunge", error);
+				return -1;
+			}
+			free(error);
+			error = NULL;
+		}
+		ret = wd_store_message_expunge(ctx->wuser->store, &mbox->id, uids, uid_count,
+					       user->session_id, &expunged, &expunged_count,
+					       &error);
+		free(expunged);
+		if (ret < 0) {
+			i_free(uids);
+			sync_set_error(ctx, "expunge", error);
+			return -1;
+		}
+	}
+	free(error);
+	i_free(uids);
+	/* what is gone is found by the pull below, which reads the backend
+	   after these writes: a message another writer saved from deletion
+	   stays */
+	return 0;
+}
+
+static int sync_push(struct wildduck_sync_ctx *ctx)
+{
+	struct mail_index_sync_rec rec;
+	struct pending_store pending = { .flags = t_str_new(64) };
+	ARRAY_TYPE(seq_range) expunges;
+	const ARRAY_TYPE(keywords) *keywords = mail_index_get_keywords(ctx->mbox->box.index);
+	string_t *str = t_str_new(64);
+	uint32_t seq1, seq2;
+
+	t_array_init(&expunges, 8);
+	while (mail_index_sync_next(ctx->index_sync_ctx, &rec)) {
+		if (!mail_index_lookup_seq_range(ctx->sync_view, rec.uid1, rec.uid2, &seq1, &seq2))
+			continue; /* expunged already */
+		switch (rec.type) {
+		case MAIL_INDEX_SYNC_TYPE_EXPUNGE:
+			seq_range_array_add_range(&expunges, rec.uid1, rec.uid2);
+			break;
+		case MAIL_INDEX_SYNC_TYPE_FLAGS:
+			if ((rec.add_flags & MAIL_FLAGS_NONRECENT) != 0) {
+				str_truncate(str, 0);
+				flag_names(str, rec.add_flags & MAIL_FLAGS_NONRECENT);
+				pending_add(ctx, &pending, rec.uid1, rec.uid2, WD_FLAGS_ADD,
+					    str_c(str));
+			}
+			if ((rec.remove_flags & MAIL_FLAGS_NONRECENT) != 0) {
+				str_truncate(str, 0);
+				flag_names(str, rec.remove_flags & MAIL_FLAGS_NONRECENT);
+				pending_add(ctx, &pending, rec.uid1, rec.uid2, WD_FLAGS_REMOVE,
+					    str_c(str));
+			}
+			break;
+		case MAIL_INDEX_SYNC_TYPE_KEYWORD_ADD:
+		case MAIL_INDEX_SYNC_TYPE_KEYWORD_REMOVE:
+			if (rec.keyword_idx >= array_count(keywords))
+				break;
+			pending_add(ctx, &pending, rec.uid1, rec.uid2,
+				    rec.type == MAIL_INDEX_SYNC_TYPE_KEYWORD_ADD ? WD_FLAGS_ADD :
+										   WD_FLAGS_REMOVE,
+				    array_idx_elem(keywords, rec.keyword_idx));
+			break;
+		}
+	}
+	pending_flush(ctx, &pending);
+
+	if (push_flags(ctx) < 0)
+		return -1;
+	return push_expunges(ctx, &expunges);
+}
+
+/* ---- pull: the backend's state into the index ---- */
+
+static void record_modseq(struct wildduck_sync_ctx *ctx, uint32_t uid, uint64_t modseq)
+{
+	struct modseq_update *u = array_append_space(&ctx->modseqs);
+	u->uid = uid;
+	u->modseq = modseq;
+}
+
+static void expunge_seq(struct wildduck_sync_ctx *ctx, uint32_t seq)
+{
+	if (seq_range_exists(&ctx->expunged_seqs, seq))
+		return;
+	seq_range_array_add(&ctx->expunged_seqs, seq);
+	mail_index_expunge(ctx->trans, seq);
+}
+
+/* One backend message (uid, modseq, flags) against the index. */
+static void import_message(struct wildduck_sync_ctx *ctx, const bson_t *doc, uint32_t uid,
+			   uint64_t modseq)
+{
+	enum mail_flags flags;
+	const char *const *keywords;
+	uint32_t seq;
+
+	parse_flags(doc, &flags, &keywords);
+	if (mail_index_lookup_seq(ctx->sync_view, uid, &seq)) {
+		if (seq_range_exists(&ctx->expunged_seqs, seq))
+			return;
+		const struct mail_index_record *rec = mail_index_lookup(ctx->sync_view, seq);
+		if ((rec->flags & MAIL_FLAGS_NONRECENT) != flags) {
+			mail_index_update_flags(ctx->trans, seq, MODIFY_REPLACE, flags);
+		}
+		if (!keywords_equal(view_keywords(ctx, seq), keywords)) {
+			mail_index_update_keywords(ctx->trans, seq, MODIFY_REPLACE,
+						   sync_keywords(ctx, keywords));
+		}
+		if (mail_index_modseq_lookup(ctx->sync_view, seq) != modseq)
+			record_modseq(ctx, uid, modseq);
+		return;
+	}
+	if (uid < ctx->next_uid) {
+		/* below UIDNEXT but not in the index: expunged here
+		   already (UIDs are never reused) */
+		return;
+	}
+	mail_index_append(ctx->trans, uid, &seq);
+	if (flags != 0)
+		mail_index_update_flags(ctx->trans, seq, MODIFY_REPLACE, flags);
+	if (keywords[0] != NULL) {
+		mail_index_update_keywords(ctx->trans, seq, MODIFY_REPLACE,
+					   sync_keywords(ctx, keywords));
+	}
+	ctx->next_uid = uid + 1;
+	record_modseq(ctx, uid, modseq);
+	ctx->imported = TRUE;
+}
+
+static mongoc_cursor_t *messages_find(struct wildduck_sync_ctx *ctx, mongoc_client_t *client,
+				      mongoc_collection_t **coll_r, const bson_t *extra)
+{
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, child;
+
+	BSON_APPEND_OID(&filter, "mailbox", &ctx->mbox->id);
+	if (extra != NULL)
+		bson_concat(&filter, extra);
+	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &child);
+	BSON_APPEND_INT32(&child, "_id", 0);
+	BSON_APPEND_INT32(&child, "uid", 1);
+	BSON_APPEND_INT32(&child, "modseq", 1);
+	BSON_APPEND_INT32(&child, "flags", 1);
+	bson_append_document_end(&opts, &child);
+	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &child);
+	BSON_APPEND_INT32(&child, "uid", 1);
+	bson_append_document_end(&opts, &child);
+	BSON_APPEND_INT32(&opts, "batchSize", 10000);
+
+	*coll_r = wd_store_collection(ctx->wuser->store, client, WD_STORE_DB_MAIN, "messages");
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(*coll_r, &filter, &opts, NULL);
+	bson_destroy(&filter);
+	bson_destroy(&opts);
+	return cursor;
+}
+
+/* Every message of the mailbox, merged against the index in uid order. */
+static int pull_full(struct wildduck_sync_ctx *ctx)
+{
+	struct wd_store *store = ctx->wuser->store;
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll;
+	mongoc_cursor_t *cursor = messages_find(ctx, client, &coll, NULL);
+	const bson_t *doc;
+	bson_error_t error;
+	bson_iter_t it;
+	uint32_t vseq = 1, vuid = 0, last_uid = 0;
+	int ret = 0;
+
+	if (vseq <= ctx->messages_count)
+		mail_index_lookup_uid(ctx->sync_view, vseq, &vuid);
+	while (mongoc_cursor_next(cursor, &doc)) {
+		if (!bson_iter_init_find(&it, doc, "uid"))
+			continue;
+		uint64_t uid = iter_uint(&it);
+		if (uid == 0 || uid > UINT32_MAX || uid <= last_uid)
+			continue; /* never written by a writer; duplicates skipped */
+		last_uid = (uint32_t)uid;
+		uint64_t modseq = bson_iter_init_find(&it, doc, "modseq") ? iter_uint(&it) : 0;
+		/* index messages below this backend UID are gone */
+		while (vseq <= ctx->messages_count && vuid < uid) {
+			expunge_seq(ctx, vseq);
+			if (++vseq <= ctx->messages_count)
+				mail_index_lookup_uid(ctx->sync_view, vseq, &vuid);
+		}
+		T_BEGIN {
+			import_message(ctx, doc, (uint32_t)uid, modseq);
+		} T_END;
+		if (vseq <= ctx->messages_count && vuid == uid) {
+			if (++vseq <= ctx->messages_count)
+				mail_index_lookup_uid(ctx->sync_view, vseq, &vuid);
+		}
+	}
+	if (mongoc_cursor_error(cursor, &error)) {
+		mailbox_set_critical(&ctx->mbox->box, "wildduck: reading messages: %s",
+				     error.message);
+		ctx->failed = TRUE;
+		ret = -1;
+	} else {
+		for (; vseq <= ctx->messages_count; vseq++)
+			expunge_seq(ctx, vseq);
+	}
+	mongoc_cursor_destroy(cursor);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	return ret;
+}
+
+struct journal_read {
+	ARRAY_TYPE(seq_range) touched;
+	ARRAY_TYPE(seq_range) expunged;
+	size_t entries;
+	bool too_many;
+};
+
+static bool journal_entry(const struct wd_journal_entry *entry, void *context)
+{
+	struct journal_read *read = context;
+
+	read->entries++;
+	switch (entry->command) {
+	case WD_JOURNAL_EXISTS:
+	case WD_JOURNAL_FETCH:
+		if (entry->uid != 0)
+			seq_range_array_add(&read->touched, entry->uid);
+		break;
+	case WD_JOURNAL_EXPUNGE:
+		if (entry->uid != 0)
+			seq_range_array_add(&read->expunged, entry->uid);
+		break;
+	default:
+		break;
+	}
+	if (seq_range_count(&read->touched) > WILDDUCK_SYNC_MAX_TOUCHED) {
+		read->too_many = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* The journal after our position: which UIDs changed; their state is read
+   from `messages`. 0, 1 when a full re-read is needed instead, -1 error. */
+static int pull_journal(struct wildduck_sync_ctx *ctx)
+{
+	struct wd_store *store = ctx->wuser->store;
+	struct journal_read read;
+	char *error = NULL;
+	uint32_t since = ctx->ext.modseq > WILDDUCK_SYNC_OVERLAP ?
+			 (uint32_t)(ctx->ext.modseq - WILDDUCK_SYNC_OVERLAP) : 0;
+
+	i_zero(&read);
+	p_array_init(&read.touched, ctx->pool, 32);
+	p_array_init(&read.expunged, ctx->pool, 32);
+	if (wd_store_journal_since(store, &ctx->mbox->id, since, journal_entry, &read,
+				   &error) < 0) {
+		sync_set_error(ctx, "reading the journal", error);
+		return -1;
+	}
+	free(error);
+	if (read.too_many)
+		return 1;
+
+	/* the touched messages as they are now; a touched UID the query does
+	   not return is gone (its EXPUNGE entry may not be written yet) */
+	seq_range_array_remove_seq_range(&read.touched, &read.expunged);
+	if (array_count(&read.touched) > 0) {
+		bson_t extra = BSON_INITIALIZER, uid, in;
+		struct seq_range_iter iter;
+		unsigned int n = 0;
+		uint32_t u;
+		char key[16];
+		const char *key_str;
+
+		BSON_APPEND_DOCUMENT_BEGIN(&extra, "uid", &uid);
+		BSON_APPEND_ARRAY_BEGIN(&uid, "$in", &in);
+		seq_range_array_iter_init(&iter, &read.touched);
+		while (seq_range_array_iter_nth(&iter, n, &u)) {
+			bson_uint32_to_string(n, &key_str, key, sizeof(key));
+			bson_append_int32(&in, key_str, -1, (int32_t)u);
+			n++;
+		}
+		bson_append_array_end(&uid, &in);
+		bson_append_document_end(&extra, &uid);
+
+		mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+		mongoc_collection_t *coll;
+		mongoc_cursor_t *cursor = messages_find(ctx, client, &coll, &extra);
+		const bson_t *doc;
+		bson_error_t berror;
+		bson_iter_t it;
+		ARRAY_TYPE(seq_range) found;
+
+		p_array_init(&found, ctx->pool, 32);
+		while (mongoc_cursor_next(cursor, &doc)) {
+			if (!bson_iter_init_find(&it, doc, "uid"))
+				continue;
+			uint64_t uid_value = iter_uint(&it);
+			if (uid_value == 0 || uid_value > UINT32_MAX)
+				continue;
+			uint64_t modseq = bson_iter_init_find(&it, doc, "modseq") ? iter_uint(&it) : 0;
+			seq_range_array_add(&found, (uint32_t)uid_value);
+			T_BEGIN {
+				import_message(ctx, doc, (uint32_t)uid_value, modseq);
+			} T_END;
+		}
+		bool failed = mongoc_cursor_error(cursor, &berror);
+		mongoc_cursor_destroy(cursor);
+		mongoc_collection_destroy(coll);
+		wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+		bson_destroy(&extra);
+		if (failed) {
+			mailbox_set_critical(&ctx->mbox->box, "wildduck: reading messages: %s",
+					     berror.message);
+			ctx->failed = TRUE;
+			return -1;
+		}
+		n = 0;
+		seq_range_array_iter_init(&iter, &read.touched);
+		while (seq_range_array_iter_nth(&iter, n++, &u)) {
+			if (!seq_range_exists(&found, u))
+				seq_range_array_add(&read.expunged, u);
+		}
+	}
+
+	struct seq_range_iter iter;
+	unsigned int n = 0;
+	uint32_t uid, seq;
+	seq_range_array_iter_init(&iter, &read.expunged);
+	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
+		if (mail_index_lookup_seq(ctx->sync_view, uid, &seq))
+			expunge_seq(ctx, seq);
+	}
+	return 0;
+}
+
+static void ext_header_read(struct wildduck_sync_ctx *ctx)
+{
+	const void *data;
+	size_t size;
+
+	mail_index_get_header_ext(ctx->sync_view, ctx->mbox->hdr_ext_id, &data, &size);
+	if (size >= sizeof(ctx->ext)) {
+		memcpy(&ctx->ext, data, sizeof(ctx->ext));
+		ctx->have_ext = memcmp(ctx->ext.mailbox_id, ctx->mbox->id.bytes,
+				       sizeof(ctx->ext.mailbox_id)) == 0;
+	}
+	if (!ctx->have_ext)
+		i_zero(&ctx->ext);
+}
+
+static int sync_pull(struct wildduck_sync_ctx *ctx, bool *reset_r)
+{
+	struct wildduck_mailbox *mbox = ctx->mbox;
+	const struct mail_index_header *hdr = mail_index_get_header(ctx->sync_view);
+	struct wd_mailbox *doc = NULL;
+	char *error = NULL;
+	int64_t now = now_ms();
+	int ret;
+
+	*reset_r = FALSE;
+	ret = wd_store_mailbox_get_by_id(ctx->wuser->store, &ctx->wuser->user_id, &mbox->id, &doc,
+					 &error);
+	if (ret == WD_STORE_ERR_NOT_FOUND) {
+		free(error);
+		mailbox_set_deleted(&mbox->box);
+		ctx->failed = TRUE;
+		return -1;
+	}
+	if (ret < 0) {
+		sync_set_error(ctx, "reading the mailbox", error);
+		return -1;
+	}
+	free(error);
+
+	if (hdr->uid_validity != 0 && hdr->uid_validity != doc->uid_validity) {
+		/* another mailbox under this index (deleted and created
+		   again): start over, the way imapc does */
+		mail_index_reset(ctx->trans);
+		*reset_r = TRUE;
+		wd_mailbox_free(&doc);
+		return 0;
+	}
+	if (hdr->uid_validity == 0) {
+		uint32_t uid_validity = doc->uid_validity;
+		mail_index_update_header(ctx->trans,
+					 offsetof(struct mail_index_header, uid_validity),
+					 &uid_validity, sizeof(uid_validity), TRUE);
+	}
+	mbox->uid_validity = doc->uid_validity;
+	mbox->uid_next = doc->uid_next;
+
+	ext_header_read(ctx);
+	if (!ctx->have_ext || ctx->ext.uid_validity != doc->uid_validity ||
+	    now - ctx->ext.last_sync_ms > WILDDUCK_SYNC_GAP_MS ||
+	    now - ctx->ext.last_full_ms > (int64_t)ctx->wuser->full_sync_secs * 1000)
+		ctx->full = TRUE;
+
+	uint64_t modify_index = doc->modify_index;
+	if (ctx->full)
+		ret = pull_full(ctx);
+	else if (modify_index == ctx->ext.modseq && doc->uid_next <= hdr->next_uid)
+		ret = 0; /* nothing changed */
+	else {
+		ret = pull_journal(ctx);
+		if (ret > 0) {
+			ctx->full = TRUE;
+			ret = pull_full(ctx);
+		}
+	}
+	if (ret < 0) {
+		wd_mailbox_free(&doc);
+		return -1;
+	}
+
+	/* UIDNEXT: the mailbox's (messages appended meanwhile arrive with
+	   the next sync) */
+	if (hdr->next_uid < doc->uid_next && ctx->next_uid < doc->uid_next) {
+		uint32_t next_uid = doc->uid_next;
+		mail_index_update_header(ctx->trans,
+					 offsetof(struct mail_index_header, next_uid),
+					 &next_uid, sizeof(next_uid), FALSE);
+	}
+	if (mail_index_modseq_get_highest(ctx->sync_view) < modify_index)
+		mail_index_update_highest_modseq(ctx->trans, modify_index);
+
+	/* our position */
+	struct modseq_update *u;
+	uint64_t highest = modify_index;
+	array_foreach_modifiable(&ctx->modseqs, u) {
+		if (u->modseq > highest)
+			highest = u->modseq;
+	}
+	if (ctx->have_ext && ctx->ext.highest_modseq > highest && ctx->ext.modseq == modify_index)
+		highest = ctx->ext.highest_modseq;
+	memcpy(ctx->ext.mailbox_id, mbox->id.bytes, sizeof(ctx->ext.mailbox_id));
+	ctx->ext.uid_validity = doc->uid_validity;
+	ctx->ext.modseq = modify_index;
+	ctx->ext.highest_modseq = highest;
+	ctx->ext.last_sync_ms = now;
+	if (ctx->full)
+		ctx->ext.last_full_ms = now;
+	mail_index_update_header_ext(ctx->trans, mbox->hdr_ext_id, 0, &ctx->ext, sizeof(ctx->ext));
+	wd_mailbox_free(&doc);
+	return 0;
+}
+
+/* The per-message MODSEQs, exactly the backend's (see the top). */
+static int write_modseqs(struct wildduck_sync_ctx *ctx)
+{
+	struct mailbox *box = &ctx->mbox->box;
+	struct mail_index_view *view;
+	struct mail_index_transaction *trans;
+	const struct modseq_update *u;
+	uint32_t seq;
+
+	if (array_count(&ctx->modseqs) == 0)
+		return 0;
+	view = mail_index_view_open(box->index);
+	trans = mail_index_transaction_begin(view, MAIL_INDEX_TRANSACTION_FLAG_EXTERNAL);
+	array_foreach(&ctx->modseqs, u) {
+		if (mail_index_lookup_seq(view, u->uid, &seq)) {
+			uint64_t modseq = u->modseq;
+			mail_index_update_ext(trans, seq, box->index->modseq_ext_id, &modseq, NULL);
+		}
+	}
+	int ret = mail_index_transaction_commit(&trans);
+	mail_index_view_close(&view);
+	if (ret < 0) {
+		mailbox_set_index_error(box);
+		return -1;
+	}
+	return 0;
+}
+
+static int wildduck_sync_once(struct wildduck_mailbox *mbox, bool full, bool *again_r)
+{
+	struct mailbox *box = &mbox->box;
+	struct wildduck_sync_ctx ctx;
+	enum mail_index_sync_flags sync_flags;
+	bool reset = FALSE;
+	int ret;
+
+	*again_r = FALSE;
+	i_zero(&ctx);
+	ctx.mbox = mbox;
+	ctx.wuser = mbox->storage->wuser;
+	ctx.full = full || mbox->force_full;
+
+	sync_flags = index_storage_get_sync_flags(box) | MAIL_INDEX_SYNC_FLAG_FLUSH_DIRTY;
+	ret = mail_index_sync_begin(box->index, &ctx.index_sync_ctx, &ctx.sync_view, &ctx.trans,
+				    sync_flags);
+	if (ret <= 0) {
+		if (ret < 0)
+			mailbox_set_index_error(box);
+		return ret;
+	}
+	ctx.pool = pool_alloconly_create("wildduck sync", 4096);
+	p_array_init(&ctx.expunged_seqs, ctx.pool, 16);
+	p_array_init(&ctx.modseqs, ctx.pool, 64);
+	p_array_init(&ctx.groups, ctx.pool, 4);
+	ctx.messages_count = mail_index_view_get_messages_count(ctx.sync_view);
+	ctx.next_uid = mail_index_get_header(ctx.sync_view)->next_uid;
+	bool first_import = ctx.messages_count == 0 &&
+			    mail_index_get_header(ctx.sync_view)->uid_validity == 0;
+
+	mbox->syncing = TRUE;
+	T_BEGIN {
+		ret = sync_push(&ctx);
+	} T_END;
+	if (ret == 0) T_BEGIN {
+		ret = sync_pull(&ctx, &reset);
+	} T_END;
+	mbox->syncing = FALSE;
+
+	if (ctx.kw_cache != NULL)
+		mail_index_keywords_unref(&ctx.kw_cache);
+	if (first_import && ret == 0 && !reset && box->index->log->head != NULL &&
+	    box->index->log->head->need_rotate == NULL) {
+		/* QRESYNC from before this index existed: make the log "too
+		   old" for it, so VANISHED (EARLIER) is computed from UIDs */
+		box->index->log->head->need_rotate = i_strdup("wildduck: initial import");
+	}
+	/* commit even after a failure: what was imported is true */
+	if (mail_index_sync_commit(&ctx.index_sync_ctx) < 0) {
+		mailbox_set_index_error(box);
+		ret = -1;
+	}
+	if (ret == 0 && !reset && write_modseqs(&ctx) < 0)
+		ret = -1;
+	if (ret == 0 && ctx.full)
+		mbox->force_full = FALSE;
+	if (ret == 0 && (ctx.imported || array_count(&ctx.expunged_seqs) > 0) && mbox->meta != NULL)
+		wildduck_meta_cache_reset(mbox->meta);
+	pool_unref(&ctx.pool);
+	*again_r = reset;
+	return ret < 0 || ctx.failed ? -1 : 0;
+}
+
+int wildduck_sync(struct wildduck_mailbox *mbox, bool full)
+{
+	bool again;
+	int ret;
+
+	if (mbox->syncing)
+		return 0;
+	ret = wildduck_sync_once(mbox, full, &again);
+	if (ret == 0 && again)
+		ret = wildduck_sync_once(mbox, TRUE, &again);
+	mbox->notified = FALSE;
+	mbox->sync_failed = ret < 0;
+	return ret;
+}
+
+uint64_t wildduck_sync_highest_modseq(struct wildduck_mailbox *mbox)
+{
+	const void *data;
+	size_t size;
+	struct wildduck_index_header ext;
+
+	mail_index_get_header_ext(mbox->box.view, mbox->hdr_ext_id, &data, &size);
+	if (size < sizeof(ext))
+		return mail_index_modseq_get_highest(mbox->box.view);
+	memcpy(&ext, data, sizeof(ext));
+	return ext.highest_modseq;
+}
+
+void wildduck_sync_register_ext(struct wildduck_mailbox *mbox)
+{
+	mbox->hdr_ext_id = mail_index_ext_register(mbox->box.index, "wildduck",
+						   sizeof(struct wildduck_index_header), 0, 0);
+}
+
+struct mailbox_sync_context *
+wildduck_mailbox_sync_init(struct mailbox *box, enum mailbox_sync_flags flags)
+{
+	struct wildduck_mailbox *mbox = WILDDUCK_MAILBOX(box);
+	int ret = 0;
+
+	if (!box->opened) {
+		if (mailbox_open(box) < 0)
+			ret = -1;
+	}
+	if (ret == 0 && (box->flags & MAILBOX_FLAG_SAVEONLY) == 0 &&
+	    (!box->synced || mbox->notified || mbox->force_full ||
+	     index_mailbox_want_full_sync(box, flags) ||
+	     mail_index_sync_have_any(box->index, 0)))
+		ret = wildduck_sync(mbox, (flags & MAILBOX_SYNC_FLAG_FORCE_RESYNC) != 0);
+	return index_mailbox_sync_init(box, flags, ret < 0);
+}
