@@ -1,0 +1,178 @@
+/* Entry points of lib95_wildduck_lmtp_plugin.so and the LMTP client hook
+ * (wildduck-lmtp.h explains the choice of hook points).
+ *
+ * Dovecot's lmtp loads mail_plugins when it creates its first client
+ * (client_load_modules), runs our init, which registers the client-created
+ * hook, and then calls that hook for the very client it is creating, before
+ * the SMTP connection starts. The hook:
+ *   - opens the process's pipeline (or leaves it to RCPT when the database
+ *     is down: every RCPT then answers 451 until it can be opened);
+ *   - advertises SIZE <lmtp.maxMB> in LHLO and makes Dovecot's SMTP server
+ *     refuse larger messages (MAIL SIZE= and during DATA), and bounds what
+ *     DATA may spool at all;
+ *   - puts our cmd_rcpt, cmd_data, trans_start, trans_free and destroy into
+ *     client->v, keeping Dovecot's in the module context (only destroy and
+ *     the transaction callbacks chain to them; see wildduck-lmtp.h).
+ *
+ * Logging: libwddeliver/libwdstore log through wd_log and libmongoc
+ * through its own handler; both go into Dovecot's log with the process's
+ * prefix. The handlers are removed in deinit, before Dovecot unloads us. */
+#include "wildduck-lmtp.h"
+
+#include "module-dir.h"
+#include "smtp-address.h"
+#include "smtp-server-private.h"
+
+#include "wd-log.h"
+
+#include <bson/bson.h>
+#include <mongoc/mongoc.h>
+
+void wildduck_lmtp_plugin_init(struct module *module);
+void wildduck_lmtp_plugin_deinit(void);
+extern const char *wildduck_lmtp_plugin_version;
+extern const char wildduck_lmtp_plugin_binary_dependency[];
+
+const char *wildduck_lmtp_plugin_version = DOVECOT_ABI_VERSION;
+/* only the lmtp binary has the hooks we use (module-dir.c reads the
+   symbol's address as the string) */
+const char wildduck_lmtp_plugin_binary_dependency[] = "lmtp";
+
+struct wildduck_lmtp_client_module wildduck_lmtp_client_module =
+	MODULE_CONTEXT_INIT(&lmtp_module_register);
+struct wildduck_lmtp_recipient_module wildduck_lmtp_recipient_module =
+	MODULE_CONTEXT_INIT(&lmtp_recipient_module_register);
+
+static lmtp_client_created_func_t *next_client_created;
+
+/* ---- log routing ---- */
+
+static void wd_log_to_dovecot(enum wd_log_level level, const char *component, const char *text,
+			      void *context ATTR_UNUSED)
+{
+	switch (level) {
+	case WD_LOG_DEBUG:
+		i_debug("wildduck %s: %s", component, text);
+		break;
+	case WD_LOG_INFO:
+		i_info("wildduck %s: %s", component, text);
+		break;
+	case WD_LOG_WARNING:
+		i_warning("wildduck %s: %s", component, text);
+		break;
+	case WD_LOG_ERROR:
+	case WD_LOG_FATAL:
+		i_error("wildduck %s: %s", component, text);
+		break;
+	}
+}
+
+static void mongoc_log_to_dovecot(mongoc_log_level_t level, const char *domain,
+				  const char *message, void *context ATTR_UNUSED)
+{
+	if (level <= MONGOC_LOG_LEVEL_CRITICAL)
+		i_error("wildduck mongoc %s: %s", domain, message);
+	else if (level == MONGOC_LOG_LEVEL_WARNING && strstr(message, "\"endSessions\"") == NULL)
+		/* (FerretDB has no endSessions: every pool shutdown would warn) */
+		i_warning("wildduck mongoc %s: %s", domain, message);
+}
+
+/* ---- the transaction ---- */
+
+static void wildduck_lmtp_trans_start(struct client *client,
+				      struct smtp_server_transaction *trans)
+{
+	struct wildduck_lmtp_client *wclient = WILDDUCK_LMTP_CLIENT(client);
+	bson_oid_t oid;
+
+	bson_oid_init(&oid, NULL);
+	bson_oid_to_string(&oid, wclient->transaction_id);
+	wclient->accepted = 0;
+	wclient->refused = 0;
+	wclient->delivered = FALSE;
+	wclient->module_ctx.super.trans_start(client, trans);
+}
+
+static void wildduck_lmtp_trans_free(struct client *client,
+				     struct smtp_server_transaction *trans)
+{
+	struct wildduck_lmtp_client *wclient = WILDDUCK_LMTP_CLIENT(client);
+
+	/* as wd-server's engine: a transaction that ends without reaching
+	   the pipeline (RSET, QUIT, a lost connection) is logged when it had
+	   recipients */
+	if (!wclient->delivered && (wclient->accepted > 0 || wclient->refused > 0)) {
+		e_info(client->event, "wildduck: transaction %s from=<%s> rcpts=%u refused=%u: "
+		       "not delivered", wclient->transaction_id,
+		       smtp_address_encode(trans->mail_from), wclient->accepted,
+		       wclient->refused);
+	}
+	wclient->accepted = 0;
+	wclient->refused = 0;
+	wclient->delivered = FALSE;
+	wclient->module_ctx.super.trans_free(client, trans);
+}
+
+/* ---- the client ---- */
+
+/* LHLO's SIZE and Dovecot's own size checks, from the pipeline's limit;
+   data past limit + 1 MiB is not even spooled (the connection is closed,
+   as Dovecot does for its own limits). Before the pipeline is open we know
+   no limit: no SIZE, and the spool is bounded by the store's absolute
+   message limit. */
+static void client_set_limits(struct client *client, uint64_t max_size)
+{
+	struct smtp_server_connection *conn = client->conn;
+
+	if (max_size > 0) {
+		conn->set.capabilities |= SMTP_CAPABILITY_SIZE;
+		conn->set.max_message_size = max_size;
+	} else {
+		max_size = WILDDUCK_LMTP_ABSOLUTE_MAX;
+	}
+	conn->set.command_limits.max_data_size = max_size + 1024 * 1024;
+}
+
+static void wildduck_lmtp_client_created(struct client **_client)
+{
+	struct client *client = *_client;
+	struct wildduck_lmtp_client *wclient;
+	const char *error;
+
+	if (next_client_created != NULL)
+		next_client_created(_client);
+
+	wclient = p_new(client->pool, struct wildduck_lmtp_client, 1);
+	wclient->client = client;
+	wclient->module_ctx.super = client->v;
+	MODULE_CONTEXT_SET(client, wildduck_lmtp_client_module, wclient);
+
+	client->v.cmd_rcpt = wildduck_lmtp_cmd_rcpt;
+	client->v.cmd_data = wildduck_lmtp_cmd_data;
+	client->v.trans_start = wildduck_lmtp_trans_start;
+	client->v.trans_free = wildduck_lmtp_trans_free;
+
+	wclient->pipeline = wildduck_lmtp_pipeline_get(client, &error);
+	if (wclient->pipeline == NULL) {
+		e_error(client->event, "wildduck: the delivery pipeline is not available "
+			"(RCPT answers 451 until it is): %s", error);
+		client_set_limits(client, 0);
+	} else {
+		client_set_limits(client, wclient->pipeline->max_size);
+	}
+}
+
+void wildduck_lmtp_plugin_init(struct module *module ATTR_UNUSED)
+{
+	wd_log_set_handler(wd_log_to_dovecot, NULL);
+	mongoc_log_set_handler(mongoc_log_to_dovecot, NULL);
+	next_client_created = lmtp_client_created_hook_set(wildduck_lmtp_client_created);
+}
+
+void wildduck_lmtp_plugin_deinit(void)
+{
+	lmtp_client_created_hook_set(next_client_created);
+	wildduck_lmtp_pipelines_close();
+	mongoc_log_set_handler(NULL, NULL);
+	wd_log_set_handler(NULL, NULL);
+}
