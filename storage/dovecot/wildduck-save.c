@@ -211,8 +211,15 @@ int wildduck_save_finish(struct mail_save_context *_ctx)
 		temp_append(ctx);
 		imail = INDEX_MAIL(_ctx->dest_mail);
 		imail->data.stream = i_stream_create_copy_from_data(p->data->data, p->data->used);
+		i_stream_set_name(imail->data.stream, "wildduck:saving");
 		imail->data.physical_size = imail->data.virtual_size = p->data->used;
+		/* not read yet, but marked so (as imapc does), and set up by
+		   index_mail_init_stream(), which registers the callback that
+		   lets index_mail_close() free it */
 		_ctx->dest_mail->mail_stream_accessed = TRUE;
+		struct istream *input;
+		if (index_mail_init_stream(imail, NULL, NULL, &input) < 0)
+			ctx->failed = TRUE;
 	}
 	if (ctx->data != NULL)
 		buffer_free(&ctx->data);

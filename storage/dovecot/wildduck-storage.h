@@ -72,6 +72,10 @@ struct wildduck_user {
 	bool pop3_trash;             /* POP3 DELE moves to \Trash as WildDuck */
 
 	struct wildduck_notify *notify;
+
+	/* the last quota read (wildduck_quota_usage) */
+	struct timeval quota_read;
+	uint64_t quota_used, quota_limit;
 };
 
 struct wildduck_user *wildduck_user_get(struct mail_user *user);
@@ -79,6 +83,11 @@ struct wildduck_user *wildduck_user_get(struct mail_user *user);
    wildduck_user when present, else users.unameview, else the address
    (wd_store_address_resolve). 0, or -1 with *error_r. */
 int wildduck_user_connect(struct wildduck_user *wuser, const char **error_r);
+
+/* users.storageUsed and the effective quota in bytes (exported for the
+   quota backend plugin). */
+int wildduck_quota_usage(struct mail_user *user, uint64_t *used_r, uint64_t *limit_r,
+			 const char **error_r) __attribute__((visibility("default")));
 
 void wildduck_user_hooks_init(struct module *module);
 void wildduck_user_hooks_deinit(void);

@@ -21,6 +21,7 @@
  *   wildduck_pop3_trash      POP3 DELE moves to Trash as WildDuck (yes) */
 #include "wildduck-storage.h"
 
+#include "ioloop.h"
 #include "mail-user.h"
 #include "mail-storage-hooks.h"
 #include "settings-parser.h"
@@ -249,6 +250,47 @@ int wildduck_user_connect(struct wildduck_user *wuser, const char **error_r)
 struct wildduck_user *wildduck_user_get(struct mail_user *user)
 {
 	return WILDDUCK_USER_CONTEXT(user);
+}
+
+/* For the quota backend plugin (lib11_wildduck_quota_plugin.so), exported
+   through the version script: users.storageUsed and the effective quota
+   (users.quota, 0 meaning WildDuck's default of 1 GiB). Read once per
+   ioloop run: the quota plugin asks several times per command. */
+int wildduck_quota_usage(struct mail_user *user, uint64_t *used_r, uint64_t *limit_r,
+			 const char **error_r)
+{
+	struct wildduck_user *wuser = WILDDUCK_USER_CONTEXT(user);
+	struct wd_user *wd_user = NULL;
+	char *error = NULL;
+
+	if (wuser == NULL) {
+		*error_r = "the wildduck plugin is not in mail_plugins";
+		return -1;
+	}
+	if (wuser->quota_read.tv_sec == ioloop_timeval.tv_sec &&
+	    wuser->quota_read.tv_usec == ioloop_timeval.tv_usec) {
+		*used_r = wuser->quota_used;
+		*limit_r = wuser->quota_limit;
+		return 0;
+	}
+	if (wildduck_user_connect(wuser, error_r) < 0)
+		return -1;
+	int ret = wd_store_user_get(wuser->store, &wuser->user_id, &wd_user, &error);
+	if (ret < 0) {
+		*error_r = t_strdup_printf("reading the user: %s",
+					   error != NULL ? error : "database error");
+		free(error);
+		return -1;
+	}
+	free(error);
+	wuser->quota_used = wd_user->storage_used < 0 ? 0 : (uint64_t)wd_user->storage_used;
+	wuser->quota_limit = wd_user->quota > 0 ? (uint64_t)wd_user->quota :
+						  (uint64_t)WD_DEFAULT_MAX_STORAGE;
+	wd_user_free(&wd_user);
+	wuser->quota_read = ioloop_timeval;
+	*used_r = wuser->quota_used;
+	*limit_r = wuser->quota_limit;
+	return 0;
 }
 
 static void wildduck_user_deinit(struct mail_user *user)
