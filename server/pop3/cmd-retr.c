@@ -135,6 +135,7 @@ static enum wd_pop3_cmd_result retrieval_sent(struct wd_pop3_cmd *cmd)
 	}
 	if (!r->started) {
 		r->started = true;
+		cmd->in_response = true;
 		if (r->top)
 			wd_pop3_cmd_ok(cmd, "Top of message follows");
 		else

@@ -90,6 +90,9 @@ struct wd_pop3_cmd {
 	void (*context_free)(void *context);
 	int refcount;
 	bool pending;                   /* a job or a delay is running */
+	/* a multi-line response is half sent: a failure can only end the
+	   connection, never add an -ERR line inside the response */
+	bool in_response;
 
 	/* a job */
 	struct wd_work work;

@@ -128,6 +128,10 @@ enum wd_pop3_cmd_result wd_pop3_cmd_job(struct wd_pop3_cmd *cmd, wd_pop3_job_fn 
 		cmd->refcount--;
 		cmd->pending = false;
 		wd_warning("pop3", "%s: job refused: %s", cmd->session->id, error);
+		if (cmd->in_response) {
+			cmd->session->close_after = true;
+			return WD_POP3_CMD_DONE;
+		}
 		return wd_pop3_cmd_err(cmd, "SYS/TEMP", "Server busy, try again later");
 	}
 	return WD_POP3_CMD_WAIT_STORAGE;
@@ -438,6 +442,8 @@ static void on_drain(struct wd_conn *conn, void *context)
 {
 	struct wd_pop3_session *session = context;
 	session->waiting_output = false;
+	/* the client reads: a long RETR to a slow client is not idleness */
+	arm_timeout(session);
 	session_run(session);
 }
 

@@ -27,7 +27,9 @@
  * that sends WD_POP3_MAX_BAD_COMMANDS bad commands in a row is dropped.
  *
  * Timeout: pop3.idleTimeout (600 s, never less: RFC 1939 §3) of inactivity
- * in any state; a command waiting for storage is not inactivity.
+ * in any state; a command waiting for storage is not inactivity, and a
+ * response the client is still reading re-arms it each time its output
+ * drains.
  *
  * Lifetime: the session holds a reference on its connection; commands with
  * pending jobs hold references on the session. When the connection closes
