@@ -301,7 +301,9 @@ def dovecot_settings(stack):
     return "\n".join([auth, storage, plugins] + plugin + [
         "mail_plugins = $mail_plugins quota wildduck_quota",
         "protocol imap {\n  mail_plugins = $mail_plugins imap_quota\n}",
-        "auth_failure_delay = 0", ""])
+        "auth_failure_delay = 0",
+        # debug lines of the storage (SEARCH push-down) in the log
+        "mail_debug = yes", ""])
 
 
 # ---- checks ----
@@ -533,6 +535,7 @@ def t_folders(env):
 
 
 def t_search(env):
+    mark = env.dv.log_mark()
     d, w = env.dovecot(), env.wdserver()
     for c in (d, w):
         c.ok("ENABLE CONDSTORE")
@@ -544,6 +547,9 @@ def t_search(env):
                      "NOT SUBJECT plain", "BODY attachment", "TEXT Hello"):
         ds, ws = search(d, criteria), search(w, criteria)
         check(ds == ws, "SEARCH %s: dovecot %r, wd-server %r" % (criteria, ds, ws))
+    # the header and body keys were answered by MongoDB, not by reading mail
+    pushed = re.findall(r"SEARCH pushed down \((\d+) of (\d+) keys\)", env.dv.log_since(mark))
+    check(len(pushed) >= 8, "pushed-down searches: %r" % pushed)
     d.close()
     w.close()
 
