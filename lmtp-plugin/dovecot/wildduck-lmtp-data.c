@@ -9,8 +9,9 @@
  *   - a bare LF becomes CRLF; a bare CR stays;
  *   - a NUL byte refuses the message for every recipient (554 5.6.0);
  *   - a line longer than 1 MiB (without its line end) likewise (554 5.6.0).
- * The size limit is Dovecot's (set from lmtp.maxMB in the client hook), and
- * the pipeline checks it once more. Dovecot's own trace headers (Received,
+ * A message past the pipeline's limit (lmtp.maxMB) is refused for every
+ * recipient with wd-server's 552 5.3.4 without being read (Dovecot has
+ * spooled it, up to its absolute limit; wildduck-lmtp-plugin.c). Dovecot's own trace headers (Received,
  * Delivered-To, Return-Path of lmtp_add_received_header and
  * lmtp_hdr_delivery_address) are not added: the pipeline writes WildDuck's
  * Delivered-To and Return-Path itself.
@@ -183,8 +184,18 @@ int wildduck_lmtp_cmd_data(struct client *client, struct smtp_server_cmd_ctx *cm
 
 	buffer_t *message = NULL;
 	const char *error;
+	enum message_status status = MESSAGE_OK;
+	i_assert(wclient->pipeline != NULL); /* it accepted the recipients */
+	uint64_t max_size = wclient->pipeline->max_size;
 	wclient->delivered = TRUE;
-	switch (read_message(data_input, data_size, &message, &error)) {
+	if (data_size > max_size) {
+		reply_all(replies, count, 552, "5.3.4",
+			  t_strdup_printf("Message too big (the limit is %llu bytes)",
+					  (unsigned long long)max_size));
+	} else {
+		status = read_message(data_input, data_size, &message, &error);
+	}
+	switch (status) {
 	case MESSAGE_OK:
 		break;
 	case MESSAGE_NUL:

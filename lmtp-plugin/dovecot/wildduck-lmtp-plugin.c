@@ -7,16 +7,17 @@
  * the SMTP connection starts. The hook:
  *   - opens the process's pipeline (or leaves it to RCPT when the database
  *     is down: every RCPT then answers 451 until it can be opened);
- *   - advertises SIZE <lmtp.maxMB> in LHLO and makes Dovecot's SMTP server
- *     refuse larger messages (MAIL SIZE= and during DATA), and bounds what
- *     DATA may spool at all;
+ *   - advertises SIZE <lmtp.maxMB> in LHLO, lets Dovecot's SMTP server
+ *     refuse a larger MAIL SIZE=, and bounds what DATA may spool at all
+ *     (client_set_limits);
  *   - puts our cmd_rcpt, cmd_data, trans_start, trans_free and destroy into
  *     client->v, keeping Dovecot's in the module context (only destroy and
  *     the transaction callbacks chain to them; see wildduck-lmtp.h).
  *
  * Logging: libwddeliver/libwdstore log through wd_log and libmongoc
  * through its own handler; both go into Dovecot's log with the process's
- * prefix. The handlers are removed in deinit, before Dovecot unloads us. */
+ * prefix (from Dovecot's thread only). The handlers are removed in deinit,
+ * before Dovecot unloads us. */
 #include "wildduck-lmtp.h"
 
 #include "module-dir.h"
@@ -27,6 +28,8 @@
 
 #include <bson/bson.h>
 #include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <unistd.h>
 
 void wildduck_lmtp_plugin_init(struct module *module);
 void wildduck_lmtp_plugin_deinit(void);
@@ -47,9 +50,33 @@ static lmtp_client_created_func_t *next_client_created;
 
 /* ---- log routing ---- */
 
+static pthread_t dovecot_thread;
+
+/* Dovecot's logging is not thread-safe, and libmongoc's server monitors run
+   in threads of their own: lines from any other thread go to stderr as one
+   write, which Dovecot's log process records (as an error). */
+static bool log_elsewhere(const char *prefix, const char *domain, const char *text)
+{
+	if (pthread_equal(pthread_self(), dovecot_thread))
+		return FALSE;
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "wildduck %s%s: %s\n", prefix, domain, text);
+	if (n > 0) {
+		if ((size_t)n >= sizeof(line)) {
+			n = sizeof(line) - 1;
+			line[n - 1] = '\n';
+		}
+		ssize_t ret = write(STDERR_FILENO, line, (size_t)n);
+		(void)ret;
+	}
+	return TRUE;
+}
+
 static void wd_log_to_dovecot(enum wd_log_level level, const char *component, const char *text,
 			      void *context ATTR_UNUSED)
 {
+	if (log_elsewhere(component, "", text))
+		return;
 	switch (level) {
 	case WD_LOG_DEBUG:
 		i_debug("wildduck %s: %s", component, text);
@@ -70,9 +97,13 @@ static void wd_log_to_dovecot(enum wd_log_level level, const char *component, co
 static void mongoc_log_to_dovecot(mongoc_log_level_t level, const char *domain,
 				  const char *message, void *context ATTR_UNUSED)
 {
+	/* only warnings and errors: the rest is libmongoc's chatter */
+	if (level > MONGOC_LOG_LEVEL_WARNING ||
+	    log_elsewhere("mongoc ", domain, message))
+		return;
 	if (level <= MONGOC_LOG_LEVEL_CRITICAL)
 		i_error("wildduck mongoc %s: %s", domain, message);
-	else if (level == MONGOC_LOG_LEVEL_WARNING && strstr(message, "\"endSessions\"") == NULL)
+	else if (strstr(message, "\"endSessions\"") == NULL)
 		/* (FerretDB has no endSessions: every pool shutdown would warn) */
 		i_warning("wildduck mongoc %s: %s", domain, message);
 }
@@ -90,6 +121,9 @@ static void wildduck_lmtp_trans_start(struct client *client,
 	wclient->accepted = 0;
 	wclient->refused = 0;
 	wclient->delivered = FALSE;
+	/* no size check by Dovecot while the transaction runs (see
+	   client_set_limits) */
+	client->conn->set.max_message_size = 0;
 	wclient->module_ctx.super.trans_start(client, trans);
 }
 
@@ -110,27 +144,42 @@ static void wildduck_lmtp_trans_free(struct client *client,
 	wclient->accepted = 0;
 	wclient->refused = 0;
 	wclient->delivered = FALSE;
+	/* the next MAIL's SIZE= is checked again */
+	if (wclient->max_size > 0)
+		client->conn->set.max_message_size = wclient->max_size;
 	wclient->module_ctx.super.trans_free(client, trans);
 }
 
 /* ---- the client ---- */
 
-/* LHLO's SIZE and Dovecot's own size checks, from the pipeline's limit;
-   data past limit + 1 MiB is not even spooled (the connection is closed,
-   as Dovecot does for its own limits). Before the pipeline is open we know
-   no limit: no SIZE, and the spool is bounded by the store's absolute
-   message limit. */
+/* The message size limit (the pipeline's, from lmtp.maxMB).
+ *
+ * LHLO advertises it as SIZE and Dovecot's smtp-server refuses a larger
+ * SIZE= at MAIL (its 552 5.2.3) because conn->set.max_message_size holds it
+ * until a transaction starts. During the transaction it is 0: Dovecot
+ * 2.3.19's own check while DATA is read, smtp_server_cmd_data_check_size(),
+ * panics in LMTP ("smtp-server-command.c: unreached", found by
+ * tests/dovecot), which is why Dovecot's lmtp never sets the limit.
+ * Instead our cmd_data answers a message past the limit with wd-server's
+ * 552 5.3.4 for every recipient, after Dovecot has spooled it; Dovecot's
+ * absolute limit (the command parser's max_data_size, read when the
+ * connection starts) stops the spool at 4 x the limit and closes the
+ * connection, as wd-server drops at most that much. Before the pipeline is
+ * open we know no limit: no SIZE, and the spool is bounded by the store's
+ * absolute message limit. */
 static void client_set_limits(struct client *client, uint64_t max_size)
 {
 	struct smtp_server_connection *conn = client->conn;
+	struct wildduck_lmtp_client *wclient = WILDDUCK_LMTP_CLIENT(client);
 
+	wclient->max_size = max_size;
 	if (max_size > 0) {
 		conn->set.capabilities |= SMTP_CAPABILITY_SIZE;
 		conn->set.max_message_size = max_size;
 	} else {
 		max_size = WILDDUCK_LMTP_ABSOLUTE_MAX;
 	}
-	conn->set.command_limits.max_data_size = max_size + 1024 * 1024;
+	conn->set.command_limits.max_data_size = 4 * max_size;
 }
 
 static void wildduck_lmtp_client_created(struct client **_client)
@@ -164,6 +213,7 @@ static void wildduck_lmtp_client_created(struct client **_client)
 
 void wildduck_lmtp_plugin_init(struct module *module ATTR_UNUSED)
 {
+	dovecot_thread = pthread_self();
 	wd_log_set_handler(wd_log_to_dovecot, NULL);
 	mongoc_log_set_handler(mongoc_log_to_dovecot, NULL);
 	next_client_created = lmtp_client_created_hook_set(wildduck_lmtp_client_created);

@@ -105,6 +105,7 @@ struct wildduck_lmtp_client {
 	union lmtp_module_context module_ctx;
 	struct client *client;
 	struct wildduck_lmtp_pipeline *pipeline;
+	uint64_t max_size;           /* advertised in LHLO; 0: none */
 
 	/* the current transaction */
 	char transaction_id[25];     /* ObjectId hex, as wd-server's LMTP */
