@@ -7,7 +7,7 @@ connection changing nothing, STLS, AUTH PLAIN with and without an initial
 response, wrong passwords (delayed, limited per connection), application
 passwords and 2FA accounts, pop3.maxMessages / users.pop3MaxMessages and the
 pxm: watermark, the daily download limit, pipelining, hostile input,
-concurrent sessions, shutdown.
+concurrent sessions, the PROXY protocol, shutdown.
 
 The database is checked directly (pop3-db-tool: UIDL = message _id, flags,
 which mailbox holds what) and through IMAP (bytes of the messages moved to
@@ -614,6 +614,29 @@ def t_insecure_auth(port):
     p.cmd("QUIT")
 
 
+def t_proxy_protocol(server):
+    """pop3.proxy: the PROXY header's address is the client's (logged)."""
+    sock = socket.create_connection(("127.0.0.1", server.ports["pop3"]), timeout=20)
+    sock.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 110\r\n")
+    p = Pop.__new__(Pop)
+    p.sock, p.buf = sock, b""
+    check(p.line().startswith("+OK"), "greeting after the PROXY header")
+    p.cmd("USER kate")
+    check(p.cmd("PASS wrong").startswith("-ERR [AUTH]"), "refused")
+    p.cmd("QUIT")
+    check(any("from 192.0.2.7 refused" in l for l in server.log), "peer address from the header")
+    # without the header the connection is refused
+    q = socket.create_connection(("127.0.0.1", server.ports["pop3"]), timeout=20)
+    q.sendall(b"CAPA\r\n")
+    q.settimeout(15)
+    try:
+        data = q.recv(100)
+    except (ConnectionResetError, socket.timeout):
+        data = b""
+    check(not data.startswith(b"+OK"), data)
+    q.close()
+
+
 def t_shutdown(server, db):
     before = db.messages("kate")
     p = Pop(server.ports["pop3"])
@@ -649,7 +672,9 @@ def main():
                       "--pop3.insecureAuth=true", "--pop3.disableSTARTTLS=true")
     max3 = Server(wd_server, stack, *pop3, "--pop3.maxMessages=3")
     down = Server(wd_server, stack, *pop3)
-    servers = [server, plain, insecure, max3, down]
+    proxy = Server(wd_server, stack, *pop3, "--pop3.secure=false", "--pop3.insecureAuth=true",
+                   "--pop3.proxy=true")
+    servers = [server, plain, insecure, max3, down, proxy]
     port = server.ports["pop3"]
     try:
         res.run("session", t_session, port, db)
@@ -667,6 +692,7 @@ def main():
         res.run("download limit", t_download_limit, port, db)
         res.run("plain port", t_plain_port, server.ports)
         res.run("insecure auth", t_insecure_auth, insecure.ports["pop3"])
+        res.run("proxy protocol", t_proxy_protocol, proxy)
         res.run("shutdown", t_shutdown, down, db)
     finally:
         for srv in servers:
