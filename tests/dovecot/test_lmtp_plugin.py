@@ -33,7 +33,6 @@ import imaplib
 import json
 import os
 import re
-import socket
 import ssl
 import subprocess
 import sys
@@ -42,8 +41,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "clients", "lmtp"))
 from dovecot_stack import Dovecot, free_port, static_authdbs  # noqa: E402
 from imapserver import Results, Server, Stack, check, skip_without_stack  # noqa: E402
+# wd-server's LMTP test: a raw LMTP connection, dot-stuffing
+from test_lmtp import Lmtp, stuffed  # noqa: E402
 
 PASSWORD = "correct horse"
 DOVECOT_PASSWORD = "static-pw"  # Dovecot's static passdb in t_shipped_config
@@ -89,48 +91,9 @@ def set_user(stack, name, fields):
 
 # ---- LMTP ----
 
-class Lmtp:
-    """A raw LMTP connection: send bytes, read whole replies."""
-
-    def __init__(self, port, timeout=30):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-        self.greeting = self.reply()
-
-    def send(self, data):
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; had %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
-
-    def reply(self):
-        """(code, [lines]) of one reply."""
-        lines = [self.line()]
-        while len(lines[-1]) > 3 and lines[-1][3] == "-":
-            lines.append(self.line())
-        return int(lines[-1][:3]), lines
-
-    def cmd(self, text):
-        self.send(text + "\r\n")
-        return self.reply()[1][-1]
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-def stuffed(message):
-    lines = message.split(b"\r\n")
-    out = b"\r\n".join(b"." + l if l.startswith(b".") else l for l in lines)
-    return out + b".\r\n" if out.endswith(b"\r\n") else out + b"\r\n.\r\n"
+def line(c, text):
+    """The last line of the reply to one command."""
+    return c.cmd(text)[1]
 
 
 def transaction(port, sender, rcpts, message, pipelined=False):
@@ -147,10 +110,10 @@ def transaction(port, sender, rcpts, message, pipelined=False):
             rcpt_lines = [c.reply()[1][-1] for _ in rcpts]
             data = c.reply()[1][-1]
         else:
-            mail = c.cmd("MAIL FROM:<%s>" % sender)
+            mail = line(c, "MAIL FROM:<%s>" % sender)
             check(mail.startswith("250 "), mail)
-            rcpt_lines = [c.cmd("RCPT TO:<%s>" % r) for r in rcpts]
-            data = c.cmd("DATA") if any(l.startswith("250 ") for l in rcpt_lines) else None
+            rcpt_lines = [line(c, "RCPT TO:<%s>" % r) for r in rcpts]
+            data = line(c, "DATA") if any(l.startswith("250 ") for l in rcpt_lines) else None
         data_lines = []
         if data is not None and data.startswith("354"):
             c.send(stuffed(message))
@@ -436,9 +399,9 @@ def t_settings(ctx):
             c = Lmtp(port)
             c.send("LHLO client.test\r\n")
             c.reply()
-            lines = [c.cmd("MAIL FROM:<s@outside.example> SIZE=1048577"),
-                     c.cmd("MAIL FROM:<s@outside.example> SIZE=1000"), c.cmd("RSET"),
-                     c.cmd("MAIL FROM:<s@outside.example> SIZE=1048577")]
+            lines = [line(c, "MAIL FROM:<s@outside.example> SIZE=1048577"),
+                     line(c, "MAIL FROM:<s@outside.example> SIZE=1000"), line(c, "RSET"),
+                     line(c, "MAIL FROM:<s@outside.example> SIZE=1048577")]
             c.close()
             check([l[:4] for l in lines] == ["552 ", "250 ", "250 ", "552 "], lines)
         small = transaction(dv.ports["lmtp"], "s@outside.example", [addr("gina")],
