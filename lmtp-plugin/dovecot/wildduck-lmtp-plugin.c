@@ -10,9 +10,10 @@
  *   - advertises SIZE <lmtp.maxMB> in LHLO, lets Dovecot's SMTP server
  *     refuse a larger MAIL SIZE=, and bounds what DATA may spool at all
  *     (client_set_limits);
- *   - puts our cmd_rcpt, cmd_data, trans_start, trans_free and destroy into
- *     client->v, keeping Dovecot's in the module context (only destroy and
- *     the transaction callbacks chain to them; see wildduck-lmtp.h).
+ *   - puts our cmd_rcpt, cmd_data, trans_start and trans_free into
+ *     client->v, keeping Dovecot's in the module context: the transaction
+ *     callbacks chain to Dovecot's, cmd_rcpt and cmd_data replace them
+ *     (wildduck-lmtp.h says why).
  *
  * Logging: libwddeliver/libwdstore log through wd_log and libmongoc
  * through its own handler; both go into Dovecot's log with the process's
