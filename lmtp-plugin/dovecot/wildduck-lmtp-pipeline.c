@@ -24,10 +24,12 @@
  * A pipeline is opened on first use and kept until the plugin unloads, one
  * per distinct settings (normally one per process). Opening fails while
  * MongoDB is unreachable (libwdstore reads the server's capabilities); the
- * next client or RCPT tries again. */
+ * next client or RCPT tries again, at most every 10 seconds (in between
+ * they fail at once instead of waiting for the timeout again). */
 #include "wildduck-lmtp.h"
 
 #include "str.h"
+#include "ioloop.h"
 #include "settings-parser.h"
 #include "mail-user.h"
 
@@ -53,6 +55,14 @@ struct pipeline_entry {
 };
 
 static struct pipeline_entry *pipelines;
+
+/* the last failed attempt to open a pipeline */
+#define RETRY_SECS 10
+static struct {
+	char *signature;
+	char *error;
+	time_t when;
+} last_failure;
 
 static const char *setting(struct client *client, const char *name)
 {
@@ -324,10 +334,24 @@ wildduck_lmtp_pipeline_get(struct client *client, const char **error_r)
 		if (strcmp(e->signature, signature) == 0)
 			return &e->pipeline;
 	}
+	/* while the database is down each attempt waits for the timeout:
+	   not more often than every RETRY_SECS (the RCPTs of one transaction
+	   get their 451 at once) */
+	if (last_failure.error != NULL && strcmp(last_failure.signature, signature) == 0 &&
+	    ioloop_time - last_failure.when < RETRY_SECS) {
+		*error_r = t_strdup_printf("%s (tried %ld s ago)", last_failure.error,
+					   (long)(ioloop_time - last_failure.when));
+		return NULL;
+	}
 
 	struct pipeline_entry *e = i_new(struct pipeline_entry, 1);
 	if (entry_open(e, client, error_r) < 0) {
 		entry_free(e);
+		i_free(last_failure.error);
+		i_free(last_failure.signature);
+		last_failure.error = i_strdup(*error_r);
+		last_failure.signature = i_strdup(signature);
+		last_failure.when = ioloop_time;
 		return NULL;
 	}
 	e->signature = i_strdup(signature);
@@ -338,6 +362,8 @@ wildduck_lmtp_pipeline_get(struct client *client, const char **error_r)
 
 void wildduck_lmtp_pipelines_close(void)
 {
+	i_free(last_failure.error);
+	i_free(last_failure.signature);
 	while (pipelines != NULL) {
 		struct pipeline_entry *e = pipelines;
 		pipelines = e->next;
