@@ -196,9 +196,9 @@ static struct wd_config *config_build(struct client *client, const char **error_
 	static const struct {
 		const char *setting, *key;
 	} overrides[] = {
-		{ "wildduck_mongo", "dbs.mongo" },
-		{ "wildduck_redis", "dbs.redis" },
-		{ "wildduck_ferretdb_sqlite", "dbs.ferretdbSqlite" },
+		{ .setting = "wildduck_mongo", .key = "dbs.mongo" },
+		{ .setting = "wildduck_redis", .key = "dbs.redis" },
+		{ .setting = "wildduck_ferretdb_sqlite", .key = "dbs.ferretdbSqlite" },
 	};
 	const char *file = setting(client, "wildduck_config");
 	const char *list = setting(client, "wildduck_lmtp_settings");
