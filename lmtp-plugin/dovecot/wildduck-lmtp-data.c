@@ -184,7 +184,7 @@ int wildduck_lmtp_cmd_data(struct client *client, struct smtp_server_cmd_ctx *cm
 
 	buffer_t *message = NULL;
 	const char *error;
-	enum message_status status = MESSAGE_OK;
+	enum message_status read_status = MESSAGE_OK;
 	i_assert(wclient->pipeline != NULL); /* it accepted the recipients */
 	uint64_t max_size = wclient->pipeline->max_size;
 	wclient->delivered = TRUE;
@@ -193,9 +193,9 @@ int wildduck_lmtp_cmd_data(struct client *client, struct smtp_server_cmd_ctx *cm
 			  t_strdup_printf("Message too big (the limit is %llu bytes)",
 					  (unsigned long long)max_size));
 	} else {
-		status = read_message(data_input, data_size, &message, &error);
+		read_status = read_message(data_input, data_size, &message, &error);
 	}
-	switch (status) {
+	switch (read_status) {
 	case MESSAGE_OK:
 		break;
 	case MESSAGE_NUL:
