@@ -63,21 +63,30 @@ if [ -x build/tools/wdctl ] && [ -z "$("${wdctl[@]}" user list 2>/dev/null)" ]; 
 fi
 
 if [ -x build/server/wd-server ]; then
-  imap_port=$(sed -n '/^\[imap\]/,/^\[/s/^port *= *//p' conf.d/default.toml | head -1)
+  conf_value() { sed -n "/^\[$1\]/,/^\[/s/^$2 *= *//p" conf.d/default.toml | head -1; }
+  imap_port=$(conf_value imap port); pop3_port=$(conf_value pop3 port); lmtp_port=$(conf_value lmtp port)
   cat <<INFO
-wd-server IMAP: 127.0.0.1:${imap_port:-9993} with implicit TLS (self-signed certificate above).
+wd-server (self-signed certificate above):
+  IMAP:  127.0.0.1:${imap_port:-9993}, implicit TLS
+  POP3:  127.0.0.1:${pop3_port:-9995}, implicit TLS
+  LMTP:  127.0.0.1:${lmtp_port:-2424}, loopback only (enabled by run.sh; point Postfix or Haraka here: docs/LMTP.md)
   Demo account:    demo, password in var/demo-password (created when the database had no user)
-  Create a user:   build/tools/wdctl --dbs.mongo="$WD_MONGO_URL" --dbs.redis="$WD_REDIS_URL" user create alice --password secret
-  Connect:         openssl s_client -quiet -connect 127.0.0.1:${imap_port:-9993}
+  Create a user:   build/tools/wdctl --dbs.mongo="$WD_MONGO_URL" --dbs.redis="$WD_REDIS_URL" user create alice --address alice@localhost --password secret
+  Deliver mail:    swaks --protocol LMTP --server 127.0.0.1:${lmtp_port:-2424} --to alice@localhost
+  Read it (IMAP):  python3 -c 'import imaplib,ssl; m=imaplib.IMAP4_SSL("127.0.0.1", ${imap_port:-9993}, ssl_context=ssl._create_unverified_context()); print(m.login("alice","secret")); print(m.select("INBOX"))'
+  Read it (POP3):  python3 -c 'import poplib,ssl; p=poplib.POP3_SSL("127.0.0.1", ${pop3_port:-9995}, context=ssl._create_unverified_context()); p.user("alice"); p.pass_("secret"); print(p.stat())'
+  By hand:         openssl s_client -quiet -connect 127.0.0.1:${imap_port:-9993}
                    then: a LOGIN alice secret / b LIST "" "*" / c SELECT INBOX / d LOGOUT
-  Python:          python3 -c 'import imaplib,ssl; m=imaplib.IMAP4_SSL("127.0.0.1", ${imap_port:-9993}, ssl_context=ssl._create_unverified_context()); print(m.login("alice","secret")); print(m.list())'
-
 INFO
 fi
-
 pids=()
 for server in "${servers[@]}"; do
-  "$server" --config conf.d/default.toml --dbs.mongo="$WD_MONGO_URL" --dbs.redis="$WD_REDIS_URL" &
+  extra=()
+  # the demo runs LMTP too (off by default, as in WildDuck: loopback delivery
+  # from an MTA is a deliberate choice on a real server)
+  [ "$(basename "$server")" = wd-server ] && extra+=(--lmtp.enabled=true)
+  "$server" --config conf.d/default.toml --dbs.mongo="$WD_MONGO_URL" --dbs.redis="$WD_REDIS_URL" \
+    --tls.cert="$tls_dir/server.crt" --tls.key="$tls_dir/server.key" "${extra[@]}" &
   pids+=($!)
 done
 trap 'kill "${pids[@]}" 2>/dev/null || true' INT TERM EXIT
