@@ -147,6 +147,20 @@ static void meta_from_doc(const bson_t *doc, struct wildduck_meta *meta_r)
 		meta_r->saved_ms = meta_r->idate_ms;
 }
 
+void wildduck_index_record_from_doc(const bson_t *doc, struct wildduck_index_record *rec_r)
+{
+	struct wildduck_meta meta;
+
+	meta_from_doc(doc, &meta);
+	i_zero(rec_r);
+	memcpy(rec_r->id, meta.id.bytes, sizeof(rec_r->id));
+	rec_r->valid = 1;
+	rec_r->size = meta.size;
+	rec_r->idate_ms = meta.idate_ms;
+	rec_r->hdate_ms = meta.hdate_ms;
+	rec_r->saved_ms = meta.saved_ms;
+}
+
 static const struct wildduck_meta *meta_find(struct wildduck_meta_cache *cache, uint32_t uid)
 {
 	unsigned int count;
@@ -227,13 +241,33 @@ int wildduck_meta_lookup(struct wildduck_mailbox *mbox, uint32_t uid,
 }
 
 /* The metadata of this mail, or -1 with the error set on the mail (an
-   expunged message is marked expunged). */
+   expunged message is marked expunged). The index record imported by the
+   sync first; the cursor only for records without it. */
 static int mail_meta(struct mail *mail, const struct wildduck_meta **meta_r)
 {
 	struct wildduck_mailbox *mbox = WILDDUCK_MAILBOX(mail->box);
+	const struct wildduck_index_record *rec;
+	const void *data;
 	const char *error;
+	bool expunged;
 	int ret;
 
+	if (mail->seq != 0 && mbox->exts_registered) {
+		mail_index_lookup_ext(mail->transaction->view, mail->seq, mbox->rec_ext_id, &data,
+				      &expunged);
+		rec = data;
+		if (rec != NULL && rec->valid == 1) {
+			struct wildduck_meta *meta = &mbox->meta_from_index;
+			meta->uid = mail->uid;
+			memcpy(meta->id.bytes, rec->id, sizeof(rec->id));
+			meta->size = rec->size;
+			meta->idate_ms = rec->idate_ms;
+			meta->hdate_ms = rec->hdate_ms;
+			meta->saved_ms = rec->saved_ms;
+			*meta_r = meta;
+			return 0;
+		}
+	}
 	if (mail->uid == 0) {
 		mail_set_expunged(mail);
 		return -1;

@@ -111,6 +111,29 @@ struct wildduck_index_header {
 	int64_t last_full_ms;     /* last full re-read */
 };
 
+/* Per-message data from `messages` (no body): from the index record
+   extension, else read in uid order through one cursor (FETCH 1:* is one
+   query, not one per message). */
+struct wildduck_meta {
+	uint32_t uid;
+	bson_oid_t id;
+	uint64_t size;
+	int64_t idate_ms;
+	int64_t hdate_ms;
+	int64_t saved_ms;         /* meta.time, else idate */
+};
+/* The record extension "wildduck-msg": what a message's document says
+   besides flags and MODSEQ, imported with them, so sizes, dates and the
+   _id (for the body and the UIDL) never need a query of their own. */
+struct wildduck_index_record {
+	uint8_t id[12];
+	uint32_t valid;           /* 1 once imported */
+	uint64_t size;
+	int64_t idate_ms;
+	int64_t hdate_ms;
+	int64_t saved_ms;
+};
+
 struct wildduck_mailbox {
 	struct mailbox box;
 	struct wildduck_storage *storage;
@@ -123,6 +146,8 @@ struct wildduck_mailbox {
 	bool special_junk;
 
 	uint32_t hdr_ext_id;      /* "wildduck" header extension */
+	uint32_t rec_ext_id;      /* "wildduck-msg" record extension */
+	bool exts_registered;
 	bool syncing;
 	bool sync_failed;
 	/* set by the Redis subscriber / the fallback timer */
@@ -131,6 +156,7 @@ struct wildduck_mailbox {
 	bool force_full;
 
 	struct wildduck_meta_cache *meta;
+	struct wildduck_meta meta_from_index; /* the last one read from the index */
 	struct timeout *to_poll;
 };
 
@@ -167,22 +193,15 @@ void wildduck_sync_register_ext(struct wildduck_mailbox *mbox);
 struct mail *wildduck_mail_alloc(struct mailbox_transaction_context *t,
 				 enum mail_fetch_field wanted_fields,
 				 struct mailbox_header_lookup_ctx *wanted_headers);
-/* Per-message data read from `messages` without bodies, in uid order
-   through one cursor (FETCH 1:* is one query, not one per message). */
-struct wildduck_meta {
-	uint32_t uid;
-	bson_oid_t id;
-	uint64_t size;
-	int64_t idate_ms;
-	int64_t hdate_ms;
-	int64_t saved_ms;         /* meta.time, else idate */
-};
 void wildduck_meta_cache_free(struct wildduck_meta_cache **cache);
 /* Forget cached entries (after expunges or a re-import). */
 void wildduck_meta_cache_reset(struct wildduck_meta_cache *cache);
 /* 1 found, 0 not in the backend (expunged), -1 error. */
 int wildduck_meta_lookup(struct wildduck_mailbox *mbox, uint32_t uid,
 			 const struct wildduck_meta **meta_r, const char **error_r);
+/* The record extension's fields from a messages document (a projection
+   with _id, size, idate, hdate, meta.time). */
+void wildduck_index_record_from_doc(const bson_t *doc, struct wildduck_index_record *rec_r);
 
 /* ---- the message stream (istream-wildduck.c) ---- */
 

@@ -492,7 +492,26 @@ static void expunge_seq(struct wildduck_sync_ctx *ctx, uint32_t seq)
 	mail_index_expunge(ctx->trans, seq);
 }
 
-/* One backend message (uid, modseq, flags) against the index. */
+/* The record extension of `seq` (in the sync view when existing) from the
+   document, written only when it differs. */
+static void import_record(struct wildduck_sync_ctx *ctx, const bson_t *doc, uint32_t seq,
+			  bool existing)
+{
+	struct wildduck_index_record rec;
+	const void *data = NULL;
+	bool expunged;
+
+	wildduck_index_record_from_doc(doc, &rec);
+	if (existing) {
+		mail_index_lookup_ext(ctx->sync_view, seq, ctx->mbox->rec_ext_id, &data, &expunged);
+		if (data != NULL && memcmp(data, &rec, sizeof(rec)) == 0)
+			return;
+	}
+	mail_index_update_ext(ctx->trans, seq, ctx->mbox->rec_ext_id, &rec, NULL);
+}
+
+/* One backend message (uid, modseq, flags, and the record fields) against
+   the index. */
 static void import_message(struct wildduck_sync_ctx *ctx, const bson_t *doc, uint32_t uid,
 			   uint64_t modseq)
 {
@@ -514,6 +533,7 @@ static void import_message(struct wildduck_sync_ctx *ctx, const bson_t *doc, uin
 		}
 		if (mail_index_modseq_lookup(ctx->sync_view, seq) != modseq)
 			record_modseq(ctx, uid, modseq);
+		import_record(ctx, doc, seq, TRUE);
 		return;
 	}
 	if (uid < ctx->next_uid) {
@@ -528,6 +548,7 @@ static void import_message(struct wildduck_sync_ctx *ctx, const bson_t *doc, uin
 		mail_index_update_keywords(ctx->trans, seq, MODIFY_REPLACE,
 					   sync_keywords(ctx, keywords));
 	}
+	import_record(ctx, doc, seq, FALSE);
 	ctx->next_uid = uid + 1;
 	record_modseq(ctx, uid, modseq);
 	ctx->imported = TRUE;
@@ -541,11 +562,18 @@ static mongoc_cursor_t *messages_find(struct wildduck_sync_ctx *ctx, mongoc_clie
 	BSON_APPEND_OID(&filter, "mailbox", &ctx->mbox->id);
 	if (extra != NULL)
 		bson_concat(&filter, extra);
+	/* what the index keeps: flags and MODSEQ, and the record extension
+	   (on FerretDB, reading a few more fields of a document costs
+	   nothing next to reading the document) */
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &child);
-	BSON_APPEND_INT32(&child, "_id", 0);
+	BSON_APPEND_INT32(&child, "_id", 1);
 	BSON_APPEND_INT32(&child, "uid", 1);
 	BSON_APPEND_INT32(&child, "modseq", 1);
 	BSON_APPEND_INT32(&child, "flags", 1);
+	BSON_APPEND_INT32(&child, "size", 1);
+	BSON_APPEND_INT32(&child, "idate", 1);
+	BSON_APPEND_INT32(&child, "hdate", 1);
+	BSON_APPEND_INT32(&child, "meta.time", 1);
 	bson_append_document_end(&opts, &child);
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &child);
 	BSON_APPEND_INT32(&child, "uid", 1);
@@ -801,11 +829,15 @@ static int sync_pull(struct wildduck_sync_ctx *ctx, bool *reset_r)
 		ctx->full = TRUE;
 
 	uint64_t modify_index = doc->modify_index;
-	if (ctx->full)
+	if (ctx->full) {
+		e_debug(mbox->box.event, "wildduck: reading the whole mailbox (modifyIndex %"PRIu64")",
+			modify_index);
 		ret = pull_full(ctx);
-	else if (modify_index == ctx->ext.modseq && doc->uid_next <= hdr->next_uid)
+	} else if (modify_index == ctx->ext.modseq && doc->uid_next <= hdr->next_uid) {
 		ret = 0; /* nothing changed */
-	else {
+	} else {
+		e_debug(mbox->box.event, "wildduck: reading the journal after %"PRIu64
+			" (modifyIndex %"PRIu64")", ctx->ext.modseq, modify_index);
 		ret = pull_journal(ctx);
 		if (ret > 0) {
 			ctx->full = TRUE;
@@ -973,6 +1005,10 @@ void wildduck_sync_register_ext(struct wildduck_mailbox *mbox)
 {
 	mbox->hdr_ext_id = mail_index_ext_register(mbox->box.index, "wildduck",
 						   sizeof(struct wildduck_index_header), 0, 0);
+	mbox->rec_ext_id = mail_index_ext_register(mbox->box.index, "wildduck-msg", 0,
+						   sizeof(struct wildduck_index_record),
+						   sizeof(uint64_t));
+	mbox->exts_registered = TRUE;
 }
 
 struct mailbox_sync_context *

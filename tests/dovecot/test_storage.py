@@ -26,7 +26,12 @@ react to a change made through the other:
   - folders created, renamed, subscribed and deleted through Dovecot, as
     wd-server lists them;
   - SEARCH through Dovecot (pushed down to MongoDB) giving wd-server's
-    answers; GETQUOTAROOT from users.storageUsed / users.quota;
+    answers; GETQUOTAROOT from users.storageUsed / users.quota, and an
+    APPEND over the user's quota refused with [OVERQUOTA];
+  - a second Dovecot with the index in a directory (INDEX=, the tmpfs
+    middle ground) and Redis unreachable: a new process resumes from its
+    index through WildDuck's journal and shows wd-server's view after
+    changes made meanwhile; IDLE still sees a change (fallback timer);
   - a clean stop of Dovecot."""
 
 import imaplib
@@ -36,7 +41,9 @@ import re
 import smtplib
 import socket
 import ssl
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -130,6 +137,8 @@ class Imap:
         else:
             self.send("%s %s {%d}\r\n" % (tag, text, len(literal)))
             cont = self.response()[0]
+            if cont.startswith(tag + " "):
+                return [], cont  # refused before the literal (e.g. OVERQUOTA)
             check(cont.startswith("+"), "no continuation: %r" % cont)
             self.send(literal + b"\r\n")
         untagged = []
@@ -279,7 +288,7 @@ class Env:
         return Imap(self.wd.ports["imap"], tls=True).login()
 
 
-def dovecot_settings(stack):
+def dovecot_settings(stack, index=None, redis=None, poll="5s"):
     """The shipped snippets, pointed at the test database."""
     def read(name):
         with open(os.path.join(SOURCE_DIR, "conf.d", name)) as f:
@@ -292,9 +301,13 @@ def dovecot_settings(stack):
         "args = config=/etc/wildduck/wildduck.toml", "args = " + args)
     storage = read("10-wildduck.conf")
     check("\nmail_location = wildduck:\n" in storage, "10-wildduck.conf mail_location")
+    if index is not None:
+        storage = storage.replace("\nmail_location = wildduck:\n",
+                                  "\nmail_location = wildduck::INDEX=%s/%%u\n" % index)
     plugins = read("90-wildduck-plugins.conf")
-    plugin = ["plugin {", "  wildduck_mongo = " + stack.mongo, "  wildduck_redis = " + stack.redis,
-              "  wildduck_poll_interval = 5s", "  quota = wildduck:User quota", "}"]
+    plugin = ["plugin {", "  wildduck_mongo = " + stack.mongo,
+              "  wildduck_redis = " + (redis or stack.redis),
+              "  wildduck_poll_interval = " + poll, "  quota = wildduck:User quota", "}"]
     sqlite = os.environ.get("WD_FERRETDB_SQLITE")
     if sqlite:
         plugin.insert(3, "  wildduck_ferretdb_sqlite = " + sqlite)
@@ -571,9 +584,72 @@ def t_quota(env):
     w.close()
 
 
+def t_over_quota(env, db_tool):
+    """users.quota below storageUsed: Dovecot's quota plugin refuses APPEND."""
+    def set_quota(value):
+        subprocess.run([db_tool, env.stack.mongo, "set-user", "alice", "quota", str(value)],
+                       check=True, capture_output=True, timeout=60)
+    d = env.dovecot()
+    set_quota(1024)
+    try:
+        untagged, tagged = d.cmd("APPEND INBOX ()", msg("over quota"))
+        check(" NO [OVERQUOTA]" in tagged, "APPEND over quota: %s" % tagged)
+        ud, _ = d.ok("GETQUOTAROOT INBOX")
+        check(any(re.search(r"STORAGE \d+ 1\)", t) for t, _ in ud), "limit 1 KiB: %r" % ud)
+    finally:
+        set_quota(0)
+    d.ok("APPEND INBOX ()", msg("under quota again"))
+    d.close()
+
+
+def t_index_dir_no_redis(env):
+    """INDEX= directory and Redis down: resume by journal, poll while IDLE."""
+    index = tempfile.mkdtemp(prefix="wd-dv-index-")
+    os.chmod(index, 0o777)
+    settings = dovecot_settings(env.stack, index=index, redis="redis://127.0.0.1:9/3", poll="2s")
+    try:
+        with Dovecot(settings=settings) as dv2:
+            w = env.wdserver()
+            w.ok("ENABLE CONDSTORE")
+            c = Imap(dv2.ports["imap"]).login()
+            c.ok("ENABLE CONDSTORE")
+            select(c)
+            select(w)
+            check(fetch_all(c) == fetch_all(w), "first open")
+            c.close()
+            check(any(name.startswith("dovecot.index") for _, _, files in os.walk(index)
+                      for name in files), "no index files under %s" % index)
+            # changes while no Dovecot session has the mailbox open
+            w.ok("APPEND INBOX (\\Seen)", msg("while away"))
+            known = sorted(fetch_all(w))
+            w.ok("UID STORE %d +FLAGS (\\Answered $Later)" % known[0])
+            w.ok("UID STORE %d +FLAGS.SILENT (\\Deleted)" % known[1])
+            w.ok("UID EXPUNGE %d" % known[1])
+            mark = dv2.log_mark()
+            c = Imap(dv2.ports["imap"]).login()
+            c.ok("ENABLE CONDSTORE")
+            cs, ws = select(c), select(w)
+            check(cs["highestmodseq"] == ws["highestmodseq"] and cs["uidnext"] == ws["uidnext"],
+                  "state %r vs %r" % (cs, ws))
+            check(fetch_all(c) == fetch_all(w), "after resuming from the index")
+            log = dv2.log_since(mark)
+            check("reading the journal after" in log and "reading the whole mailbox" not in log,
+                  "the second open did not resume from the journal:\n" + log[-2000:])
+            # IDLE without Redis: the fallback timer finds the change
+            c.idle_start()
+            w.ok("APPEND INBOX ()", msg("seen by polling"))
+            n = ws["exists"] + 1
+            c.idle_wait(r"^\* %d EXISTS" % n, timeout=10)
+            c.idle_done()
+            c.close()
+            w.close()
+    finally:
+        subprocess.run(["rm", "-rf", index])
+
+
 def main():
     skip_without_stack()
-    wdctl, wd_server = sys.argv[1], sys.argv[2]
+    wdctl, wd_server, db_tool = sys.argv[1], sys.argv[2], sys.argv[3]
     stack = Stack(wdctl)
     stack.run_wdctl("user", "create", "alice", "--password", PASSWORD,
                     "--address", "alice@example.org")
@@ -591,8 +667,10 @@ def main():
         res.run("qresync after remote expunges", t_qresync, env)
         res.run("search pushed down", t_search, env)
         res.run("quota", t_quota, env)
+        res.run("over quota", t_over_quota, env, db_tool)
         res.run("folders", t_folders, env)
         res.run("pop3 uidl, retr, dele", t_pop3, env)
+        res.run("index directory, redis down", t_index_dir_no_redis, env)
         res.run("no errors in dovecot's log", lambda: check(
             not re.search(r"(Error|Panic|Fatal):", dv.log()), "log:\n" + dv.log_tail(40)))
         res.run("clean stop", dv.stop)
