@@ -2,7 +2,7 @@
 """wd-server's LMTP engine on loopback against the real stack and the real
 delivery pipeline: Python smtplib.LMTP sessions and raw-socket transcripts
 (LHLO capabilities, mixed per-recipient replies, pipelining in one write,
-dot-stuffing both ways checked through IMAP BODY[], size and recipient
+dot-stuffing both ways checked through IMAP BODY[] and POP3 RETR, size and recipient
 limits, bad sequence, hostile input, a second client served meanwhile,
 STARTTLS, shutdown).
 
@@ -273,6 +273,32 @@ def t_dot_stuffing(port, imap_port):
     check(b"\r\n.leading dot\r\n..two dots\r\n.\r\nmiddle" in fresh[0], fresh[0])
 
 
+def t_pop3_retr(port, pop3_port):
+    """Delivered by LMTP, collected by POP3: RETR (unstuffed by poplib)
+    gives the delivered bytes apart from the trace headers on top. carol's
+    INBOX holds only this message."""
+    import poplib
+    body = MESSAGE.replace(b"alice@", b"carol@") + b"\r\n.\r\n.. \r\nlast line\r\n"
+    c = Lmtp(port)
+    c.lhlo()
+    codes, replies = transaction(c, "sender@outside.example", [addr("carol")], stuffed(body))
+    check(codes == [250] and replies[0].startswith("250 "), (codes, replies))
+    c.cmd("QUIT")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    p = poplib.POP3_SSL("127.0.0.1", pop3_port, context=ctx, timeout=20)
+    p.user("carol")
+    p.pass_(PASSWORD)
+    count, _ = p.stat()
+    check(count == 1, "carol has %d messages" % count)
+    resp, lines, octets = p.retr(1)
+    p.quit()
+    retrieved = b"\r\n".join(lines) + b"\r\n"
+    check(octets >= len(retrieved), (octets, len(retrieved)))
+    check_stored(retrieved, body)
+
+
 def t_size_limit(port):
     c = Lmtp(port)
     c.lhlo()
@@ -455,7 +481,7 @@ def main():
     wd_server, wdctl = sys.argv[1], sys.argv[2]
     stack = Stack(wdctl)
     res = Results()
-    for user in ("alice", "bob"):
+    for user in ("alice", "bob", "carol"):
         stack.run_wdctl("user", "create", user, "--address", addr(user), "--password", PASSWORD)
     lmtp = ["--lmtp.enabled=true", "--lmtp.port=0", "--lmtp.host=127.0.0.1"]
     server = Server(wd_server, stack, *lmtp)
@@ -469,6 +495,8 @@ def main():
         res.run("mixed per-recipient replies", t_mixed_recipients, port, imap_port)
         res.run("pipelining in one write", t_pipelining_one_write, port, imap_port)
         res.run("dot-stuffing both ways", t_dot_stuffing, port, imap_port)
+        res.run("delivered by LMTP, RETR by POP3, byte-identical", t_pop3_retr, port,
+                server.ports["pop3"])
         res.run("size limit (SIZE= and actual)", t_size_limit, small.ports["lmtp"])
         res.run("recipient limit 400", t_recipient_limit, port)
         res.run("bad sequence and syntax", t_bad_sequence, port)
