@@ -89,27 +89,12 @@ static const char *wildduck_list_get_temp_prefix(struct mailbox_list *list ATTR_
 void wildduck_list_set_error(struct mailbox_list *list, int ret, char *error)
 {
 	const char *text = error != NULL ? error : "unknown error";
+	enum mail_error kind = wildduck_mail_error(ret);
 
-	switch (ret) {
-	case WD_STORE_ERR_NOT_FOUND:
-		mailbox_list_set_error(list, MAIL_ERROR_NOTFOUND, text);
-		break;
-	case WD_STORE_ERR_EXISTS:
-		mailbox_list_set_error(list, MAIL_ERROR_EXISTS, text);
-		break;
-	case WD_STORE_ERR_LIMIT:
-		mailbox_list_set_error(list, MAIL_ERROR_LIMIT, text);
-		break;
-	case WD_STORE_ERR_INVALID:
-		mailbox_list_set_error(list, MAIL_ERROR_PARAMS, text);
-		break;
-	case WD_STORE_ERR_NOT_PERMITTED:
-		mailbox_list_set_error(list, MAIL_ERROR_NOTPOSSIBLE, text);
-		break;
-	default:
+	if (kind == MAIL_ERROR_TEMP)
 		mailbox_list_set_critical(list, "wildduck: %s", text);
-		break;
-	}
+	else
+		mailbox_list_set_error(list, kind, text);
 	free(error);
 }
 

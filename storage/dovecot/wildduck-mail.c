@@ -89,21 +89,24 @@ void wildduck_meta_cache_free(struct wildduck_meta_cache **_cache)
 	i_free(cache);
 }
 
-static void meta_cursor_open(struct wildduck_meta_cache *cache, uint32_t uid)
+mongoc_cursor_t *wildduck_messages_cursor(struct wildduck_mailbox *mbox, mongoc_client_t *client,
+					  mongoc_collection_t **coll_r, const bson_t *extra,
+					  bool with_state, int32_t batch_size)
 {
-	struct wd_store *store = cache->mbox->storage->wuser->store;
 	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, child;
 
-	meta_cursor_close(cache);
-	/* entries from the old cursor would break the ascending order */
-	array_clear(&cache->entries);
-	BSON_APPEND_OID(&filter, "mailbox", &cache->mbox->id);
-	BSON_APPEND_DOCUMENT_BEGIN(&filter, "uid", &child);
-	BSON_APPEND_INT64(&child, "$gte", uid);
-	bson_append_document_end(&filter, &child);
+	BSON_APPEND_OID(&filter, "mailbox", &mbox->id);
+	if (extra != NULL)
+		bson_concat(&filter, extra);
+	/* on FerretDB a few more fields of a document cost nothing next to
+	   reading the document */
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &child);
 	BSON_APPEND_INT32(&child, "_id", 1);
 	BSON_APPEND_INT32(&child, "uid", 1);
+	if (with_state) {
+		BSON_APPEND_INT32(&child, "modseq", 1);
+		BSON_APPEND_INT32(&child, "flags", 1);
+	}
 	BSON_APPEND_INT32(&child, "size", 1);
 	BSON_APPEND_INT32(&child, "idate", 1);
 	BSON_APPEND_INT32(&child, "hdate", 1);
@@ -112,14 +115,67 @@ static void meta_cursor_open(struct wildduck_meta_cache *cache, uint32_t uid)
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &child);
 	BSON_APPEND_INT32(&child, "uid", 1);
 	bson_append_document_end(&opts, &child);
-	BSON_APPEND_INT32(&opts, "batchSize", 1000);
+	BSON_APPEND_INT32(&opts, "batchSize", batch_size);
 
-	cache->client = wd_store_client(store, WD_STORE_DB_MAIN);
-	cache->coll = wd_store_collection(store, cache->client, WD_STORE_DB_MAIN, "messages");
-	cache->cursor = mongoc_collection_find_with_opts(cache->coll, &filter, &opts, NULL);
-	cache->cursor_pos = uid;
+	*coll_r = wd_store_collection(mbox->storage->wuser->store, client, WD_STORE_DB_MAIN,
+				      "messages");
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(*coll_r, &filter, &opts, NULL);
 	bson_destroy(&filter);
 	bson_destroy(&opts);
+	return cursor;
+}
+
+int wildduck_message_doc_by_id(struct wildduck_mailbox *mbox, const bson_oid_t *id, bson_t **doc_r,
+			       const char **error_r)
+{
+	struct wd_store *store = mbox->storage->wuser->store;
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+	const bson_t *doc;
+	bson_error_t error;
+	bson_iter_t it;
+	int ret = 0;
+
+	/* only _id in the filter: FerretDB answers that from an index */
+	BSON_APPEND_OID(&filter, "_id", id);
+	BSON_APPEND_INT64(&opts, "limit", 1);
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	*doc_r = NULL;
+	if (mongoc_cursor_next(cursor, &doc)) {
+		if (bson_iter_init_find(&it, doc, "mailbox") && BSON_ITER_HOLDS_OID(&it) &&
+		    bson_oid_equal(bson_iter_oid(&it), &mbox->id)) {
+			*doc_r = bson_copy(doc);
+			ret = 1;
+		}
+	} else if (mongoc_cursor_error(cursor, &error)) {
+		*error_r = t_strdup(error.message);
+		ret = -1;
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&filter);
+	bson_destroy(&opts);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	return ret;
+}
+
+static void meta_cursor_open(struct wildduck_meta_cache *cache, uint32_t uid)
+{
+	struct wd_store *store = cache->mbox->storage->wuser->store;
+	bson_t extra = BSON_INITIALIZER, child;
+
+	meta_cursor_close(cache);
+	/* entries from the old cursor would break the ascending order */
+	array_clear(&cache->entries);
+	BSON_APPEND_DOCUMENT_BEGIN(&extra, "uid", &child);
+	BSON_APPEND_INT64(&child, "$gte", uid);
+	bson_append_document_end(&extra, &child);
+	cache->client = wd_store_client(store, WD_STORE_DB_MAIN);
+	cache->cursor = wildduck_messages_cursor(cache->mbox, cache->client, &cache->coll, &extra,
+						 FALSE, 1000);
+	bson_destroy(&extra);
+	cache->cursor_pos = uid;
 }
 
 static void meta_from_doc(const bson_t *doc, struct wildduck_meta *meta_r)

@@ -45,6 +45,8 @@ struct wildduck_notify {
 	bool subscribed;
 	/* the subscription was lost after it had worked: beacons missed */
 	bool lost;
+	/* a failure was logged; the next one is not, until it works again */
+	bool warned;
 
 	struct mailbox *box;      /* the watched mailbox, NULL: none */
 };
@@ -154,6 +156,9 @@ static void notify_on_message(redisAsyncContext *ac ATTR_UNUSED, void *r, void *
 		return;
 	if (strcmp(kind->str, "subscribe") == 0) {
 		bool was_lost = notify->lost;
+		if (notify->warned)
+			i_info("wildduck: Redis subscription to %s back", WILDDUCK_NOTIFY_CHANNEL);
+		notify->warned = FALSE;
 		notify->subscribed = TRUE;
 		notify->backoff_ms = 0;
 		timeout_remove(&notify->to_connect);
@@ -179,8 +184,12 @@ static void notify_on_connect(const redisAsyncContext *ac, int status)
 
 	if (status != REDIS_OK) {
 		/* hiredis frees the context after this callback */
-		i_warning("wildduck: Redis %s:%d unreachable (%s): IDLE falls back to polling",
-			  notify->url.host, notify->url.port, ac->errstr);
+		if (!notify->warned) {
+			i_warning("wildduck: Redis %s:%d unreachable (%s): IDLE falls back to "
+				  "polling, reconnecting", notify->url.host, notify->url.port,
+				  ac->errstr);
+			notify->warned = TRUE;
+		}
 		notify->ac = NULL;
 		timeout_remove(&notify->to_connect);
 		notify->lost = TRUE;
@@ -197,6 +206,7 @@ static void notify_on_disconnect(const redisAsyncContext *ac, int status)
 	timeout_remove(&notify->to_connect);
 	if (status != REDIS_OK) {
 		i_warning("wildduck: Redis subscription lost (%s): reconnecting", ac->errstr);
+		notify->warned = TRUE;
 		notify->lost = TRUE;
 		notify_schedule_reconnect(notify);
 	}
@@ -206,8 +216,12 @@ static void notify_connect_timeout(struct wildduck_notify *notify)
 {
 	timeout_remove(&notify->to_connect);
 	if (notify->ac != NULL && !notify->subscribed) {
-		i_warning("wildduck: Redis %s:%d did not answer in %d ms: IDLE falls back to polling",
-			  notify->url.host, notify->url.port, WILDDUCK_NOTIFY_CONNECT_TIMEOUT_MS);
+		if (!notify->warned) {
+			i_warning("wildduck: Redis %s:%d did not answer in %d ms: IDLE falls back "
+				  "to polling", notify->url.host, notify->url.port,
+				  WILDDUCK_NOTIFY_CONNECT_TIMEOUT_MS);
+			notify->warned = TRUE;
+		}
 		redisAsyncContext *ac = notify->ac;
 		notify->ac = NULL;
 		/* the disconnect callback is not called for a forced free of
@@ -227,8 +241,11 @@ static void notify_connect(struct wildduck_notify *notify)
 		return;
 	ac = redisAsyncConnect(notify->url.host, notify->url.port);
 	if (ac == NULL || ac->err != 0) {
-		i_warning("wildduck: Redis %s:%d: %s", notify->url.host, notify->url.port,
-			  ac == NULL ? "out of memory" : ac->errstr);
+		if (!notify->warned) {
+			i_warning("wildduck: Redis %s:%d: %s", notify->url.host, notify->url.port,
+				  ac == NULL ? "out of memory" : ac->errstr);
+			notify->warned = TRUE;
+		}
 		if (ac != NULL)
 			redisAsyncFree(ac);
 		notify->lost = TRUE;

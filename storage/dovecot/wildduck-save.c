@@ -61,6 +61,7 @@ struct wildduck_save_context {
 	struct istream *input;
 
 	ARRAY(struct pending) pending;
+	uint64_t pending_bytes;     /* saved messages held until the commit */
 	unsigned int temp_appends;
 
 	uint32_t uid_validity;
@@ -71,6 +72,9 @@ struct wildduck_save_context {
 };
 
 #define WILDDUCK_SAVECTX(s) container_of(s, struct wildduck_save_context, ctx)
+/* A transaction holds at most this many times wildduck_max_message_size of
+   saved messages before its commit. */
+#define WILDDUCK_SAVE_PENDING_FACTOR 4
 
 struct mail_save_context *wildduck_save_alloc(struct mailbox_transaction_context *t)
 {
@@ -130,6 +134,14 @@ int wildduck_save_continue(struct mail_save_context *_ctx)
 	if (ctx->data->used > save_user(ctx)->max_message_size) {
 		mail_storage_set_error(_ctx->transaction->box->storage, MAIL_ERROR_LIMIT,
 				       "Message is larger than the allowed size");
+		ctx->failed = TRUE;
+		return -1;
+	}
+	/* a MULTIAPPEND holds every message until the commit: bounded too */
+	if (ctx->pending_bytes + ctx->data->used >
+	    WILDDUCK_SAVE_PENDING_FACTOR * save_user(ctx)->max_message_size) {
+		mail_storage_set_error(_ctx->transaction->box->storage, MAIL_ERROR_LIMIT,
+				       "Too much data in one transaction");
 		ctx->failed = TRUE;
 		return -1;
 	}
@@ -200,6 +212,7 @@ int wildduck_save_finish(struct mail_save_context *_ctx)
 		p->kind = PENDING_SAVE;
 		p->data = ctx->data;
 		ctx->data = NULL;
+		ctx->pending_bytes += p->data->used;
 		p->flags = save_flags(ctx);
 		p->idate_ms = _ctx->data.received_date == (time_t)-1 ||
 					      _ctx->data.received_date == 0 ?
@@ -355,6 +368,7 @@ static void pending_free(struct wildduck_save_context *ctx)
 			buffer_free(&p->data);
 	}
 	array_clear(&ctx->pending);
+	ctx->pending_bytes = 0;
 }
 
 int wildduck_transaction_save_commit_pre(struct mail_save_context *_ctx)

@@ -34,30 +34,33 @@ static struct event_category event_category_wildduck = {
 
 extern struct mailbox wildduck_mailbox;
 
+enum mail_error wildduck_mail_error(int ret)
+{
+	switch (ret) {
+	case WD_STORE_ERR_NOT_FOUND:
+		return MAIL_ERROR_NOTFOUND;
+	case WD_STORE_ERR_EXISTS:
+		return MAIL_ERROR_EXISTS;
+	case WD_STORE_ERR_LIMIT:
+		return MAIL_ERROR_LIMIT;
+	case WD_STORE_ERR_INVALID:
+		return MAIL_ERROR_PARAMS;
+	case WD_STORE_ERR_NOT_PERMITTED:
+		return MAIL_ERROR_NOTPOSSIBLE;
+	default:
+		return MAIL_ERROR_TEMP;
+	}
+}
+
 void wildduck_storage_set_error(struct mail_storage *storage, int ret, char *error)
 {
 	const char *text = error != NULL ? error : "unknown error";
+	enum mail_error kind = wildduck_mail_error(ret);
 
-	switch (ret) {
-	case WD_STORE_ERR_NOT_FOUND:
-		mail_storage_set_error(storage, MAIL_ERROR_NOTFOUND, text);
-		break;
-	case WD_STORE_ERR_EXISTS:
-		mail_storage_set_error(storage, MAIL_ERROR_EXISTS, text);
-		break;
-	case WD_STORE_ERR_LIMIT:
-		mail_storage_set_error(storage, MAIL_ERROR_LIMIT, text);
-		break;
-	case WD_STORE_ERR_INVALID:
-		mail_storage_set_error(storage, MAIL_ERROR_PARAMS, text);
-		break;
-	case WD_STORE_ERR_NOT_PERMITTED:
-		mail_storage_set_error(storage, MAIL_ERROR_NOTPOSSIBLE, text);
-		break;
-	default:
+	if (kind == MAIL_ERROR_TEMP)
 		mail_storage_set_critical(storage, "wildduck: %s", text);
-		break;
-	}
+	else
+		mail_storage_set_error(storage, kind, text);
 	free(error);
 }
 

@@ -39,6 +39,7 @@
 #include "mailbox-list-private.h"
 
 #include <bson/bson.h>
+#include <mongoc/mongoc.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -148,6 +149,7 @@ struct wildduck_mailbox {
 	uint32_t hdr_ext_id;      /* "wildduck" header extension */
 	uint32_t rec_ext_id;      /* "wildduck-msg" record extension */
 	bool exts_registered;
+	uint32_t recent_claimed;  /* \Recent claimed up to this UID */
 	bool syncing;
 	bool sync_failed;
 	/* set by the Redis subscriber / the fallback timer */
@@ -170,8 +172,11 @@ extern struct mail_vfuncs wildduck_mail_vfuncs;
 /* The mailbox document for box->name; 1 found, 0 not, -1 error (set on the
    storage). Fills mbox->id/uid_validity/uid_next. */
 int wildduck_mailbox_lookup(struct wildduck_mailbox *mbox);
-/* Maps a libwdstore result (negative enum wd_store_error_kind) to a storage
-   error; `error` is freed. */
+/* The mail_error of a libwdstore result (negative enum
+   wd_store_error_kind); MAIL_ERROR_TEMP for a database failure, which is
+   logged as critical. */
+enum mail_error wildduck_mail_error(int ret);
+/* Maps a libwdstore result to a storage / list error; `error` is freed. */
 void wildduck_storage_set_error(struct mail_storage *storage, int ret, char *error);
 void wildduck_list_set_error(struct mailbox_list *list, int ret, char *error);
 
@@ -199,6 +204,16 @@ void wildduck_meta_cache_reset(struct wildduck_meta_cache *cache);
 /* 1 found, 0 not in the backend (expunged), -1 error. */
 int wildduck_meta_lookup(struct wildduck_mailbox *mbox, uint32_t uid,
 			 const struct wildduck_meta **meta_r, const char **error_r);
+/* A cursor over the mailbox's messages in UID order (filter: mailbox plus
+   `extra`), projected to the record extension's fields, and with_state
+   also uid/modseq/flags. *coll_r is to be destroyed with the cursor. */
+mongoc_cursor_t *wildduck_messages_cursor(struct wildduck_mailbox *mbox, mongoc_client_t *client,
+					  mongoc_collection_t **coll_r, const bson_t *extra,
+					  bool with_state, int32_t batch_size);
+/* The document with this _id when it is in this mailbox: 1 (*doc_r to
+   bson_destroy), 0 gone or elsewhere, -1 error. */
+int wildduck_message_doc_by_id(struct wildduck_mailbox *mbox, const bson_oid_t *id, bson_t **doc_r,
+			       const char **error_r);
 /* The record extension's fields from a messages document (a projection
    with _id, size, idate, hdate, meta.time). */
 void wildduck_index_record_from_doc(const bson_t *doc, struct wildduck_index_record *rec_r);

@@ -36,10 +36,15 @@
 #include "wildduck-storage.h"
 
 #include "ioloop.h"
+#include "hash.h"
 #include "seq-range-array.h"
 #include "mail-index-modseq.h"
+#include "mailbox-recent-flags.h"
 #include "mail-transaction-log-private.h"
 
+/* wd-server's \Recent claim (libwdimap), by path: Dovecot has headers of
+   the same names */
+#include "../../server/imap/imap-sync.h"
 #include "wd-store.h"
 #include "wd-store-journal.h"
 #include "wd-store-message.h"
@@ -49,12 +54,16 @@
 #include <stdlib.h>
 #include <sys/time.h>
 
-/* A journal read that names more messages than this becomes a full re-read
-   (one cursor over the mailbox instead of a long $in list). */
+/* A journal read that names more messages than this becomes a full re-read. */
 #define WILDDUCK_SYNC_MAX_TOUCHED 2000
+/* New messages read one by one (by _id) in one journal read; more are read
+   by a full re-read. */
+#define WILDDUCK_SYNC_MAX_LOOKUPS 200
 /* Journal entries re-read below the stored position: a writer that
-   allocated its MODSEQ before ours may insert its entry after we read. The
-   journal only says which UIDs to look at, so reading one twice is free. */
+   allocated its MODSEQ before ours may insert its entry after we read.
+   Reading an entry twice changes nothing: a read applies the latest FETCH
+   of each message in its window, which is the message's latest change
+   whenever the window holds any. */
 #define WILDDUCK_SYNC_OVERLAP 16
 /* The journal expires after 3 h: after this long without a read, re-read
    the mailbox instead. */
@@ -106,18 +115,13 @@ static int64_t now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* A UID or MODSEQ as written (int32, int64 or a JavaScript double); 0 for
+   anything else or below 1. */
 static uint64_t iter_uint(const bson_iter_t *it)
 {
-	switch (bson_iter_type(it)) {
-	case BSON_TYPE_INT32:
-		return bson_iter_int32(it) < 0 ? 0 : (uint64_t)bson_iter_int32(it);
-	case BSON_TYPE_INT64:
-		return bson_iter_int64(it) < 0 ? 0 : (uint64_t)bson_iter_int64(it);
-	case BSON_TYPE_DOUBLE:
-		return bson_iter_double(it) < 1 ? 0 : (uint64_t)bson_iter_double(it);
-	default:
+	if (!BSON_ITER_HOLDS_NUMBER(it) || bson_iter_as_int64(it) < 1)
 		return 0;
-	}
+	return (uint64_t)bson_iter_as_int64(it);
 }
 
 static void sync_set_error(struct wildduck_sync_ctx *ctx, const char *what, char *error)
@@ -141,37 +145,52 @@ static const struct {
 	{ "\\Draft", MAIL_DRAFT },
 };
 
-/* The backend's flag list: system flags as a mask, keywords sorted by name
+/* A flag list: system flags as a mask, keywords sorted by name
    (NULL-terminated, in the data stack). \Recent is never stored. */
-static void parse_flags(const bson_t *doc, enum mail_flags *flags_r, const char *const **keywords_r)
+static void split_flags(const char *const *names, unsigned int count, enum mail_flags *flags_r,
+			const char *const **keywords_r)
 {
 	ARRAY_TYPE(const_string) keywords;
-	bson_iter_t it, child;
 
 	*flags_r = 0;
 	t_array_init(&keywords, 4);
-	if (bson_iter_init_find(&it, doc, "flags") && BSON_ITER_HOLDS_ARRAY(&it) &&
-	    bson_iter_recurse(&it, &child)) {
-		while (bson_iter_next(&child)) {
-			if (!BSON_ITER_HOLDS_UTF8(&child))
-				continue;
-			const char *name = bson_iter_utf8(&child, NULL);
-			bool system = FALSE;
-			for (unsigned int i = 0; i < N_ELEMENTS(system_flags); i++) {
-				if (strcasecmp(name, system_flags[i].name) == 0) {
-					*flags_r |= system_flags[i].flag;
-					system = TRUE;
-				}
+	for (unsigned int n = 0; n < count; n++) {
+		const char *name = names[n];
+		bool system = FALSE;
+		for (unsigned int i = 0; i < N_ELEMENTS(system_flags); i++) {
+			if (strcasecmp(name, system_flags[i].name) == 0) {
+				*flags_r |= system_flags[i].flag;
+				system = TRUE;
 			}
-			if (system || name[0] == '\\' || *name == '\0' || strchr(name, ' ') != NULL)
-				continue;
-			const char *dup = t_strdup(name);
-			array_push_back(&keywords, &dup);
 		}
+		if (system || name[0] == '\\' || *name == '\0' || strchr(name, ' ') != NULL)
+			continue;
+		array_push_back(&keywords, &name);
 	}
 	array_sort(&keywords, i_strcmp_p);
 	array_append_zero(&keywords);
 	*keywords_r = array_front(&keywords);
+}
+
+/* The flags of a messages document. */
+static void parse_flags(const bson_t *doc, enum mail_flags *flags_r, const char *const **keywords_r)
+{
+	ARRAY_TYPE(const_string) names;
+	bson_iter_t it, child;
+
+	t_array_init(&names, 8);
+	if (bson_iter_init_find(&it, doc, "flags") && BSON_ITER_HOLDS_ARRAY(&it) &&
+	    bson_iter_recurse(&it, &child)) {
+		while (bson_iter_next(&child)) {
+			if (BSON_ITER_HOLDS_UTF8(&child)) {
+				const char *name = t_strdup(bson_iter_utf8(&child, NULL));
+				array_push_back(&names, &name);
+			}
+		}
+	}
+	unsigned int count;
+	const char *const *list = array_get(&names, &count);
+	split_flags(list, count, flags_r, keywords_r);
 }
 
 /* The keywords of `seq` in the view, sorted, NULL-terminated. */
@@ -510,8 +529,32 @@ static void import_record(struct wildduck_sync_ctx *ctx, const bson_t *doc, uint
 	mail_index_update_ext(ctx->trans, seq, ctx->mbox->rec_ext_id, &rec, NULL);
 }
 
+/* A message's state against the index: FALSE when the index does not hold
+   it (or it was expunged in this sync). */
+static bool import_state(struct wildduck_sync_ctx *ctx, uint32_t uid, uint64_t modseq,
+			 enum mail_flags flags, const char *const *keywords, uint32_t *seq_r)
+{
+	uint32_t seq;
+
+	if (!mail_index_lookup_seq(ctx->sync_view, uid, &seq))
+		return FALSE;
+	*seq_r = seq;
+	if (seq_range_exists(&ctx->expunged_seqs, seq))
+		return TRUE;
+	const struct mail_index_record *rec = mail_index_lookup(ctx->sync_view, seq);
+	if ((rec->flags & MAIL_FLAGS_NONRECENT) != flags)
+		mail_index_update_flags(ctx->trans, seq, MODIFY_REPLACE, flags);
+	if (!keywords_equal(view_keywords(ctx, seq), keywords)) {
+		mail_index_update_keywords(ctx->trans, seq, MODIFY_REPLACE,
+					   sync_keywords(ctx, keywords));
+	}
+	if (mail_index_modseq_lookup(ctx->sync_view, seq) != modseq)
+		record_modseq(ctx, uid, modseq);
+	return TRUE;
+}
+
 /* One backend message (uid, modseq, flags, and the record fields) against
-   the index. */
+   the index: updated, or appended with its UID. */
 static void import_message(struct wildduck_sync_ctx *ctx, const bson_t *doc, uint32_t uid,
 			   uint64_t modseq)
 {
@@ -520,20 +563,9 @@ static void import_message(struct wildduck_sync_ctx *ctx, const bson_t *doc, uin
 	uint32_t seq;
 
 	parse_flags(doc, &flags, &keywords);
-	if (mail_index_lookup_seq(ctx->sync_view, uid, &seq)) {
-		if (seq_range_exists(&ctx->expunged_seqs, seq))
-			return;
-		const struct mail_index_record *rec = mail_index_lookup(ctx->sync_view, seq);
-		if ((rec->flags & MAIL_FLAGS_NONRECENT) != flags) {
-			mail_index_update_flags(ctx->trans, seq, MODIFY_REPLACE, flags);
-		}
-		if (!keywords_equal(view_keywords(ctx, seq), keywords)) {
-			mail_index_update_keywords(ctx->trans, seq, MODIFY_REPLACE,
-						   sync_keywords(ctx, keywords));
-		}
-		if (mail_index_modseq_lookup(ctx->sync_view, seq) != modseq)
-			record_modseq(ctx, uid, modseq);
-		import_record(ctx, doc, seq, TRUE);
+	if (import_state(ctx, uid, modseq, flags, keywords, &seq)) {
+		if (!seq_range_exists(&ctx->expunged_seqs, seq))
+			import_record(ctx, doc, seq, TRUE);
 		return;
 	}
 	if (uid < ctx->next_uid) {
@@ -557,34 +589,8 @@ static void import_message(struct wildduck_sync_ctx *ctx, const bson_t *doc, uin
 static mongoc_cursor_t *messages_find(struct wildduck_sync_ctx *ctx, mongoc_client_t *client,
 				      mongoc_collection_t **coll_r, const bson_t *extra)
 {
-	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, child;
-
-	BSON_APPEND_OID(&filter, "mailbox", &ctx->mbox->id);
-	if (extra != NULL)
-		bson_concat(&filter, extra);
-	/* what the index keeps: flags and MODSEQ, and the record extension
-	   (on FerretDB, reading a few more fields of a document costs
-	   nothing next to reading the document) */
-	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &child);
-	BSON_APPEND_INT32(&child, "_id", 1);
-	BSON_APPEND_INT32(&child, "uid", 1);
-	BSON_APPEND_INT32(&child, "modseq", 1);
-	BSON_APPEND_INT32(&child, "flags", 1);
-	BSON_APPEND_INT32(&child, "size", 1);
-	BSON_APPEND_INT32(&child, "idate", 1);
-	BSON_APPEND_INT32(&child, "hdate", 1);
-	BSON_APPEND_INT32(&child, "meta.time", 1);
-	bson_append_document_end(&opts, &child);
-	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &child);
-	BSON_APPEND_INT32(&child, "uid", 1);
-	bson_append_document_end(&opts, &child);
-	BSON_APPEND_INT32(&opts, "batchSize", 10000);
-
-	*coll_r = wd_store_collection(ctx->wuser->store, client, WD_STORE_DB_MAIN, "messages");
-	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(*coll_r, &filter, &opts, NULL);
-	bson_destroy(&filter);
-	bson_destroy(&opts);
-	return cursor;
+	/* what the index keeps: flags, MODSEQ and the record extension */
+	return wildduck_messages_cursor(ctx->mbox, client, coll_r, extra, TRUE, 10000);
 }
 
 /* Every message of the mailbox, merged against the index in uid order. */
@@ -639,131 +645,168 @@ static int pull_full(struct wildduck_sync_ctx *ctx)
 	return ret;
 }
 
+/* What the journal says about one UID, latest entry last. */
+struct journal_uid {
+	uint32_t uid;
+	bool exists, expunged, fetched;
+	bool have_id;
+	bson_oid_t id;
+	uint64_t modseq;          /* of the latest FETCH */
+	const char **flags;       /* FETCH: the full list (NULL-terminated) */
+	unsigned int flag_count;
+};
+
 struct journal_read {
-	ARRAY_TYPE(seq_range) touched;
-	ARRAY_TYPE(seq_range) expunged;
-	size_t entries;
+	pool_t pool;
+	HASH_TABLE(void *, struct journal_uid *) uids;
+	ARRAY(struct journal_uid *) order;
 	bool too_many;
 };
+
+static struct journal_uid *journal_uid_get(struct journal_read *read, uint32_t uid)
+{
+	struct journal_uid *ju = hash_table_lookup(read->uids, POINTER_CAST(uid));
+
+	if (ju == NULL) {
+		ju = p_new(read->pool, struct journal_uid, 1);
+		ju->uid = uid;
+		hash_table_insert(read->uids, POINTER_CAST(uid), ju);
+		array_push_back(&read->order, &ju);
+	}
+	return ju;
+}
 
 static bool journal_entry(const struct wd_journal_entry *entry, void *context)
 {
 	struct journal_read *read = context;
+	struct journal_uid *ju;
 
-	read->entries++;
+	if (entry->uid == 0)
+		return TRUE;
 	switch (entry->command) {
 	case WD_JOURNAL_EXISTS:
 	case WD_JOURNAL_FETCH:
-		if (entry->uid != 0)
-			seq_range_array_add(&read->touched, entry->uid);
-		break;
 	case WD_JOURNAL_EXPUNGE:
-		if (entry->uid != 0)
-			seq_range_array_add(&read->expunged, entry->uid);
 		break;
 	default:
-		break;
+		return TRUE;
 	}
-	if (seq_range_count(&read->touched) > WILDDUCK_SYNC_MAX_TOUCHED) {
+	ju = journal_uid_get(read, entry->uid);
+	if (entry->has_message) {
+		ju->have_id = TRUE;
+		bson_oid_copy(&entry->message, &ju->id);
+	}
+	if (entry->command == WD_JOURNAL_EXISTS) {
+		ju->exists = TRUE;
+	} else if (entry->command == WD_JOURNAL_EXPUNGE) {
+		ju->expunged = TRUE;
+	} else if (entry->has_flags) {
+		/* the full list after the change: the latest one wins */
+		ju->fetched = TRUE;
+		ju->modseq = entry->modseq;
+		ju->flags = p_new(read->pool, const char *, entry->flag_count + 1);
+		for (size_t i = 0; i < entry->flag_count; i++)
+			ju->flags[i] = p_strdup(read->pool, entry->flags[i]);
+		ju->flag_count = entry->flag_count;
+	}
+	if (array_count(&read->order) > WILDDUCK_SYNC_MAX_TOUCHED) {
 		read->too_many = TRUE;
 		return FALSE;
 	}
 	return TRUE;
 }
 
-/* The journal after our position: which UIDs changed; their state is read
-   from `messages`. 0, 1 when a full re-read is needed instead, -1 error. */
+static int journal_uid_cmp(struct journal_uid *const *a, struct journal_uid *const *b)
+{
+	return (*a)->uid < (*b)->uid ? -1 : (*a)->uid > (*b)->uid;
+}
+
+/* A message new to the index, read by _id (the lookup FerretDB answers
+   from an index; any other filter scans the collection). 0 when gone. */
+static int import_new(struct wildduck_sync_ctx *ctx, const struct journal_uid *ju)
+{
+	bson_t *doc = NULL;
+	const char *error;
+	bson_iter_t it;
+	int ret = wildduck_message_doc_by_id(ctx->mbox, &ju->id, &doc, &error);
+
+	if (ret < 0) {
+		mailbox_set_critical(&ctx->mbox->box, "wildduck: reading message: %s", error);
+		ctx->failed = TRUE;
+		return -1;
+	}
+	if (ret == 0)
+		return 0;
+	if (bson_iter_init_find(&it, doc, "uid") && iter_uint(&it) == ju->uid) {
+		uint64_t modseq = bson_iter_init_find(&it, doc, "modseq") ? iter_uint(&it) : 0;
+		T_BEGIN {
+			import_message(ctx, doc, ju->uid, modseq);
+		} T_END;
+	}
+	bson_destroy(doc);
+	return 1;
+}
+
+/* The journal after our position, applied: EXPUNGE entries expunge, the
+   latest FETCH entry of a message gives its flags and MODSEQ, and a
+   message new to the index (EXISTS) is read by its _id. No query scans
+   the messages collection. 0, 1 when a full re-read is needed instead
+   (too many entries, entries without a message id), -1 error. */
 static int pull_journal(struct wildduck_sync_ctx *ctx)
 {
 	struct wd_store *store = ctx->wuser->store;
 	struct journal_read read;
+	struct journal_uid **order;
+	unsigned int count, lookups = 0;
 	char *error = NULL;
 	uint32_t since = ctx->ext.modseq > WILDDUCK_SYNC_OVERLAP ?
 			 (uint32_t)(ctx->ext.modseq - WILDDUCK_SYNC_OVERLAP) : 0;
+	int ret = 0;
 
 	i_zero(&read);
-	p_array_init(&read.touched, ctx->pool, 32);
-	p_array_init(&read.expunged, ctx->pool, 32);
+	read.pool = ctx->pool;
+	hash_table_create_direct(&read.uids, ctx->pool, 64);
+	p_array_init(&read.order, ctx->pool, 64);
 	if (wd_store_journal_since(store, &ctx->mbox->id, since, journal_entry, &read,
 				   &error) < 0) {
+		hash_table_destroy(&read.uids);
 		sync_set_error(ctx, "reading the journal", error);
 		return -1;
 	}
 	free(error);
+	hash_table_destroy(&read.uids);
 	if (read.too_many)
 		return 1;
 
-	/* the touched messages as they are now; a touched UID the query does
-	   not return is gone (its EXPUNGE entry may not be written yet) */
-	seq_range_array_remove_seq_range(&read.touched, &read.expunged);
-	if (array_count(&read.touched) > 0) {
-		bson_t extra = BSON_INITIALIZER, uid, in;
-		struct seq_range_iter iter;
-		unsigned int n = 0;
-		uint32_t u;
-		char key[16];
-		const char *key_str;
+	array_sort(&read.order, journal_uid_cmp);
+	order = array_get_modifiable(&read.order, &count);
+	for (unsigned int i = 0; i < count && ret >= 0; i++) {
+		const struct journal_uid *ju = order[i];
+		uint32_t seq;
 
-		BSON_APPEND_DOCUMENT_BEGIN(&extra, "uid", &uid);
-		BSON_APPEND_ARRAY_BEGIN(&uid, "$in", &in);
-		seq_range_array_iter_init(&iter, &read.touched);
-		while (seq_range_array_iter_nth(&iter, n, &u)) {
-			bson_uint32_to_string(n, &key_str, key, sizeof(key));
-			bson_append_int32(&in, key_str, -1, (int32_t)u);
-			n++;
+		if (ju->expunged) {
+			if (mail_index_lookup_seq(ctx->sync_view, ju->uid, &seq))
+				expunge_seq(ctx, seq);
+			continue;
 		}
-		bson_append_array_end(&uid, &in);
-		bson_append_document_end(&extra, &uid);
-
-		mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-		mongoc_collection_t *coll;
-		mongoc_cursor_t *cursor = messages_find(ctx, client, &coll, &extra);
-		const bson_t *doc;
-		bson_error_t berror;
-		bson_iter_t it;
-		ARRAY_TYPE(seq_range) found;
-
-		p_array_init(&found, ctx->pool, 32);
-		while (mongoc_cursor_next(cursor, &doc)) {
-			if (!bson_iter_init_find(&it, doc, "uid"))
-				continue;
-			uint64_t uid_value = iter_uint(&it);
-			if (uid_value == 0 || uid_value > UINT32_MAX)
-				continue;
-			uint64_t modseq = bson_iter_init_find(&it, doc, "modseq") ? iter_uint(&it) : 0;
-			seq_range_array_add(&found, (uint32_t)uid_value);
-			T_BEGIN {
-				import_message(ctx, doc, (uint32_t)uid_value, modseq);
-			} T_END;
-		}
-		bool failed = mongoc_cursor_error(cursor, &berror);
-		mongoc_cursor_destroy(cursor);
-		mongoc_collection_destroy(coll);
-		wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-		bson_destroy(&extra);
-		if (failed) {
-			mailbox_set_critical(&ctx->mbox->box, "wildduck: reading messages: %s",
-					     berror.message);
-			ctx->failed = TRUE;
-			return -1;
-		}
-		n = 0;
-		seq_range_array_iter_init(&iter, &read.touched);
-		while (seq_range_array_iter_nth(&iter, n++, &u)) {
-			if (!seq_range_exists(&found, u))
-				seq_range_array_add(&read.expunged, u);
-		}
+		if (ju->fetched) T_BEGIN {
+			enum mail_flags flags;
+			const char *const *keywords;
+			split_flags(ju->flags, ju->flag_count, &flags, &keywords);
+			if (import_state(ctx, ju->uid, ju->modseq, flags, keywords, &seq)) {
+				/* known message: its change is in the entry */
+				ju = NULL;
+			}
+		} T_END;
+		if (ju == NULL)
+			continue;
+		if (mail_index_lookup_seq(ctx->sync_view, ju->uid, &seq) || ju->uid < ctx->next_uid)
+			continue; /* known, or expunged here before */
+		if (!ju->have_id || ++lookups > WILDDUCK_SYNC_MAX_LOOKUPS)
+			return 1;
+		ret = import_new(ctx, ju);
 	}
-
-	struct seq_range_iter iter;
-	unsigned int n = 0;
-	uint32_t uid, seq;
-	seq_range_array_iter_init(&iter, &read.expunged);
-	while (seq_range_array_iter_nth(&iter, n++, &uid)) {
-		if (mail_index_lookup_seq(ctx->sync_view, uid, &seq))
-			expunge_seq(ctx, seq);
-	}
-	return 0;
+	return ret < 0 ? -1 : 0;
 }
 
 static void ext_header_read(struct wildduck_sync_ctx *ctx)
@@ -909,6 +952,31 @@ static int write_modseqs(struct wildduck_sync_ctx *ctx)
 	return 0;
 }
 
+/* \Recent as wd-server keeps it across servers: the highest UID some
+   session has seen is a Redis watermark per mailbox (wdc:recent:<id>); a
+   session that selects the mailbox read-write claims the UIDs above it, so
+   exactly one session, of any server, sees each message as recent. Without
+   Redis nothing is recent. */
+static void recent_claim(struct wildduck_mailbox *mbox)
+{
+	struct mailbox *box = &mbox->box;
+	struct mail_index_view *view = mail_index_view_open(box->index);
+	uint32_t count = mail_index_view_get_messages_count(view), last_uid = 0, first, seq1, seq2;
+
+	if (count > 0)
+		mail_index_lookup_uid(view, count, &last_uid);
+	if (last_uid > mbox->recent_claimed &&
+	    wd_imap_recent_claim(mbox->storage->wuser->store, &mbox->id, last_uid, &first) == 0) {
+		if (first <= mbox->recent_claimed)
+			first = mbox->recent_claimed + 1;
+		if (first <= last_uid &&
+		    mail_index_lookup_seq_range(view, first, last_uid, &seq1, &seq2))
+			mailbox_recent_flags_set_seqs(box, view, seq1, seq2);
+		mbox->recent_claimed = last_uid;
+	}
+	mail_index_view_close(&view);
+}
+
 static int wildduck_sync_once(struct wildduck_mailbox *mbox, bool full, bool *again_r)
 {
 	struct mailbox *box = &mbox->box;
@@ -964,6 +1032,8 @@ static int wildduck_sync_once(struct wildduck_mailbox *mbox, bool full, bool *ag
 	}
 	if (ret == 0 && !reset && write_modseqs(&ctx) < 0)
 		ret = -1;
+	if (ret == 0 && !reset && (box->flags & MAILBOX_FLAG_DROP_RECENT) != 0)
+		recent_claim(mbox);
 	if (ret == 0 && ctx.full)
 		mbox->force_full = FALSE;
 	if (ret == 0 && (ctx.imported || array_count(&ctx.expunged_seqs) > 0) && mbox->meta != NULL)

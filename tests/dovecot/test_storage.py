@@ -9,7 +9,8 @@ check compares what a real client sees on both servers, or sees one server
 react to a change made through the other:
 
   - LMTP delivery into Dovecot (the storage's save path; the LMTP plugin is
-    not loaded) plus one delivery through wd-server's LMTP, then over
+    not loaded) plus one delivery through wd-server's LMTP; \Recent claimed
+    once across both servers (the first read-write SELECT); then over
     Dovecot IMAP and wd-server IMAP: the same folder list with special
     uses, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, UIDs, FLAGS, MODSEQs,
     RFC822.SIZE, INTERNALDATE and BODY[] bytes (a multipart message with a
@@ -332,8 +333,19 @@ def t_lmtp_delivery(env):
     refused = wd.sendmail("other@example.net", ["alice@example.org"], msg("via wd-server"))
     check(refused == {}, "wd-server LMTP refused %r" % refused)
     wd.quit()
+    # \Recent across servers (one Redis watermark): the first session to
+    # select the mailbox read-write, here Dovecot's, gets the 4 as recent
     c = env.dovecot()
-    check(select(c)["exists"] == 4, "Dovecot sees 4 messages")
+    state = select(c)
+    check(state["exists"] == 4, "Dovecot sees 4 messages")
+    recent = [t for t, _ in state["untagged"] if re.match(r"\* \d+ RECENT", t)]
+    check(recent == ["* 4 RECENT"], "Dovecot RECENT %r" % recent)
+    untagged, _ = c.ok("FETCH 1 FLAGS")
+    check("\\Recent" in untagged[0][0], "\\Recent in %r" % untagged[0][0])
+    w = env.wdserver()
+    recent = [t for t, _ in select(w)["untagged"] if re.match(r"\* \d+ RECENT", t)]
+    check(recent == ["* 0 RECENT"], "wd-server RECENT after Dovecot claimed: %r" % recent)
+    w.close()
     c.close()
 
 
