@@ -12,9 +12,10 @@
  * backend has the change (with its MODSEQ, journal entry and wd_events
  * beacon) before imap answers and before notify plugins run.
  *
- * STATUS of a mailbox that is not open is answered from MongoDB (the
- * mailbox document and one projected pass over its messages, as wd-server
- * does) without building an index. */
+ * STATUS of a mailbox that is not open is answered from the database (the
+ * mailbox document, and for MESSAGES/UNSEEN WildDuck's cached counters in
+ * Redis, else one projected pass over its messages) without building an
+ * index. */
 #include "wildduck-storage.h"
 
 #include "ioloop.h"
@@ -24,6 +25,8 @@
 
 #include "wd-store.h"
 #include "wd-store-user.h"
+
+#include <hiredis/hiredis.h>
 
 #include <stdlib.h>
 
@@ -290,6 +293,90 @@ static int wildduck_mailbox_rename(struct mailbox *src, struct mailbox *dest)
 	(STATUS_MESSAGES | STATUS_RECENT | STATUS_UIDNEXT | STATUS_UIDVALIDITY |   \
 	 STATUS_UNSEEN | STATUS_HIGHESTMODSEQ)
 
+/* A counter of WildDuck's (total:<id>, unseen:<id>); -1 when absent or
+   Redis is down. */
+static int64_t counter_get(struct wd_store *store, const char *name, const char *hex)
+{
+	const char *key = t_strdup_printf("%s:%s", name, hex);
+	const char *argv[] = { "GET", key };
+	struct redisReply *reply = wd_store_redis_argv(store, 2, argv, NULL);
+	int64_t value = -1;
+
+	if (reply != NULL && reply->type == REDIS_REPLY_STRING &&
+	    str_to_int64(reply->str, &value) < 0)
+		value = -1;
+	if (reply != NULL)
+		freeReplyObject(reply);
+	return value < 0 ? -1 : value;
+}
+
+static void counter_set(struct wd_store *store, const char *name, const char *hex, uint32_t value)
+{
+	const char *argv[] = { "SET", t_strdup_printf("%s:%s", name, hex),
+			       t_strdup_printf("%u", value), "EX", "86400" };
+	struct redisReply *reply = wd_store_redis_argv(store, 5, argv, NULL);
+
+	if (reply != NULL)
+		freeReplyObject(reply);
+}
+
+/* MESSAGES and UNSEEN of a mailbox that is not open: WildDuck's cached
+   counters in Redis (kept by every writer's journal entries, libwdstore's
+   too), else one projected pass over its messages, whose result fills the
+   counters for a day, as WildDuck's API does. On FerretDB the pass reads
+   the whole collection; the counters make a repeated STATUS free. */
+static int backend_counts(struct wildduck_mailbox *mbox, const bson_oid_t *id,
+			  struct mailbox_status *status_r)
+{
+	struct wd_store *store = mbox->storage->wuser->store;
+	char hex[25];
+
+	bson_oid_to_string(id, hex);
+	int64_t total = counter_get(store, "total", hex);
+	int64_t unseen = counter_get(store, "unseen", hex);
+	if (total >= 0 && unseen >= 0 && unseen <= total && total <= UINT32_MAX) {
+		status_r->messages = (uint32_t)total;
+		status_r->unseen = (uint32_t)unseen;
+		return 0;
+	}
+
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+	bson_error_t berror;
+	const bson_t *msg;
+	bson_iter_t it;
+	int ret;
+
+	BSON_APPEND_OID(&filter, "mailbox", id);
+	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+	BSON_APPEND_INT32(&proj, "_id", 0);
+	BSON_APPEND_INT32(&proj, "unseen", 1);
+	bson_append_document_end(&opts, &proj);
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	status_r->messages = 0;
+	status_r->unseen = 0;
+	while (mongoc_cursor_next(cursor, &msg)) {
+		status_r->messages++;
+		if (bson_iter_init_find(&it, msg, "unseen") && bson_iter_as_bool(&it))
+			status_r->unseen++;
+	}
+	ret = mongoc_cursor_error(cursor, &berror) ? -1 : 0;
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&filter);
+	bson_destroy(&opts);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	if (ret < 0) {
+		mail_storage_set_critical(mbox->box.storage, "wildduck: STATUS of %s: %s",
+					  mbox->box.vname, berror.message);
+		return -1;
+	}
+	counter_set(store, "total", hex, status_r->messages);
+	counter_set(store, "unseen", hex, status_r->unseen);
+	return 0;
+}
+
 static int backend_status(struct wildduck_mailbox *mbox, enum mailbox_status_items items,
 			  struct mailbox_status *status_r)
 {
@@ -322,42 +409,8 @@ static int backend_status(struct wildduck_mailbox *mbox, enum mailbox_status_ite
 		status_r->nonpermanent_modseqs = TRUE;
 	status_r->recent = 0;
 
-	if ((items & (STATUS_MESSAGES | STATUS_UNSEEN)) != 0) {
-		mongoc_client_t *client = wd_store_client(wuser->store, WD_STORE_DB_MAIN);
-		mongoc_collection_t *coll =
-			wd_store_collection(wuser->store, client, WD_STORE_DB_MAIN, "messages");
-		bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
-		bson_error_t berror;
-		const bson_t *msg;
-		bson_iter_t it;
-
-		BSON_APPEND_OID(&filter, "mailbox", &doc->id);
-		BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
-		BSON_APPEND_INT32(&proj, "_id", 0);
-		BSON_APPEND_INT32(&proj, "unseen", 1);
-		bson_append_document_end(&opts, &proj);
-		/* one projected pass: FerretDB scans for any filter but _id */
-		mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, &opts,
-									   NULL);
-		status_r->messages = 0;
-		status_r->unseen = 0;
-		while (mongoc_cursor_next(cursor, &msg)) {
-			status_r->messages++;
-			if (bson_iter_init_find(&it, msg, "unseen") && bson_iter_as_bool(&it))
-				status_r->unseen++;
-		}
-		ret = mongoc_cursor_error(cursor, &berror) ? -1 : 0;
-		mongoc_cursor_destroy(cursor);
-		bson_destroy(&filter);
-		bson_destroy(&opts);
-		mongoc_collection_destroy(coll);
-		wd_store_client_release(wuser->store, WD_STORE_DB_MAIN, client);
-		if (ret < 0) {
-			mail_storage_set_critical(mbox->box.storage,
-						  "wildduck: STATUS of %s: %s", mbox->box.vname,
-						  berror.message);
-		}
-	}
+	if ((items & (STATUS_MESSAGES | STATUS_UNSEEN)) != 0)
+		ret = backend_counts(mbox, &doc->id, status_r);
 	wd_mailbox_free(&doc);
 	return ret;
 }

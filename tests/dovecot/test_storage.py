@@ -555,6 +555,12 @@ def t_folders(env):
         return dict(re.findall(r"(MESSAGES|UIDNEXT|UIDVALIDITY|UNSEEN|HIGHESTMODSEQ) (\d+)",
                                u[0][0]))
     check(items(st_d) == items(st_w), "STATUS %r vs %r" % (items(st_d), items(st_w)))
+    # again, now from WildDuck's counters in Redis, after changes elsewhere
+    w.ok("APPEND INBOX ()", msg("counted"))
+    w.ok("APPEND INBOX (\\Seen)", msg("counted too"))
+    st_d, _ = d.ok("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)")
+    st_w, _ = w.ok("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)")
+    check(items(st_d) == items(st_w), "STATUS (counters) %r vs %r" % (items(st_d), items(st_w)))
     d.close()
     w.close()
 
