@@ -124,15 +124,16 @@ static struct mailbox *wildduck_mailbox_alloc(struct mail_storage *storage,
 
 /* ---- mailbox ---- */
 
-int wildduck_mailbox_lookup(struct wildduck_mailbox *mbox)
+/* The mailbox document of box->name: 1 (*doc_r to wd_mailbox_free), 0 not
+   found or hidden (WildDuck: hidden mailboxes cannot be selected), -1 error
+   set on the storage. */
+static int mailbox_doc(struct wildduck_mailbox *mbox, struct wd_mailbox **doc_r)
 {
 	struct wildduck_user *wuser = mbox->storage->wuser;
-	struct wd_mailbox *doc = NULL;
 	char *error = NULL;
-	int ret;
+	int ret = wd_store_mailbox_get_by_path(wuser->store, &wuser->user_id, mbox->box.name,
+					       doc_r, &error);
 
-	ret = wd_store_mailbox_get_by_path(wuser->store, &wuser->user_id, mbox->box.name, &doc,
-					   &error);
 	if (ret == WD_STORE_ERR_NOT_FOUND) {
 		free(error);
 		return 0;
@@ -142,17 +143,24 @@ int wildduck_mailbox_lookup(struct wildduck_mailbox *mbox)
 		return -1;
 	}
 	free(error);
-	if (doc->hidden) {
-		/* WildDuck: hidden mailboxes cannot be selected */
-		wd_mailbox_free(&doc);
+	if ((*doc_r)->hidden) {
+		wd_mailbox_free(doc_r);
 		return 0;
 	}
+	return 1;
+}
+
+int wildduck_mailbox_lookup(struct wildduck_mailbox *mbox)
+{
+	struct wd_mailbox *doc = NULL;
+	int ret = mailbox_doc(mbox, &doc);
+
+	if (ret <= 0)
+		return ret;
 	bson_oid_copy(&doc->id, &mbox->id);
 	mbox->have_id = TRUE;
 	mbox->uid_validity = doc->uid_validity;
 	mbox->uid_next = doc->uid_next;
-	mbox->special_trash = doc->special_use != NULL && strcasecmp(doc->special_use, "\\Trash") == 0;
-	mbox->special_junk = doc->special_use != NULL && strcasecmp(doc->special_use, "\\Junk") == 0;
 	wd_mailbox_free(&doc);
 	return 1;
 }
@@ -380,28 +388,17 @@ static int backend_counts(struct wildduck_mailbox *mbox, const bson_oid_t *id,
 static int backend_status(struct wildduck_mailbox *mbox, enum mailbox_status_items items,
 			  struct mailbox_status *status_r)
 {
-	struct wildduck_user *wuser = mbox->storage->wuser;
 	struct wd_mailbox *doc = NULL;
-	char *error = NULL;
-	int ret;
+	int ret = mailbox_doc(mbox, &doc);
 
-	ret = wd_store_mailbox_get_by_path(wuser->store, &wuser->user_id, mbox->box.name, &doc,
-					   &error);
-	if (ret == 0 && doc->hidden) {
-		wd_mailbox_free(&doc);
-		ret = WD_STORE_ERR_NOT_FOUND;
-	}
-	if (ret == WD_STORE_ERR_NOT_FOUND) {
-		free(error);
+	if (ret < 0)
+		return -1;
+	if (ret == 0) {
 		mail_storage_set_error(mbox->box.storage, MAIL_ERROR_NOTFOUND,
 				       T_MAIL_ERR_MAILBOX_NOT_FOUND(mbox->box.vname));
 		return -1;
 	}
-	if (ret < 0) {
-		wildduck_storage_set_error(mbox->box.storage, ret, error);
-		return -1;
-	}
-	free(error);
+	ret = 0;
 	status_r->uidvalidity = doc->uid_validity;
 	status_r->uidnext = doc->uid_next;
 	status_r->highest_modseq = doc->modify_index;

@@ -143,8 +143,6 @@ struct wildduck_mailbox {
 	bool have_id;
 	uint32_t uid_validity;
 	uint32_t uid_next;
-	bool special_trash;       /* specialUse \Trash (expunge, retention) */
-	bool special_junk;
 
 	uint32_t hdr_ext_id;      /* "wildduck" header extension */
 	uint32_t rec_ext_id;      /* "wildduck-msg" record extension */
