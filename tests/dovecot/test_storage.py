@@ -29,6 +29,9 @@ react to a change made through the other:
   - SEARCH through Dovecot (pushed down to MongoDB) giving wd-server's
     answers; GETQUOTAROOT from users.storageUsed / users.quota, and an
     APPEND over the user's quota refused with [OVERQUOTA];
+  - a 1.4 MB message with a base64 attachment appended through Dovecot:
+    the same bytes and partial fetches on both servers; one over
+    wildduck_max_message_size refused without breaking the session;
   - a second Dovecot with the index in a directory (INDEX=, the tmpfs
     middle ground) and Redis unreachable: a new process resumes from its
     index through WildDuck's journal and shows wd-server's view after
@@ -308,7 +311,8 @@ def dovecot_settings(stack, index=None, redis=None, poll="5s"):
     plugins = read("90-wildduck-plugins.conf")
     plugin = ["plugin {", "  wildduck_mongo = " + stack.mongo,
               "  wildduck_redis = " + (redis or stack.redis),
-              "  wildduck_poll_interval = " + poll, "  quota = wildduck:User quota", "}"]
+              "  wildduck_poll_interval = " + poll, "  wildduck_max_message_size = 2M",
+              "  quota = wildduck:User quota", "}"]
     sqlite = os.environ.get("WD_FERRETDB_SQLITE")
     if sqlite:
         plugin.insert(3, "  wildduck_ferretdb_sqlite = " + sqlite)
@@ -602,6 +606,37 @@ def t_quota(env):
     w.close()
 
 
+def t_large_messages(env):
+    """A 1.4 MB message with a base64 attachment (GridFS chunks) appended
+    through Dovecot reads back byte for byte on both servers, in pieces too;
+    one over wildduck_max_message_size is refused and the session goes on."""
+    import base64
+    blob = bytes((i * 7 + i // 251) % 256 for i in range(1000000))
+    b64 = base64.encodebytes(blob).replace(b"\n", b"\r\n")
+    big = (b"From: big@example.com\r\nTo: alice@example.org\r\nSubject: large\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+           b"--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--B\r\n"
+           b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + b64 + b"--B--\r\n")
+    d, w = env.dovecot(), env.wdserver()
+    _, tagged = d.ok("APPEND Drafts ()", big)
+    uid = int(re.search(r"APPENDUID \d+ (\d+)", tagged).group(1))
+    for c in (d, w):
+        select(c, "Drafts")
+    db = fetch_all(d, "(UID RFC822.SIZE BODY.PEEK[])", str(uid))[uid]
+    wb = fetch_all(w, "(UID RFC822.SIZE BODY.PEEK[])", str(uid))[uid]
+    check(db["body"] == big and wb["body"] == big, "large message bytes")
+    check(db["size"] == len(big) == wb["size"], "sizes %r %r %d" % (db["size"], wb["size"], len(big)))
+    part = fetch_all(d, "(UID BODY.PEEK[2]<300000.500000>)", str(uid))[uid]["body"]
+    check(part == fetch_all(w, "(UID BODY.PEEK[2]<300000.500000>)", str(uid))[uid]["body"] and
+          len(part) == 500000, "partial fetch across GridFS chunks")
+    untagged, tagged = d.cmd("APPEND Drafts ()", b"x" * (3 * 1024 * 1024))
+    check(" NO " in tagged, "3 MB APPEND over the 2 MB limit: %s" % tagged)
+    d.ok("NOOP")
+    d.close()
+    w.close()
+
+
 def t_over_quota(env, db_tool):
     """users.quota below storageUsed: Dovecot's quota plugin refuses APPEND."""
     def set_quota(value):
@@ -684,6 +719,7 @@ def main():
         res.run("wd-server writes, dovecot IDLE", t_wdserver_writes_seen_by_dovecot, env)
         res.run("qresync after remote expunges", t_qresync, env)
         res.run("search pushed down", t_search, env)
+        res.run("large messages", t_large_messages, env)
         res.run("quota", t_quota, env)
         res.run("over quota", t_over_quota, env, db_tool)
         res.run("folders", t_folders, env)
