@@ -637,6 +637,19 @@ def t_large_messages(env):
     w.close()
 
 
+def t_doveadm(env):
+    """doveadm on the same storage: folders, and messages with their ids."""
+    res = env.dv.doveadm("mailbox", "list", "-u", "alice", check=True)
+    check(set(res.stdout.split()) >= {"INBOX", "Trash", "Junk", "Drafts"}, res.stdout)
+    res = env.dv.doveadm("fetch", "-u", "alice", "uid guid", "mailbox", "INBOX", check=True)
+    guids = re.findall(r"guid: ([0-9a-f]+)", res.stdout)
+    w = env.wdserver()
+    select(w)
+    check(len(guids) == len(fetch_all(w)) and all(len(g) == 24 for g in guids),
+          "doveadm fetch guid: %r" % res.stdout[:400])
+    w.close()
+
+
 def t_over_quota(env, db_tool):
     """users.quota below storageUsed: Dovecot's quota plugin refuses APPEND."""
     def set_quota(value):
@@ -720,6 +733,7 @@ def main():
         res.run("qresync after remote expunges", t_qresync, env)
         res.run("search pushed down", t_search, env)
         res.run("large messages", t_large_messages, env)
+        res.run("doveadm", t_doveadm, env)
         res.run("quota", t_quota, env)
         res.run("over quota", t_over_quota, env, db_tool)
         res.run("folders", t_folders, env)
