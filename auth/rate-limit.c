@@ -2,28 +2,16 @@
  * counter; at or over the limit answer "blocked" with the key's TTL;
  * otherwise add the increment, and start the window (EXPIRE) when the
  * counter was zero before. Done in one EVAL so that concurrent logins of
- * several processes (C or Node) cannot interleave between read and write. */
+ * several processes (C or Node) cannot interleave between read and write:
+ * storage's script (wd-store-counter.h), run on libwdauth's own Redis
+ * connection. */
 #include "wd-auth-ratelimit.h"
 #include "auth-private.h"
+#include "wd-store-counter.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char ttlcounter_lua[] =
-	"local cur = tonumber(redis.call('GET', KEYS[1])) or 0\n"
-	"local inc = tonumber(ARGV[1]) or 0\n"
-	"local max = tonumber(ARGV[2]) or 0\n"
-	"local win = tonumber(ARGV[3]) or 0\n"
-	"if cur >= max then\n"
-	"  return {0, cur, tonumber(redis.call('TTL', KEYS[1])) or 0}\n"
-	"end\n"
-	"if inc > 0 then\n"
-	"  local n = tonumber(redis.call('INCRBY', KEYS[1], inc))\n"
-	"  if cur == 0 then redis.call('EXPIRE', KEYS[1], win) end\n"
-	"  return {1, n, tonumber(redis.call('TTL', KEYS[1])) or 0}\n"
-	"end\n"
-	"return {1, cur, tonumber(redis.call('TTL', KEYS[1])) or win}\n";
 
 static bool whitelisted(struct wd_auth *auth, const char *ip)
 {
@@ -42,7 +30,7 @@ static void ttlcounter(struct wd_auth *auth, const char *key, int count, int64_t
 	*limit_r = (struct wd_auth_limit){ .allowed = true };
 	if (max <= 0)
 		return;
-	redisReply *reply = wd__auth_redis(auth, "EVAL %s 1 %s %d %lld %d", ttlcounter_lua, key,
+	redisReply *reply = wd__auth_redis(auth, "EVAL %s 1 %s %d %lld %d", wd_store_ttlcounter_script, key,
 					   count, (long long)max, window);
 	if (reply == NULL)
 		return;

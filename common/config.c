@@ -213,8 +213,8 @@ const struct wd_config_value *wd_config_lookup(const struct wd_config *config, c
 
 /* Overrides are applied at startup, before any thread looks the
    configuration up, so this writes the tree without a lock. */
-int wd_config_set(struct wd_config *config, const char *key, const char *value_text,
-		  const char *origin, char **error_r)
+static int config_set(struct wd_config *config, const char *key, const char *value_text,
+		      bool literal, const char *origin, char **error_r)
 {
 	if (origin == NULL)
 		origin = "override";
@@ -249,8 +249,8 @@ int wd_config_set(struct wd_config *config, const char *key, const char *value_t
 	struct wd_config_value *value = NULL;
 	if (origin_copy == NULL)
 		goto oom;
-	if (wd__config_toml_parse_value(arena, value_text, text_len, (unsigned)n, origin_copy,
-					&value) < 0) {
+	if (literal || wd__config_toml_parse_value(arena, value_text, text_len, (unsigned)n,
+						   origin_copy, &value) < 0) {
 		value = wd__config_value_new(arena, WD_CONFIG_STRING, origin_copy);
 		if (value == NULL)
 			goto oom;
@@ -285,6 +285,18 @@ int wd_config_set(struct wd_config *config, const char *key, const char *value_t
 oom:
 	set_error(error_r, "%s: out of memory", origin);
 	return WD_ERROR;
+}
+
+int wd_config_set(struct wd_config *config, const char *key, const char *value_text,
+		  const char *origin, char **error_r)
+{
+	return config_set(config, key, value_text, false, origin, error_r);
+}
+
+int wd_config_set_string(struct wd_config *config, const char *key, const char *value,
+			 const char *origin, char **error_r)
+{
+	return config_set(config, key, value, true, origin, error_r);
 }
 
 int wd_config_apply_args(struct wd_config *config, int argc, char *const argv[], char **error_r)

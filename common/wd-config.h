@@ -59,6 +59,10 @@ int wd_config_apply_env(struct wd_config *config, char *const envp[], char **err
 /* Set one key from override text (same rules as above); `origin` is used in messages. */
 int wd_config_set(struct wd_config *config, const char *key, const char *value_text,
 		  const char *origin, char **error_r);
+/* Set one key to `value` as a string, whatever it looks like (a URL, a
+   number): no TOML parse of the value. */
+int wd_config_set_string(struct wd_config *config, const char *key, const char *value,
+			 const char *origin, char **error_r);
 
 /* Lookups by dotted path; NULL when absent. */
 const struct wd_config_value *wd_config_lookup(const struct wd_config *config, const char *key);

@@ -1,10 +1,8 @@
 /* Redis counters and the settings collection, as delivery uses them.
  *
  * wdf:<id> (forwards per day) and wda:<id> (autoreplies) are WildDuck's
- * ttlcounter (lib/lua/ttlcounter.lua): at or over the limit, refuse;
- * otherwise add, and start the window when the counter was zero. One EVAL,
- * so Node and C processes count together without a race. When Redis cannot
- * be reached the check passes (WildDuck logs and goes on too).
+ * ttlcounter (storage/wd-store-counter.h). When Redis cannot be reached the
+ * check passes (WildDuck logs and goes on too).
  *
  * Settings (reference §4.20: key, value as JSON text) are read at most once
  * a minute: const:max:storage (quota when users.quota is 0; default
@@ -13,44 +11,22 @@
 #include "deliver-private.h"
 #include "wd-log.h"
 #include "wd-store.h"
+#include "wd-store-counter.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char ttlcounter_script[] =
-	"local current = tonumber(redis.call('GET', KEYS[1])) or 0\n"
-	"local increment, limit = tonumber(ARGV[1]) or 0, tonumber(ARGV[2]) or 0\n"
-	"if current >= limit then return {0, current} end\n"
-	"if increment > 0 then\n"
-	"  local updated = tonumber(redis.call('INCRBY', KEYS[1], increment))\n"
-	"  if current == 0 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]) or 0) end\n"
-	"  return {1, updated}\n"
-	"end\n"
-	"return {1, current}\n";
-
 bool wd__deliver_ttlcounter(struct wd_deliver *deliver, const char *key, int64_t increment,
 			    int64_t limit, int64_t window)
 {
 	if (limit <= 0)
 		return true; /* no limit: WildDuck does not even call the script */
-	char inc[24], lim[24], win[24];
-	snprintf(inc, sizeof(inc), "%lld", (long long)increment);
-	snprintf(lim, sizeof(lim), "%lld", (long long)limit);
-	snprintf(win, sizeof(win), "%lld", (long long)window);
-	const char *argv[] = { "EVAL", ttlcounter_script, "1", key, inc, lim, win };
-	struct redisReply *reply = wd_store_redis_argv(deliver->store, 7, argv, NULL);
-	if (reply == NULL)
-		return true;
-	bool allowed = true;
-	if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
-	    reply->element[0]->type == REDIS_REPLY_INTEGER)
-		allowed = reply->element[0]->integer != 0;
-	else if (reply->type == REDIS_REPLY_ERROR)
-		wd_warning(DELIVER_LOG, "counter %s: %s", key, reply->str);
-	freeReplyObject(reply);
-	return allowed;
+	struct wd_ttlcounter counter;
+	/* Redis down: allowed (the store logs the outage) */
+	wd_store_ttlcounter(deliver->store, key, increment, limit, window, &counter);
+	return counter.allowed;
 }
 
 /* A setting's number: the JSON text in `value` ("1073741824"), or a number

@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct wd_store;
 struct wd_auth;
@@ -77,6 +78,32 @@ struct wd_deliver_reply {
 	char status[12];        /* enhanced status code, e.g. "5.1.1" */
 	char text[256];         /* one line of text, no CR/LF */
 };
+
+/* What an LMTP server sends for `reply` (wd-server's engine and Dovecot's
+   LMTP plugin alike): a code outside 200..599 becomes 451 4.3.0, a missing
+   or unterminated status or text a generic one. The strings point into
+   `reply` or are static. Inline: engines tested with a fake pipeline use it. */
+static inline void wd_deliver_reply_checked(const struct wd_deliver_reply *reply,
+					    unsigned *code_r, const char **status_r,
+					    const char **text_r)
+{
+	unsigned code = reply->code;
+	if (code < 200 || code > 599) {
+		*code_r = 451;
+		*status_r = "4.3.0";
+		*text_r = "Temporary local problem, try again later";
+		return;
+	}
+	*code_r = code;
+	if (reply->status[0] != '\0' && memchr(reply->status, '\0', sizeof(reply->status)) != NULL)
+		*status_r = reply->status;
+	else
+		*status_r = code >= 500 ? "5.0.0" : code >= 400 ? "4.0.0" : "2.0.0";
+	if (reply->text[0] != '\0' && memchr(reply->text, '\0', sizeof(reply->text)) != NULL)
+		*text_r = reply->text;
+	else
+		*text_r = code >= 400 ? "Not delivered" : "OK";
+}
 
 /* RCPT TO. `address` is the forward-path without angle brackets (UTF-8 for
    SMTPUTF8, IDN domains in either form). Returns a recipient object on

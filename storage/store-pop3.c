@@ -11,6 +11,7 @@
  * lib/lua/ttlcounter.lua) as one EVAL of our own script with the same
  * arithmetic. */
 #include "wd-store-pop3.h"
+#include "wd-store-counter.h"
 
 #include "store-op.h"
 #include "wd-store-message.h"
@@ -204,44 +205,18 @@ int wd_store_pop3_update(struct wd_store *store, const bson_oid_t *user,
 
 /* ---- the daily download limit ---- */
 
-/* KEYS[1] counter; ARGV increment, limit, window. Returns {allowed, value,
-   ttl}: at or over the limit nothing is added; the first increment starts
-   the window. */
-static const char ttlcounter_script[] =
-	"local n = tonumber(redis.call('GET', KEYS[1])) or 0\n"
-	"local inc, limit, window = tonumber(ARGV[1]) or 0, tonumber(ARGV[2]) or 0,"
-	" tonumber(ARGV[3]) or 0\n"
-	"if n >= limit then return {0, n, tonumber(redis.call('TTL', KEYS[1])) or 0} end\n"
-	"if inc <= 0 then return {1, n, tonumber(redis.call('TTL', KEYS[1])) or window} end\n"
-	"local v = tonumber(redis.call('INCRBY', KEYS[1], inc))\n"
-	"if n == 0 then redis.call('EXPIRE', KEYS[1], window) end\n"
-	"return {1, v, tonumber(redis.call('TTL', KEYS[1])) or 0}\n";
-
+/* pdw:<user>, WildDuck's ttlcounter (wd-store-counter.h); Redis down:
+   allowed. */
 static bool download_counter(struct wd_store *store, const bson_oid_t *user, int64_t inc,
 			     int64_t limit, int64_t *ttl_r)
 {
-	char key[32], inc_s[24], limit_s[24], window_s[16];
+	char key[32];
 	memcpy(key, "pdw:", 4);
 	bson_oid_to_string(user, key + 4);
-	snprintf(inc_s, sizeof(inc_s), "%lld", (long long)inc);
-	snprintf(limit_s, sizeof(limit_s), "%lld", (long long)limit);
-	snprintf(window_s, sizeof(window_s), "%d", WD_POP3_DOWNLOAD_WINDOW);
-	const char *argv[] = { "EVAL", ttlcounter_script, "1", key, inc_s, limit_s, window_s };
-	size_t lens[7];
-	for (int i = 0; i < 7; i++)
-		lens[i] = strlen(argv[i]);
-	redisReply *reply = wd_store_redis_argv(store, 7, argv, lens);
-	bool allowed = true;
-	*ttl_r = 0;
-	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
-	    reply->element[0]->type == REDIS_REPLY_INTEGER) {
-		allowed = reply->element[0]->integer != 0;
-		if (reply->element[2]->type == REDIS_REPLY_INTEGER)
-			*ttl_r = reply->element[2]->integer;
-	}
-	if (reply != NULL)
-		freeReplyObject(reply);
-	return allowed;
+	struct wd_ttlcounter counter;
+	wd_store_ttlcounter(store, key, inc, limit, WD_POP3_DOWNLOAD_WINDOW, &counter);
+	*ttl_r = counter.ttl;
+	return counter.allowed;
 }
 
 /* The setting's value is JSON text: a number. */

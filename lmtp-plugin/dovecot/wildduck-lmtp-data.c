@@ -134,7 +134,7 @@ static void log_transaction(struct client *client, struct wildduck_lmtp_client *
 			str_printfa(line, " ... (+%u more)", count - i);
 			break;
 		}
-		wildduck_lmtp_reply_fix(&replies[i], &code, &status, &text);
+		wd_deliver_reply_checked(&replies[i], &code, &status, &text);
 		str_printfa(line, "%s <%s> %u %s", i > 0 ? "," : "", addresses[i], code, status);
 	}
 	e_info(client->event, "%s", str_c(line));
@@ -239,7 +239,7 @@ int wildduck_lmtp_cmd_data(struct client *client, struct smtp_server_cmd_ctx *cm
 	for (unsigned int i = 0; i < count; i++) {
 		unsigned int code;
 		const char *status, *text;
-		wildduck_lmtp_reply_fix(&replies[i], &code, &status, &text);
+		wd_deliver_reply_checked(&replies[i], &code, &status, &text);
 		wildduck_lmtp_recipient_reply(rcpts[i], code, status, text);
 	}
 	struct timeval now;

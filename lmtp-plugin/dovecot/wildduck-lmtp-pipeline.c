@@ -83,21 +83,13 @@ static void entry_free(struct pipeline_entry *e)
 
 /* ---- the configuration ---- */
 
-/* Sets `key` to a string (quoted, so a URL is never read as another type). */
+/* Sets `key` to a string (so a URL is never read as another type). */
 static int config_set_string(struct wd_config *config, const char *key, const char *value,
 			     const char *origin, const char **error_r)
 {
-	string_t *text = t_str_new(strlen(value) + 2);
 	char *error = NULL;
 
-	str_append_c(text, '"');
-	for (const char *p = value; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			str_append_c(text, '\\');
-		str_append_c(text, *p);
-	}
-	str_append_c(text, '"');
-	if (wd_config_set(config, key, str_c(text), origin, &error) < 0) {
+	if (wd_config_set_string(config, key, value, origin, &error) < 0) {
 		*error_r = t_strdup_printf("%s: %s", origin, error);
 		free(error);
 		return -1;

@@ -15,22 +15,18 @@
  *     callbacks chain to Dovecot's, cmd_rcpt and cmd_data replace them
  *     (wildduck-lmtp.h says why).
  *
- * Logging: libwddeliver/libwdstore log through wd_log and libmongoc
- * through its own handler; both go into Dovecot's log with the process's
- * prefix (from Dovecot's thread only). The handlers are removed in deinit,
- * before Dovecot unloads us. */
+ * Logging: libwddeliver/libwdstore and libmongoc go into Dovecot's log with
+ * the process's prefix (common/dovecot/wildduck-dovecot-log.h); the routing
+ * is removed in deinit, before Dovecot unloads us. */
 #include "wildduck-lmtp.h"
 
 #include "module-dir.h"
 #include "smtp-address.h"
 #include "smtp-server-private.h"
 
-#include "wd-log.h"
+#include "wildduck-dovecot-log.h"
 
 #include <bson/bson.h>
-#include <mongoc/mongoc.h>
-#include <pthread.h>
-#include <unistd.h>
 
 void wildduck_lmtp_plugin_init(struct module *module);
 void wildduck_lmtp_plugin_deinit(void);
@@ -48,66 +44,6 @@ struct wildduck_lmtp_recipient_module wildduck_lmtp_recipient_module =
 	MODULE_CONTEXT_INIT(&lmtp_recipient_module_register);
 
 static lmtp_client_created_func_t *next_client_created;
-
-/* ---- log routing ---- */
-
-static pthread_t dovecot_thread;
-
-/* Dovecot's logging is not thread-safe, and libmongoc's server monitors run
-   in threads of their own: lines from any other thread go to stderr as one
-   write, which Dovecot's log process records (as an error). */
-static bool log_elsewhere(const char *prefix, const char *domain, const char *text)
-{
-	if (pthread_equal(pthread_self(), dovecot_thread))
-		return FALSE;
-	char line[1024];
-	int n = snprintf(line, sizeof(line), "wildduck %s%s: %s\n", prefix, domain, text);
-	if (n > 0) {
-		if ((size_t)n >= sizeof(line)) {
-			n = sizeof(line) - 1;
-			line[n - 1] = '\n';
-		}
-		ssize_t ret = write(STDERR_FILENO, line, (size_t)n);
-		(void)ret;
-	}
-	return TRUE;
-}
-
-static void wd_log_to_dovecot(enum wd_log_level level, const char *component, const char *text,
-			      void *context ATTR_UNUSED)
-{
-	if (log_elsewhere(component, "", text))
-		return;
-	switch (level) {
-	case WD_LOG_DEBUG:
-		i_debug("wildduck %s: %s", component, text);
-		break;
-	case WD_LOG_INFO:
-		i_info("wildduck %s: %s", component, text);
-		break;
-	case WD_LOG_WARNING:
-		i_warning("wildduck %s: %s", component, text);
-		break;
-	case WD_LOG_ERROR:
-	case WD_LOG_FATAL:
-		i_error("wildduck %s: %s", component, text);
-		break;
-	}
-}
-
-static void mongoc_log_to_dovecot(mongoc_log_level_t level, const char *domain,
-				  const char *message, void *context ATTR_UNUSED)
-{
-	/* only warnings and errors: the rest is libmongoc's chatter */
-	if (level > MONGOC_LOG_LEVEL_WARNING ||
-	    log_elsewhere("mongoc ", domain, message))
-		return;
-	if (level <= MONGOC_LOG_LEVEL_CRITICAL)
-		i_error("wildduck mongoc %s: %s", domain, message);
-	else if (strstr(message, "\"endSessions\"") == NULL)
-		/* (FerretDB has no endSessions: every pool shutdown would warn) */
-		i_warning("wildduck mongoc %s: %s", domain, message);
-}
 
 /* ---- the transaction ---- */
 
@@ -214,9 +150,7 @@ static void wildduck_lmtp_client_created(struct client **_client)
 
 void wildduck_lmtp_plugin_init(struct module *module ATTR_UNUSED)
 {
-	dovecot_thread = pthread_self();
-	wd_log_set_handler(wd_log_to_dovecot, NULL);
-	mongoc_log_set_handler(mongoc_log_to_dovecot, NULL);
+	wildduck_dovecot_log_init();
 	next_client_created = lmtp_client_created_hook_set(wildduck_lmtp_client_created);
 }
 
@@ -224,6 +158,5 @@ void wildduck_lmtp_plugin_deinit(void)
 {
 	lmtp_client_created_hook_set(next_client_created);
 	wildduck_lmtp_pipelines_close();
-	mongoc_log_set_handler(NULL, NULL);
-	wd_log_set_handler(NULL, NULL);
+	wildduck_dovecot_log_deinit();
 }

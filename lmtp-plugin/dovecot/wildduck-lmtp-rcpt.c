@@ -19,28 +19,6 @@
 
 #include "wd-deliver.h"
 
-void wildduck_lmtp_reply_fix(const struct wd_deliver_reply *reply, unsigned int *code_r,
-			     const char **status_r, const char **text_r)
-{
-	unsigned int code = reply->code;
-
-	if (code < 200 || code > 599) {
-		*code_r = 451;
-		*status_r = "4.3.0";
-		*text_r = "Temporary local problem, try again later";
-		return;
-	}
-	*code_r = code;
-	if (reply->status[0] != '\0' && memchr(reply->status, '\0', sizeof(reply->status)) != NULL)
-		*status_r = reply->status;
-	else
-		*status_r = code >= 500 ? "5.0.0" : code >= 400 ? "4.0.0" : "2.0.0";
-	if (reply->text[0] != '\0' && memchr(reply->text, '\0', sizeof(reply->text)) != NULL)
-		*text_r = reply->text;
-	else
-		*text_r = code >= 400 ? "Not delivered" : "OK";
-}
-
 void wildduck_lmtp_recipient_reply(struct smtp_server_recipient *rcpt, unsigned int code,
 				   const char *status, const char *text)
 {
@@ -85,7 +63,7 @@ int wildduck_lmtp_cmd_rcpt(struct client *client, struct smtp_server_cmd_ctx *cm
 	if (drcpt == NULL) {
 		unsigned int code;
 		const char *status, *text;
-		wildduck_lmtp_reply_fix(&reply, &code, &status, &text);
+		wd_deliver_reply_checked(&reply, &code, &status, &text);
 		wclient->refused++;
 		wildduck_lmtp_recipient_reply(rcpt, code, status, text);
 		return -1;

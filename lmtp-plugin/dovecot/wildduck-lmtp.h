@@ -140,10 +140,4 @@ int wildduck_lmtp_cmd_data(struct client *client, struct smtp_server_cmd_ctx *cm
 void wildduck_lmtp_recipient_reply(struct smtp_server_recipient *rcpt, unsigned int code,
 				   const char *status, const char *text);
 
-/* A pipeline reply as Dovecot sends it: a code outside 200..599 becomes
-   451 4.3.0, a missing status or text gets a generic one (as wd-server's
-   engine does). */
-void wildduck_lmtp_reply_fix(const struct wd_deliver_reply *reply, unsigned int *code_r,
-			     const char **status_r, const char **text_r);
-
 #endif

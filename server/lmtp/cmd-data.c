@@ -64,7 +64,7 @@ static void log_transaction(struct wd_lmtp_session *session, const struct wd_lmt
 		unsigned c = code;
 		const char *st = status, *text;
 		if (replies != NULL)
-			wd_lmtp_deliver_reply_fix(&replies[i], &c, &st, &text);
+			wd_deliver_reply_checked(&replies[i], &c, &st, &text);
 		w = snprintf(line + n, sizeof(line) - n, "%s <%s> %u %s", i > 0 ? "," : "",
 			     txn->rcpts[i].address, c, st);
 		if (w < 0 || (size_t)w >= sizeof(line) - n) {

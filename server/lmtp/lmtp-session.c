@@ -87,32 +87,11 @@ void wd_lmtp_reply_error(struct wd_lmtp_session *session, const struct wd_lmtp_e
 	wd_lmtp_reply(session, error->code, error->status, error->text);
 }
 
-void wd_lmtp_deliver_reply_fix(const struct wd_deliver_reply *reply, unsigned *code_r,
-			       const char **status_r, const char **text_r)
-{
-	unsigned code = reply->code;
-	if (code < 200 || code > 599) {
-		*code_r = 451;
-		*status_r = "4.3.0";
-		*text_r = "Temporary local problem, try again later";
-		return;
-	}
-	*code_r = code;
-	if (reply->status[0] != '\0' && memchr(reply->status, '\0', sizeof(reply->status)) != NULL)
-		*status_r = reply->status;
-	else
-		*status_r = code >= 500 ? "5.0.0" : code >= 400 ? "4.0.0" : "2.0.0";
-	if (reply->text[0] != '\0' && memchr(reply->text, '\0', sizeof(reply->text)) != NULL)
-		*text_r = reply->text;
-	else
-		*text_r = code >= 400 ? "Not delivered" : "OK";
-}
-
 void wd_lmtp_reply_deliver(struct wd_lmtp_session *session, const struct wd_deliver_reply *reply)
 {
 	unsigned code;
 	const char *status, *text;
-	wd_lmtp_deliver_reply_fix(reply, &code, &status, &text);
+	wd_deliver_reply_checked(reply, &code, &status, &text);
 	wd_lmtp_reply(session, code, status, text);
 }
 

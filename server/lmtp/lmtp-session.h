@@ -119,9 +119,6 @@ void wd_lmtp_reply_error(struct wd_lmtp_session *session, const struct wd_lmtp_e
 /* A reply of the delivery pipeline, as it is; one that is not a reply
    (no code, a code outside 200..599) becomes 451 4.3.0. */
 void wd_lmtp_reply_deliver(struct wd_lmtp_session *session, const struct wd_deliver_reply *reply);
-/* The code, status and text wd_lmtp_reply_deliver would send. */
-void wd_lmtp_deliver_reply_fix(const struct wd_deliver_reply *reply, unsigned *code_r,
-			       const char **status_r, const char **text_r);
 
 /* ---- the transaction ---- */
 

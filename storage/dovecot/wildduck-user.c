@@ -80,16 +80,8 @@ static int config_set(struct wd_config *config, const char *key, const char *val
 	char *error = NULL;
 	if (value == NULL)
 		return 0;
-	/* a quoted TOML string, so a URL is never read as another type */
-	string_t *text = t_str_new(strlen(value) + 2);
-	str_append_c(text, '"');
-	for (const char *p = value; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			str_append_c(text, '\\');
-		str_append_c(text, *p);
-	}
-	str_append_c(text, '"');
-	if (wd_config_set(config, key, str_c(text), origin, &error) < 0) {
+	/* a string, so a URL is never read as another type */
+	if (wd_config_set_string(config, key, value, origin, &error) < 0) {
 		*error_r = t_strdup_printf("%s: %s", origin, error);
 		free(error);
 		return -1;

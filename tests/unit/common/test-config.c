@@ -1100,6 +1100,12 @@ static void test_override_typing(void **state)
 	assert_string_equal(wd_config_value_origin(wd_config_lookup(config, "a.b")), "override");
 	assert_int_equal(wd_config_set(config, "a.\"x.y\"", "3", NULL, &error), 0);
 	assert_int_equal(get_int(config, "a.'x.y'"), 3);
+	/* wd_config_set_string: the text as it is, never parsed as TOML */
+	assert_int_equal(wd_config_set_string(config, "s.num", "1143", NULL, &error), 0);
+	assert_int_equal(wd_config_value_type(wd_config_lookup(config, "s.num")), WD_CONFIG_STRING);
+	assert_string_equal(get_str(config, "s.num"), "1143");
+	assert_int_equal(wd_config_set_string(config, "s.quoted", "\"a\\b\" [1]", NULL, &error), 0);
+	assert_string_equal(get_str(config, "s.quoted"), "\"a\\b\" [1]");
 
 	/* Errors. */
 	assert_int_equal(wd_config_set(config, "int.sub", "1", "test", &error), -1);
