@@ -17,6 +17,7 @@
 #include "wd-auth.h"
 #include "wd-config.h"
 #include "wd-log.h"
+#include "wd-program.h"
 #include "wd-result.h"
 #include "loop-set.h"
 #include "wd-service.h"
@@ -61,48 +62,6 @@ static void on_signal(uv_signal_t *handle, int signum)
 	wd_loop_set_shutdown(m->loops, SHUTDOWN_GRACE_MS);
 }
 
-static int read_log_settings(const struct wd_config *config)
-{
-	const char *level_name, *target, *error;
-	if (wd_config_get_string(config, "log.level", "info", &level_name, &error) < 0 ||
-	    wd_config_get_string(config, "log.target", "stderr", &target, &error) < 0) {
-		fprintf(stderr, "wd-server: %s\n", error);
-		return -1;
-	}
-	int level = wd_log_level_parse(level_name);
-	if (level < 0) {
-		fprintf(stderr, "wd-server: log.level: unknown level \"%s\"\n", level_name);
-		return -1;
-	}
-	wd_log_init("wd-server",
-		    strcmp(target, "syslog") == 0 ? WD_LOG_SINK_SYSLOG : WD_LOG_SINK_STDERR,
-		    (enum wd_log_level)level);
-	return 0;
-}
-
-static struct wd_config *load_config(int argc, char **argv)
-{
-	const char *path = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			path = argv[++i];
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			path = argv[i] + 9;
-	}
-	if (path == NULL && access("conf.d/default.toml", R_OK) == 0)
-		path = "conf.d/default.toml";
-	char *error = NULL;
-	struct wd_config *config = path != NULL ? wd_config_load(path, &error) : wd_config_new();
-	if (config != NULL && (wd_config_apply_env(config, NULL, &error) < 0 ||
-			       wd_config_apply_args(config, argc, argv, &error) < 0))
-		wd_config_free(&config);
-	if (config == NULL) {
-		fprintf(stderr, "wd-server: %s\n", error != NULL ? error : "cannot load configuration");
-		free(error);
-	}
-	return config;
-}
-
 int main(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -116,8 +75,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	struct wd_config *config = load_config(argc, argv);
-	if (config == NULL || read_log_settings(config) < 0)
+	struct wd_config *config = wd_program_config("wd-server", argc, argv);
+	if (config == NULL)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	mongoc_init();

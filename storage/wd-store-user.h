@@ -347,6 +347,11 @@ int wd_store_mailbox_get_by_id(struct wd_store *store, const bson_oid_t *user_id
 int wd_store_mailbox_get_by_special_use(struct wd_store *store, const bson_oid_t *user_id,
 					const char *special_use, struct wd_mailbox **mailbox_r,
 					char **error_r);
+/* WildDuck's cached counters of a mailbox (total:<id>, unseen:<id> in
+   Redis for 24 h, kept by every journal writer; counted from `messages` and
+   cached when absent). */
+int wd_store_mailbox_counters(struct wd_store *store, const bson_oid_t *mailbox, int64_t *total_r,
+			      int64_t *unseen_r, char **error_r);
 void wd_mailbox_free(struct wd_mailbox **mailbox);
 void wd_mailbox_list_free(struct wd_mailbox_list *list);
 

@@ -1,0 +1,6 @@
+/* Routes: autoreplies. (Not written yet: an empty table.) */
+#include "api.h"
+
+const struct api_route api_routes_autoreply[] = {
+	API_ROUTES_END
+};
