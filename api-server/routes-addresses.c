@@ -120,6 +120,26 @@ static bool prepare_address(struct api_request *req, const char *input, char **a
 	return true;
 }
 
+/* Another address document already has `addrview`? (checked before an
+   update: FerretDB's unique-index failure is not reported as a duplicate
+   key). Answers 400 and returns true when it has, or 500 on errors. */
+static bool addrview_taken(struct api_request *req, const char *addrview, const bson_oid_t *id)
+{
+	bson_t *filter = BCON_NEW("addrview", BCON_UTF8(addrview), "_id", "{", "$ne", BCON_OID(id),
+				  "}");
+	int64_t count = 0;
+	char *error = NULL;
+	int ret = wd_store_doc_count(req->ctx->store, WD_STORE_DB_USERS, "addresses", filter, &count,
+				     &error);
+	bson_destroy(filter);
+	if (ret < 0)
+		api_reply_store_error(req, ret, error, "AddressNotFound");
+	else if (count > 0)
+		api_reply_error(req, 400, "AddressExistsError", "This email address already exists");
+	free(error);
+	return ret < 0 || count > 0;
+}
+
 static void address_store_error(struct api_request *req, int ret, char *error,
 				const char *not_found)
 {
@@ -432,6 +452,8 @@ static void put_user_address(struct api_request *req)
 			api_reply_error(req, 400, "ChangeNotAllowed", "Can not change special address");
 			goto out;
 		}
+		if (addrview_taken(req, addrview, &id))
+			goto out;
 		BSON_APPEND_UTF8(&set, "address", address);
 		BSON_APPEND_UTF8(&set, "addrview", addrview);
 	}
@@ -742,7 +764,7 @@ static void put_forwarded(struct api_request *req)
 			api_reply_error(req, 400, "ChangeNotAllowed", "Can not change special address");
 			goto out;
 		}
-		if (!address_rules(req, input, true))
+		if (!address_rules(req, input, true) || addrview_taken(req, addrview, &id))
 			goto out;
 		BSON_APPEND_UTF8(&set, "address", address);
 		BSON_APPEND_UTF8(&set, "addrview", addrview);
