@@ -923,7 +923,7 @@ static const struct api_field list_fields[] = {
 	{ "requiredTags", API_T_STRING, API_F_QUERY | API_F_TRIM | API_F_EMPTY_OK, 0, 1024, NULL,
 	  "Comma separated tags, the address must have all of them" },
 	META_QUERY,
-	API_LISTING_FIELDS,
+	API_PAGE_FIELDS,
 	API_FIELDS_END
 };
 

@@ -143,7 +143,7 @@ static void delete_alias(struct api_request *req)
 static const struct api_field list_fields[] = {
 	{ "query", API_T_STRING, API_F_QUERY | API_F_TRIM | API_F_EMPTY_OK, 0, 255, NULL,
 	  "Partial match of a domain alias or domain name" },
-	API_LISTING_FIELDS,
+	API_PAGE_FIELDS,
 	API_FIELDS_END
 };
 

@@ -984,7 +984,7 @@ static const struct api_field list_fields[] = {
 	{ "metaData", API_T_BOOL, API_F_QUERY, 0, 0, NULL, "Include metaData in the results" },
 	{ "internalData", API_T_BOOL, API_F_QUERY, 0, 0, NULL,
 	  "Include internalData in the results (not for user tokens)" },
-	API_LISTING_FIELDS,
+	API_PAGE_FIELDS,
 	API_FIELDS_END
 };
 

@@ -13,6 +13,7 @@
  *     JSON text, given back parsed (formatMetaData);
  *   - listings: WildDuck's cursor paging fields and answer shape. */
 
+#include "account.h" /* API_PAGE_FIELDS */
 #include "api.h"
 #include "wd-store-user-admin.h"
 
@@ -39,17 +40,11 @@ char *api_metadata_text(const json_t *value);
    JSON, the string itself when it does not parse, {} when absent/empty. */
 json_t *api_metadata_json(const bson_t *doc, const char *key);
 
-/* Listing: fields `limit`, `next`, `previous`, `page` (API_LISTING_FIELDS) in,
+/* Listing: fields `limit`, `next`, `previous`, `page` (account.h's
+   API_PAGE_FIELDS) in,
    {success, query, total, page, previousCursor, nextCursor, results} out.
    `kind` names the cursors. Returns false after answering (400 for a
    cursor that is not ours, or a store error). */
-#define API_LISTING_FIELDS \
-	{ "limit", API_T_INT, API_F_QUERY, 1, 250, NULL, "How many records to return (default 20)" }, \
-	{ "next", API_T_STRING, API_F_QUERY | API_F_EMPTY_OK, 0, 1024, NULL, \
-	  "Cursor value for the next page (nextCursor of the previous answer)" }, \
-	{ "previous", API_T_STRING, API_F_QUERY | API_F_EMPTY_OK, 0, 1024, NULL, \
-	  "Cursor value for the previous page (previousCursor of the previous answer)" }, \
-	{ "page", API_T_INT, API_F_QUERY, 1, 1000000, NULL, "Current page number (informational)" }
 bool api_listing_find(struct api_request *req, const char *kind,
 		   struct wd_store_page_request *preq, struct wd_store_page *page_r);
 /* The answer object (results array filled by the caller, stolen). */
