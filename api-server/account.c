@@ -223,6 +223,44 @@ void api_page_reply_fields(struct api_request *req, json_t *body,
 	json_object_set_new(body, "results", results);
 }
 
+/* ---- collections ---- */
+
+void api_coll_get(struct api_request *req, int db, const char *name, struct api_coll *c)
+{
+	c->store = req->ctx->store;
+	c->db = db;
+	c->client = wd_store_client(c->store, (enum wd_store_db)db);
+	c->coll = wd_store_collection(c->store, c->client, (enum wd_store_db)db, name);
+}
+
+void api_coll_put(struct api_coll *c)
+{
+	mongoc_collection_destroy(c->coll);
+	wd_store_client_release(c->store, (enum wd_store_db)c->db, c->client);
+}
+
+void api_db_failed(struct api_request *req, const char *what, const bson_error_t *error)
+{
+	wd_error("api", "%s %s: %s: %s", api_method_name(req->method), req->url, what,
+		 error->message);
+	api_reply_error(req, 500, "InternalDatabaseError", "Database error, try again later");
+}
+
+char *api_regex_escape(const char *text)
+{
+	size_t len = strlen(text);
+	char *out = malloc(2 * len + 1), *w = out;
+	if (out == NULL)
+		return NULL;
+	for (const char *p = text; *p != '\0'; p++) {
+		if (strchr("\\^$.|?*+()[]{}-/", *p) != NULL)
+			*w++ = '\\';
+		*w++ = *p;
+	}
+	*w = '\0';
+	return out;
+}
+
 /* ---- settings ---- */
 
 int64_t api_account_setting(struct api_request *req, const char *key, int64_t def)

@@ -68,6 +68,22 @@ void api_page_reply_fields(struct api_request *req, json_t *body,
 	{ "page", API_T_INT, API_F_QUERY, 1, 1000000, NULL,                                    \
 	  "Current page number. Informational only, page numbers start from 1" }
 
+/* A collection on a borrowed client for one handler step. */
+struct api_coll {
+	struct wd_store *store;
+	int db; /* enum wd_store_db */
+	mongoc_client_t *client;
+	mongoc_collection_t *coll;
+};
+void api_coll_get(struct api_request *req, int db, const char *name, struct api_coll *c);
+void api_coll_put(struct api_coll *c);
+/* Logs `what` and the driver's message, answers 500 InternalDatabaseError. */
+void api_db_failed(struct api_request *req, const char *what, const bson_error_t *error);
+
+/* `text` with every regular expression metacharacter escaped (malloc'd),
+   for a literal $regex substring match. */
+char *api_regex_escape(const char *text);
+
 /* A positive number stored under `key` in the settings collection (value
    is JSON text), or `def`. */
 int64_t api_account_setting(struct api_request *req, const char *key, int64_t def);
