@@ -10,6 +10,7 @@
 #include "wd-base64.h"
 #include "wd-buffer.h"
 #include "wd-result.h"
+#include "wd-store-message.h"
 #include "wd-store-search.h"
 #include "wd-store-user.h"
 
@@ -590,4 +591,48 @@ bool api_mailbox_require(struct api_request *req, const bson_oid_t *user,
 		return false;
 	}
 	return true;
+}
+
+/* \Deleted + UID EXPUNGE of `uids`: archived unless drafts (or copied). */
+int api_messages_delete(struct api_request *req, const bson_oid_t *mailbox, const uint32_t *uids,
+		       size_t count, size_t *deleted_r, char **error_r)
+{
+	*deleted_r = 0;
+	if (count == 0)
+		return WD_OK;
+	const char *flags[] = { "\\Deleted" };
+	struct wd_flags_change change = {
+		.uids = uids, .uid_count = count, .op = WD_FLAGS_ADD, .flags = flags, .flag_count = 1,
+	};
+	struct wd_flags_result result;
+	memset(&result, 0, sizeof(result));
+	int ret = wd_store_message_flags(req->ctx->store, mailbox, &change, &result, error_r);
+	free(result.modified);
+	if (ret < 0)
+		return ret;
+	uint32_t *expunged = NULL;
+	size_t n = 0;
+	ret = wd_store_message_expunge(req->ctx->store, mailbox, uids, count, NULL, &expunged, &n,
+				       error_r);
+	free(expunged);
+	*deleted_r = n;
+	return ret;
+}
+
+int api_message_read_all(struct api_request *req, const bson_oid_t *id, size_t max,
+			 struct wd_buffer *out, char **error_r)
+{
+	struct wd_message_reader *reader = wd_store_message_open_id(req->ctx->store, id, error_r);
+	if (reader == NULL)
+		return WD_ERROR;
+	int ret = WD_OK;
+	if (wd_message_reader_size(reader) > max) {
+		*error_r = strdup("message too large");
+		ret = WD_ERROR;
+	}
+	bool eof = false;
+	while (ret == WD_OK && !eof)
+		ret = wd_message_reader_read(reader, out, &eof, error_r) < 0 ? WD_ERROR : WD_OK;
+	wd_message_reader_close(&reader);
+	return ret;
 }

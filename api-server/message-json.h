@@ -60,6 +60,16 @@ void api_uid_range_append(bson_t *query, const struct wd_search_uid_range *range
 int api_message_uids(struct api_request *req, const bson_t *query, size_t max, uint32_t **uids_r,
 		     size_t *count_r, char **error_r);
 
+/* \Deleted + UID EXPUNGE of `uids` in `mailbox` (archived unless drafts,
+   as WildDuck's delete); *deleted_r counts the expunged. */
+int api_messages_delete(struct api_request *req, const bson_oid_t *mailbox, const uint32_t *uids,
+			size_t count, size_t *deleted_r, char **error_r);
+
+/* The exact bytes of message `id` appended to `out` (at most `max`). */
+struct wd_buffer;
+int api_message_read_all(struct api_request *req, const bson_oid_t *id, size_t max,
+			 struct wd_buffer *out, char **error_r);
+
 /* Integer value of a BSON field (numbers of any type), `def` otherwise. */
 int64_t api_bson_int(const bson_t *doc, const char *key, int64_t def);
 /* A UTF-8 field (dotted path) or NULL; borrowed from `doc`. */

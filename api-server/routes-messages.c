@@ -1460,32 +1460,6 @@ static void update_messages(struct api_request *req)
 
 /* ------------------------------------------------------------ deletes */
 
-/* \Deleted + UID EXPUNGE of `uids`: archived unless drafts (or copied). */
-static int delete_uids(struct api_request *req, const bson_oid_t *mailbox, const uint32_t *uids,
-		       size_t count, size_t *deleted_r, char **error_r)
-{
-	*deleted_r = 0;
-	if (count == 0)
-		return WD_OK;
-	const char *flags[] = { "\\Deleted" };
-	struct wd_flags_change change = {
-		.uids = uids, .uid_count = count, .op = WD_FLAGS_ADD, .flags = flags, .flag_count = 1,
-	};
-	struct wd_flags_result result;
-	memset(&result, 0, sizeof(result));
-	int ret = wd_store_message_flags(req->ctx->store, mailbox, &change, &result, error_r);
-	free(result.modified);
-	if (ret < 0)
-		return ret;
-	uint32_t *expunged = NULL;
-	size_t n = 0;
-	ret = wd_store_message_expunge(req->ctx->store, mailbox, uids, count, NULL, &expunged, &n,
-				       error_r);
-	free(expunged);
-	*deleted_r = n;
-	return ret;
-}
-
 static void delete_message(struct api_request *req)
 {
 	bson_oid_t user, mailbox;
@@ -1502,7 +1476,7 @@ static void delete_message(struct api_request *req)
 	bson_destroy(&doc);
 	size_t deleted;
 	char *error = NULL;
-	int ret = delete_uids(req, &mailbox, &uid, 1, &deleted, &error);
+	int ret = api_messages_delete(req, &mailbox, &uid, 1, &deleted, &error);
 	if (ret < 0) {
 		api_reply_store_error(req, ret, error, "MessageNotFound");
 		free(error);
@@ -1527,7 +1501,7 @@ static void delete_messages(struct api_request *req)
 	bson_destroy(query);
 	size_t deleted = 0;
 	if (ret == 0)
-		ret = delete_uids(req, &mailbox, uids, count, &deleted, &error);
+		ret = api_messages_delete(req, &mailbox, uids, count, &deleted, &error);
 	free(uids);
 	if (ret < 0) {
 		api_reply_store_error(req, ret, error, "MessageNotFound");

@@ -85,6 +85,10 @@ mongoc_gridfs_bucket_t *wd__outbound_bucket(struct wd_outbound *outbound, mongoc
 /* Delete a queued message's GridFS file (files document and chunks). */
 int wd__outbound_remove_file(struct wd_outbound *outbound, mongoc_client_t *client,
 			     const bson_value_t *file_id, char **error_r);
+/* Remove the GridFS file of queue id `id` when no queue entry refers to it
+   any more (queue-entries.c). */
+int wd__queue_release_file(struct wd_outbound *outbound, mongoc_client_t *client, const char *id,
+			   char **error_r);
 /* ZoneMTA's queue indexes on the sender database, once per object;
    rejections are logged, never fatal. */
 void wd__outbound_ensure_indexes(struct wd_outbound *outbound);

@@ -347,9 +347,8 @@ void wd__queue_reader_close(struct wd_queue_reader *r)
 
 /* ---- after an attempt ---- */
 
-/* Remove the file of `id` when no entry refers to it any more. */
-static int release_file(struct wd_outbound *ob, mongoc_client_t *client, const char *id,
-			char **error_r)
+int wd__queue_release_file(struct wd_outbound *ob, mongoc_client_t *client, const char *id,
+			   char **error_r)
 {
 	mongoc_collection_t *coll = queue_collection(ob, client);
 	bson_t *filter = BCON_NEW("id", BCON_UTF8(id));
@@ -408,7 +407,7 @@ int wd__queue_done(struct wd_outbound *ob, const struct wd_queue_entry *e, char 
 	bson_destroy(&filter);
 	mongoc_collection_destroy(coll);
 	if (ret == WD_OK)
-		ret = release_file(ob, client, e->id, error_r);
+		ret = wd__queue_release_file(ob, client, e->id, error_r);
 	wd_store_client_release(ob->store, WD_STORE_DB_SENDER, client);
 	return ret;
 }

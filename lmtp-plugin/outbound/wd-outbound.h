@@ -70,6 +70,18 @@ struct wd_outbound_message {
 int wd_outbound_queue(struct wd_outbound *outbound, const struct wd_outbound_message *msg,
 		      char queue_id_r[19], char **error_r);
 
+/* What wd_outbound_remove() returns besides WD_OK / WD_ERROR. */
+#define WD_OUTBOUND_NO_SUCH_ENTRY (-3)  /* no queued message with that id */
+#define WD_OUTBOUND_NOT_OWNER (-4)      /* queued for another user */
+
+/* Removes the entries of queue id `queue_id` that no sender holds (the
+   API's DELETE /users/:user/outbound/:queueId, WildDuck's
+   removeFromQueue): refused for a message queued for another user than
+   `user` (NULL: anyone's). The message file goes once no entry is left.
+   *deleted_r counts the removed entries (queue-remove.c). */
+int wd_outbound_remove(struct wd_outbound *outbound, const char *queue_id, const bson_oid_t *user,
+		       int64_t *deleted_r, char **error_r);
+
 /* Runs the sender in its own thread until stop (sender.enabled). Start
    fails when the sender is already running. Stop returns promptly: an
    SMTP exchange in progress is abandoned and its entry unlocked for the

@@ -459,6 +459,105 @@ def messages(check, c, uid, uid2, imap_port, work_id):
     return trash
 
 
+# ---------------------------------------------------------------- submission
+
+def queued(c, uid, mailbox, msg_id):
+    """{queueId: set of recipients} of a stored message (its zone-queue entries)."""
+    m = c.get("/users/%s/mailboxes/%s/messages/%d" % (uid, mailbox, msg_id)).json
+    return {q["queueId"]: {e["recipient"] for e in q["entries"]} for q in m.get("outbound", [])}
+
+
+def submission(check, c, uid, uid2):
+    boxes = mailboxes_by_path(c, uid)
+    sent, drafts, inbox = boxes["Sent Mail"]["id"], boxes["Drafts"]["id"], boxes["INBOX"]["id"]
+    sub = "/users/%s/submit" % uid
+    res = c.post(sub, {"from": {"name": "Someone", "address": "evil@other.org"},
+                       "to": [{"name": "Rcpt", "address": "rcpt@example.net"}],
+                       "cc": [{"address": "cc@example.net"}], "bcc": [{"address": "bcc@example.net"}],
+                       "subject": "Submitted", "text": "Hello there", "html": "<b>Hello</b>"})
+    check.status(res, 200, "submit")
+    msg = res.json.get("message", {})
+    qid = msg.get("queueId") or ""
+    check(msg.get("mailbox") == sent and isinstance(msg.get("id"), int), "submit stored in Sent", repr(res))
+    check(re.fullmatch(r"[0-9a-f]{18}", qid) is not None, "queue id format", repr(qid))
+    check(queued(c, uid, sent, msg.get("id", 0)) == {qid: {"rcpt@example.net", "cc@example.net",
+                                                          "bcc@example.net"}},
+          "zone-queue entries for every recipient", repr(queued(c, uid, sent, msg.get("id", 0))))
+    eml = c.get("/users/%s/mailboxes/%s/messages/%d/message.eml" % (uid, sent, msg.get("id", 0))).body
+    check(b"Bcc:" not in eml and b"From: Someone <alice@example.com>\r\n" in eml,
+          "sent copy: no Bcc, From forced to the user's address", repr(eml[:300]))
+    m = c.get("/users/%s/mailboxes/%s/messages/%d" % (uid, sent, msg.get("id", 0))).json
+    check(m.get("seen") is True and m.get("subject") == "Submitted", "sent copy seen")
+
+    res = c.post(sub, {"to": [{"address": "later@example.net"}], "subject": "Only stored",
+                       "uploadOnly": True, "isDraft": True})
+    check(res.status == 200 and res.json["message"].get("queueId") is False and
+          res.json["message"].get("mailbox") == drafts, "uploadOnly draft: stored, not queued", repr(res))
+    before = message_count(c, uid, sent)
+    check.status(c.post(sub, {"to": "rcpt@example.net"}), 400, "submit with a bad to")
+    check.status(c.post(sub, {"to": [{"address": "no-at-sign"}], "text": "x"}), 400, "submit bad address")
+    check.status(c.post(sub, {"text": "x", "bogus": True}), 400, "submit unknown key")
+    check.status(c.post(sub, {"text": "x", "mailbox": NOID}), 404, "submit to unknown mailbox")
+    check.status(c.post("/users/%s/submit" % NOID, {"text": "x"}), 404, "submit unknown user")
+    check(message_count(c, uid, sent) == before, "refused submits stored nothing")
+
+    # the queued message is taken back
+    out = "/users/%s/outbound/" % uid
+    res = c.delete("/users/%s/outbound/%s" % (uid2, qid))
+    check(res.status == 200 and res.json.get("success") is False and
+          res.json.get("code") == "NotEnoughPrivileges", "another user cannot unqueue", repr(res))
+    check(len(queued(c, uid, sent, msg.get("id", 0)).get(qid, ())) == 3, "refused unqueue changed nothing")
+    check.status(c.delete(out + "zz-not-hex-zzzzzzzz"), 400, "malformed queue id")
+    res = c.delete(out + qid)
+    check(res.status == 200 and res.json.get("success") is True and res.json.get("deleted") == 3,
+          "delete outbound", repr(res))
+    check(queued(c, uid, sent, msg.get("id", 0)) == {}, "queue entries gone")
+    res = c.delete(out + qid)
+    check(res.json.get("success") is False and res.json.get("code") == "NoSuchQueueEntry",
+          "second delete: no such entry", repr(res))
+
+    # forward a stored message
+    raw = plain_message("Forward me")
+    up = c.post("/users/%s/mailboxes/%s/messages" % (uid, inbox), raw=raw).json["message"]["id"]
+    fwd = "/users/%s/mailboxes/%s/messages/%d/forward" % (uid, inbox, up)
+    res = c.post(fwd, {"addresses": ["fwd1@example.net", "fwd2@example.net"]})
+    check.status(res, 200, "forward stored message")
+    fqid = res.json.get("queueId")
+    check(res.json.get("forwarded") == [{"seq": "001", "type": "mail", "value": "fwd1@example.net"},
+                                        {"seq": "002", "type": "mail", "value": "fwd2@example.net"}],
+          "forwarded list", repr(res))
+    check(queued(c, uid, inbox, up) == {fqid: {"fwd1@example.net", "fwd2@example.net"}},
+          "forward queued for the targets", repr(queued(c, uid, inbox, up)))
+    res = c.post(fwd, {})
+    check(res.status == 200 and res.json.get("forwarded") == [], "forward without targets")
+    check.status(c.post("/users/%s/mailboxes/%s/messages/999999/forward" % (uid, inbox),
+                        {"addresses": ["x@example.net"]}), 404, "forward unknown message")
+    check.status(c.post(fwd, {"addresses": "x@example.net,"}), 200, "addresses as a string list")
+    check.status(c.post(fwd, {"target": 0}), 400, "forward target out of range")
+
+    # send a stored draft
+    draft_raw = ("From: alice@example.com\r\nTo: Dora <dora@example.net>\r\nSubject: Draft to send\r\n"
+                 "Message-ID: <draft-1@example.com>\r\n\r\nDraft body\r\n").encode()
+    res = c.post("/users/%s/mailboxes/%s/messages" % (uid, drafts),
+                 {"raw": base64.b64encode(draft_raw).decode(), "draft": True})
+    duid = res.json["message"]["id"]
+    check.status(c.post("/users/%s/mailboxes/%s/messages/%d/submit" % (uid, inbox, up), {}), 400,
+                 "submit a message that is not a draft")
+    res = c.post("/users/%s/mailboxes/%s/messages/%d/submit" % (uid, drafts, duid), {})
+    check.status(res, 200, "submit stored draft")
+    sqid = res.json.get("queueId")
+    smsg = res.json.get("message") or {}
+    check(smsg.get("mailbox") == sent and smsg.get("size") == len(draft_raw), "draft moved to Sent", repr(res))
+    check.status(c.get("/users/%s/mailboxes/%s/messages/%d" % (uid, drafts, duid)), 404, "draft gone")
+    sm = c.get("/users/%s/mailboxes/%s/messages/%d" % (uid, sent, smsg.get("id", 0))).json
+    check(sm.get("draft") is False and sm.get("seen") is True, "sent draft flags", repr(sm)[:200])
+    check(queued(c, uid, sent, smsg.get("id", 0)) == {sqid: {"dora@example.net"}}, "draft queued")
+    check(c.get("/users/%s/mailboxes/%s/messages/%d/message.eml" % (uid, sent, smsg.get("id", 0))).body
+          == draft_raw, "sent draft byte-identical")
+    check.status(c.post("/users/%s/mailboxes/%s/messages/999999/submit" % (uid, drafts), {}), 404,
+                 "submit unknown draft")
+
+
 def main():
     skip_without_stack()
     wd_api, wd_server, wdctl = sys.argv[1:4]
@@ -472,6 +571,7 @@ def main():
         c = api.client()
         work_id = mailboxes(check, c, uid, uid2)
         messages(check, c, uid, uid2, server.port, work_id)
+        submission(check, c, uid, uid2)
     finally:
         server.stop()
         code = api.stop()
