@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void api_account_meta(struct api_request *req, struct wd_auth_meta *meta_r)
 {
@@ -244,6 +245,37 @@ void api_db_failed(struct api_request *req, const char *what, const bson_error_t
 	wd_error("api", "%s %s: %s: %s", api_method_name(req->method), req->url, what,
 		 error->message);
 	api_reply_error(req, 500, "InternalDatabaseError", "Database error, try again later");
+}
+
+bson_t *api_find_one(struct api_request *req, int db, const char *collection,
+		     const bson_t *filter, bool *failed_r)
+{
+	*failed_r = false;
+	struct api_coll c;
+	api_coll_get(req, db, collection, &c);
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(c.coll, filter, NULL, NULL);
+	const bson_t *doc;
+	bson_t *out = NULL;
+	if (mongoc_cursor_next(cursor, &doc))
+		out = bson_copy(doc);
+	bson_error_t error;
+	if (mongoc_cursor_error(cursor, &error)) {
+		if (out != NULL)
+			bson_destroy(out);
+		out = NULL;
+		api_db_failed(req, collection, &error);
+		*failed_r = true;
+	}
+	mongoc_cursor_destroy(cursor);
+	api_coll_put(&c);
+	return out;
+}
+
+int64_t api_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 char *api_regex_escape(const char *text)

@@ -80,6 +80,15 @@ void api_coll_put(struct api_coll *c);
 /* Logs `what` and the driver's message, answers 500 InternalDatabaseError. */
 void api_db_failed(struct api_request *req, const char *what, const bson_error_t *error);
 
+/* The first document of `filter` in `collection` (a copy to destroy), NULL
+   when there is none; *failed_r true when the database failed (answered
+   500). */
+bson_t *api_find_one(struct api_request *req, int db, const char *collection,
+		     const bson_t *filter, bool *failed_r);
+
+/* Milliseconds since the epoch. */
+int64_t api_now_ms(void);
+
 /* `text` with every regular expression metacharacter escaped (malloc'd),
    for a literal $regex substring match. */
 char *api_regex_escape(const char *text);

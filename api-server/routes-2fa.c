@@ -10,8 +10,10 @@
  * first method bumps authVersion (older access tokens end) and asks other
  * sessions to log out; every change is in the auth log.
  *
- * The QR code of the setup answer is a data: URL of a PNG when wd-api was
- * built with libqrencode (HAVE_QRENCODE), else the otpauth:// URL itself. */
+ * The setup answer's `qrcode` is the otpauth:// URL itself, not WildDuck's
+ * data: URL of a QR code PNG: no QR library is built in yet (Debian's
+ * libqrencode-dev would do); clients that draw their own QR code from the
+ * URL work with either. */
 #include "account.h"
 #include "api.h"
 
@@ -25,10 +27,6 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef HAVE_QRENCODE
-#include "qr-png.h"
-#endif
 
 /* ---- TOTP ---- */
 
@@ -49,15 +47,7 @@ static void post_totp_setup(struct api_request *req)
 		free(error);
 		return;
 	}
-	json_t *qrcode = NULL;
-#ifdef HAVE_QRENCODE
-	char *data_url = api_qr_png_data_url(setup.url);
-	if (data_url != NULL)
-		qrcode = json_string(data_url);
-	free(data_url);
-#endif
-	if (qrcode == NULL)
-		qrcode = json_string(setup.url);
+	json_t *qrcode = json_string(setup.url);
 	api_reply_ok(req, json_pack("{s:b,s:s,s:o}", "success", 1, "seed", setup.seed, "qrcode",
 				    qrcode));
 	OPENSSL_cleanse(setup.seed, sizeof(setup.seed));

@@ -25,13 +25,6 @@
 
 static const char *const all_scopes[] = { "imap", "pop3", "smtp", NULL };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static json_t *asp_json(const bson_t *doc)
 {
 	json_t *out = json_object();
@@ -102,7 +95,7 @@ static bool asps_find(struct api_request *req, const bson_t *filter, json_t *res
 				BCON_INT64(10000));
 	mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
 	const bson_t *doc;
-	int64_t now = now_ms();
+	int64_t now = api_now_ms();
 	while (mongoc_cursor_next(c, &doc)) {
 		if (expired(doc, now) || (!show_all && has_ttl(doc)))
 			continue;

@@ -280,27 +280,15 @@ static void get_authlog_event(struct api_request *req)
 	if (!api_require_user(req, &user))
 		return;
 	api_oid(req, "event", &event);
-	struct wd_store *store = req->ctx->store;
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_USERS);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_USERS, "authlog");
 	bson_t *filter = BCON_NEW("_id", BCON_OID(&event), "user", BCON_OID(&user));
-	mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
-	const bson_t *doc;
-	json_t *body = NULL;
-	bson_error_t error;
-	if (mongoc_cursor_next(c, &doc))
-		body = event_json(doc);
-	bool failed = mongoc_cursor_error(c, &error);
-	mongoc_cursor_destroy(c);
+	bool failed;
+	bson_t *doc = api_find_one(req, WD_STORE_DB_USERS, "authlog", filter, &failed);
 	bson_destroy(filter);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_USERS, client);
-	if (failed) {
-		json_decref(body);
-		wd_error("api", "authlog event: %s", error.message);
-		api_reply_error(req, 500, "InternalDatabaseError", "Database error, try again later");
+	if (failed)
 		return;
-	}
+	json_t *body = doc != NULL ? event_json(doc) : NULL;
+	if (doc != NULL)
+		bson_destroy(doc);
 	if (body == NULL) {
 		api_reply_error(req, 404, "EventNotFound", "Event was not found");
 		return;

@@ -169,25 +169,12 @@ static void get_autoreply(struct api_request *req)
 	bson_oid_t user;
 	if (!api_require_user(req, &user))
 		return;
-	struct api_coll c;
-	api_coll_get(req, WD_STORE_DB_MAIN, "autoreplies", &c);
 	bson_t *filter = BCON_NEW("user", BCON_OID(&user));
-	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(c.coll, filter, NULL, NULL);
-	const bson_t *found;
-	bson_t *doc = NULL;
-	if (mongoc_cursor_next(cursor, &found))
-		doc = bson_copy(found);
-	bson_error_t error;
-	bool failed = mongoc_cursor_error(cursor, &error);
-	mongoc_cursor_destroy(cursor);
+	bool failed;
+	bson_t *doc = api_find_one(req, WD_STORE_DB_MAIN, "autoreplies", filter, &failed);
 	bson_destroy(filter);
-	api_coll_put(&c);
-	if (failed) {
-		if (doc != NULL)
-			bson_destroy(doc);
-		api_db_failed(req, "find", &error);
+	if (failed)
 		return;
-	}
 	bson_iter_t it;
 	json_t *body = json_object();
 	json_object_set_new(body, "success", json_true());

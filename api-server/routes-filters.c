@@ -36,13 +36,6 @@
 static const char *const header_keys[] = { "from", "to", "subject", "listId", NULL };
 static const char *const action_flags[] = { "seen", "flag", "delete", "spam", NULL };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- input: query and action ---- */
 
 enum slot { SLOT_ABSENT, SLOT_EMPTY, SLOT_SET };
@@ -727,28 +720,14 @@ static void get_filters(struct api_request *req)
 
 /* ---- one filter ---- */
 
-/* The filter document (malloc'd), NULL when absent; *failed_r when answered. */
+/* The filter document (a copy), NULL when absent; *failed_r when answered. */
 static bson_t *filter_load(struct api_request *req, const bson_oid_t *user, const bson_oid_t *id,
 			   bool *failed_r)
 {
-	*failed_r = false;
-	struct api_coll c;
-	api_coll_get(req, WD_STORE_DB_MAIN, "filters", &c);
 	bson_t *filter = BCON_NEW("_id", BCON_OID(id), "user", BCON_OID(user));
-	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(c.coll, filter, NULL, NULL);
-	const bson_t *doc;
-	bson_t *out = NULL;
-	if (mongoc_cursor_next(cursor, &doc))
-		out = bson_copy(doc);
-	bson_error_t error;
-	if (mongoc_cursor_error(cursor, &error)) {
-		api_db_failed(req, "load", &error);
-		*failed_r = true;
-	}
-	mongoc_cursor_destroy(cursor);
+	bson_t *doc = api_find_one(req, WD_STORE_DB_MAIN, "filters", filter, failed_r);
 	bson_destroy(filter);
-	api_coll_put(&c);
-	return out;
+	return doc;
 }
 
 static void get_filter(struct api_request *req)
@@ -934,7 +913,7 @@ static void post_filter(struct api_request *req)
 		BSON_APPEND_OID(&action, "mailbox", &in.mailbox);
 	bson_append_document_end(&doc, &action);
 	BSON_APPEND_BOOL(&doc, "disabled", api_bool(req, "disabled", false));
-	BSON_APPEND_DATE_TIME(&doc, "created", now_ms());
+	BSON_APPEND_DATE_TIME(&doc, "created", api_now_ms());
 	const char *name = api_str(req, "name", NULL);
 	if (name != NULL && name[0] != '\0')
 		BSON_APPEND_UTF8(&doc, "name", name);

@@ -75,29 +75,16 @@ static mongoc_gridfs_bucket_t *bucket_open(struct api_request *req, mongoc_clien
 	return bucket;
 }
 
-/* The storage.files document of a user's file (copy), NULL when absent;
+/* The storage.files document of a user's file (a copy), NULL when absent;
    *failed_r when answered. */
 static bson_t *file_load(struct api_request *req, const bson_oid_t *user, const bson_oid_t *file,
 			 bool *failed_r)
 {
-	*failed_r = false;
-	struct api_coll c;
-	api_coll_get(req, WD_STORE_DB_GRIDFS, STORAGE_BUCKET ".files", &c);
 	bson_t *filter = BCON_NEW("_id", BCON_OID(file), "metadata.user", BCON_OID(user));
-	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(c.coll, filter, NULL, NULL);
-	const bson_t *doc;
-	bson_t *out = NULL;
-	if (mongoc_cursor_next(cursor, &doc))
-		out = bson_copy(doc);
-	bson_error_t error;
-	if (mongoc_cursor_error(cursor, &error)) {
-		api_db_failed(req, "storage.files", &error);
-		*failed_r = true;
-	}
-	mongoc_cursor_destroy(cursor);
+	bson_t *doc = api_find_one(req, WD_STORE_DB_GRIDFS, STORAGE_BUCKET ".files", filter,
+				   failed_r);
 	bson_destroy(filter);
-	api_coll_put(&c);
-	return out;
+	return doc;
 }
 
 /* ---- POST /users/:user/storage ---- */
