@@ -12,6 +12,7 @@
 #include "wd-result.h"
 #include "wd-store-message.h"
 #include "wd-store-search.h"
+#include "wd-store-update-lock.h"
 #include "wd-store-user.h"
 
 #include <ctype.h>
@@ -601,13 +602,7 @@ int api_messages_delete(struct api_request *req, const bson_oid_t *mailbox, cons
 	if (count == 0)
 		return WD_OK;
 	const char *flags[] = { "\\Deleted" };
-	struct wd_flags_change change = {
-		.uids = uids, .uid_count = count, .op = WD_FLAGS_ADD, .flags = flags, .flag_count = 1,
-	};
-	struct wd_flags_result result;
-	memset(&result, 0, sizeof(result));
-	int ret = wd_store_message_flags(req->ctx->store, mailbox, &change, &result, error_r);
-	free(result.modified);
+	int ret = api_message_flags(req, mailbox, uids, count, WD_FLAGS_ADD, flags, 1, error_r);
 	if (ret < 0)
 		return ret;
 	uint32_t *expunged = NULL;
@@ -634,5 +629,53 @@ int api_message_read_all(struct api_request *req, const bson_oid_t *id, size_t m
 	while (ret == WD_OK && !eof)
 		ret = wd_message_reader_read(reader, out, &eof, error_r) < 0 ? WD_ERROR : WD_OK;
 	wd_message_reader_close(&reader);
+	return ret;
+}
+
+int api_message_flags(struct api_request *req, const bson_oid_t *mailbox, const uint32_t *uids,
+		      size_t count, enum wd_flags_op op, const char *const *flags, size_t flag_count,
+		      char **error_r)
+{
+	if (count == 0 || flag_count == 0)
+		return WD_OK;
+	struct wd_flags_change change = {
+		.uids = uids, .uid_count = count, .op = op, .flags = flags, .flag_count = flag_count,
+	};
+	struct wd_flags_result result;
+	memset(&result, 0, sizeof(result));
+	int ret = wd_store_message_flags(req->ctx->store, mailbox, &change, &result, error_r);
+	free(result.modified);
+	return ret;
+}
+
+int api_update_locked(struct api_request *req, const bson_oid_t *mailbox, const char *collection,
+		      const bson_t *filter, const bson_t *update, bool many, int64_t *matched_r,
+		      char **error_r)
+{
+	struct wd_store *store = req->ctx->store;
+	char name[32] = "mb:";
+	bson_oid_to_string(mailbox, name + 3);
+	struct wd_store_update_lock *lock = NULL;
+	if (wd_store_update_lock(store, name, &lock, error_r) < 0)
+		return WD_ERROR;
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, collection);
+	bson_t reply;
+	bson_error_t error;
+	int ret = WD_OK;
+	bool ok = many ? mongoc_collection_update_many(coll, filter, update, NULL, &reply, &error) :
+			 mongoc_collection_update_one(coll, filter, update, NULL, &reply, &error);
+	if (!ok) {
+		*error_r = strdup(error.message);
+		ret = WD_ERROR;
+	} else if (matched_r != NULL) {
+		bson_iter_t iter;
+		*matched_r = bson_iter_init_find(&iter, &reply, "matchedCount") ?
+				     bson_iter_as_int64(&iter) : 0;
+	}
+	bson_destroy(&reply);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	wd_store_update_unlock(store, &lock);
 	return ret;
 }

@@ -70,6 +70,21 @@ struct wd_buffer;
 int api_message_read_all(struct api_request *req, const bson_oid_t *id, size_t max,
 			 struct wd_buffer *out, char **error_r);
 
+/* One STORE of `flags` on `uids` (nothing to do when either is empty). */
+#include "wd-store-message.h"
+int api_message_flags(struct api_request *req, const bson_oid_t *mailbox, const uint32_t *uids,
+		      size_t count, enum wd_flags_op op, const char *const *flags, size_t flag_count,
+		      char **error_r);
+
+/* One update (or update_many) of `collection` in the main database under
+   the store's update lock of `mailbox` ("mb:<id>", the lock UID and MODSEQ
+   allocation take), so that on FerretDB (no atomic updates) a plain field
+   change cannot undo a concurrent one. *matched_r (may be NULL) gets
+   matchedCount. */
+int api_update_locked(struct api_request *req, const bson_oid_t *mailbox, const char *collection,
+		      const bson_t *filter, const bson_t *update, bool many, int64_t *matched_r,
+		      char **error_r);
+
 /* Integer value of a BSON field (numbers of any type), `def` otherwise. */
 int64_t api_bson_int(const bson_t *doc, const char *key, int64_t def);
 /* A UTF-8 field (dotted path) or NULL; borrowed from `doc`. */

@@ -21,8 +21,8 @@
  * WildDuck. Error codes are WildDuck's mailbox-handler ones: NONEXISTENT
  * (404), ALREADYEXISTS and CANNOT (400). */
 #include "api.h"
+#include "message-json.h"
 
-#include "wd-store-update-lock.h"
 #include "wd-store-user.h"
 
 #include <mongoc/mongoc.h>
@@ -265,35 +265,17 @@ static void get_mailbox(struct api_request *req)
 static int mailbox_set_fields(struct api_request *req, const bson_oid_t *user,
 			      const bson_oid_t *mailbox, const bson_t *set, char **error_r)
 {
-	struct wd_store *store = req->ctx->store;
-	char name[32] = "mb:";
-	bson_oid_to_string(mailbox, name + 3);
-	struct wd_store_update_lock *lock = NULL;
-	if (wd_store_update_lock(store, name, &lock, error_r) < 0)
-		return WD_STORE_ERR_DATABASE;
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "mailboxes");
 	bson_t *filter = BCON_NEW("_id", BCON_OID(mailbox), "user", BCON_OID(user));
-	bson_t update = BSON_INITIALIZER, reply;
+	bson_t update = BSON_INITIALIZER;
 	BSON_APPEND_DOCUMENT(&update, "$set", set);
-	bson_error_t error;
-	int ret = WD_STORE_OK;
-	if (!mongoc_collection_update_one(coll, filter, &update, NULL, &reply, &error)) {
-		*error_r = strdup(error.message);
-		ret = WD_STORE_ERR_DATABASE;
-	} else {
-		bson_iter_t iter;
-		if (bson_iter_init_find(&iter, &reply, "matchedCount") &&
-		    bson_iter_as_int64(&iter) == 0)
-			ret = WD_STORE_ERR_NOT_FOUND;
-	}
-	bson_destroy(&reply);
+	int64_t matched = 0;
+	int ret = api_update_locked(req, mailbox, "mailboxes", filter, &update, false, &matched,
+				    error_r);
 	bson_destroy(&update);
 	bson_destroy(filter);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-	wd_store_update_unlock(store, &lock);
-	return ret;
+	if (ret < 0)
+		return WD_STORE_ERR_DATABASE;
+	return matched == 0 ? WD_STORE_ERR_NOT_FOUND : WD_STORE_OK;
 }
 
 static void update_mailbox(struct api_request *req)

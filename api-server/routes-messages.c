@@ -37,7 +37,6 @@
 #include "wd-store-attachment.h"
 #include "wd-store-message.h"
 #include "wd-store-search.h"
-#include "wd-store-update-lock.h"
 #include "wd-store-user.h"
 #include "wd-str.h"
 
@@ -772,14 +771,8 @@ static json_t *outbound_entries(struct api_request *req, const bson_t *doc)
 static int mark_seen(struct api_request *req, const bson_oid_t *mailbox, uint32_t uid)
 {
 	const char *flags[] = { "\\Seen" };
-	struct wd_flags_change change = {
-		.uids = &uid, .uid_count = 1, .op = WD_FLAGS_ADD, .flags = flags, .flag_count = 1,
-	};
-	struct wd_flags_result result;
-	memset(&result, 0, sizeof(result));
 	char *error = NULL;
-	int ret = wd_store_message_flags(req->ctx->store, mailbox, &change, &result, &error);
-	free(result.modified);
+	int ret = api_message_flags(req, mailbox, &uid, 1, WD_FLAGS_ADD, flags, 1, &error);
 	if (ret < 0) {
 		wd_warning("api", "markAsSeen: %s", error != NULL ? error : "?");
 		free(error);
@@ -1269,23 +1262,11 @@ static int apply_flags(struct api_request *req, const bson_oid_t *mailbox, const
 		else
 			remove[remove_n++] = flags[i];
 	}
-	for (int pass = 0; pass < 2; pass++) {
-		size_t n = pass == 0 ? add_n : remove_n;
-		if (n == 0 || count == 0)
-			continue;
-		struct wd_flags_change change = {
-			.uids = uids, .uid_count = count,
-			.op = pass == 0 ? WD_FLAGS_ADD : WD_FLAGS_REMOVE,
-			.flags = pass == 0 ? add : remove, .flag_count = n,
-		};
-		struct wd_flags_result result;
-		memset(&result, 0, sizeof(result));
-		int ret = wd_store_message_flags(req->ctx->store, mailbox, &change, &result, error_r);
-		free(result.modified);
-		if (ret < 0)
-			return ret;
-	}
-	return WD_OK;
+	int ret = api_message_flags(req, mailbox, uids, count, WD_FLAGS_ADD, add, add_n, error_r);
+	if (ret == WD_OK)
+		ret = api_message_flags(req, mailbox, uids, count, WD_FLAGS_REMOVE, remove, remove_n,
+					error_r);
+	return ret;
 }
 
 /* expires and metaData: plain fields of the messages, under the mailbox's
@@ -1311,16 +1292,6 @@ static int apply_fields(struct api_request *req, const bson_oid_t *mailbox, cons
 		bson_destroy(&set);
 		return WD_OK;
 	}
-	struct wd_store *store = req->ctx->store;
-	char name[32] = "mb:";
-	bson_oid_to_string(mailbox, name + 3);
-	struct wd_store_update_lock *lock = NULL;
-	if (wd_store_update_lock(store, name, &lock, error_r) < 0) {
-		bson_destroy(&set);
-		return WD_ERROR;
-	}
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
 	bson_t filter = BSON_INITIALIZER, in, list, update = BSON_INITIALIZER;
 	BSON_APPEND_OID(&filter, "mailbox", mailbox);
 	bson_append_document_begin(&filter, "uid", -1, &in);
@@ -1334,18 +1305,10 @@ static int apply_fields(struct api_request *req, const bson_oid_t *mailbox, cons
 	bson_append_array_end(&in, &list);
 	bson_append_document_end(&filter, &in);
 	BSON_APPEND_DOCUMENT(&update, "$set", &set);
-	bson_error_t error;
-	int ret = WD_OK;
-	if (!mongoc_collection_update_many(coll, &filter, &update, NULL, NULL, &error)) {
-		*error_r = strdup(error.message);
-		ret = WD_ERROR;
-	}
+	int ret = api_update_locked(req, mailbox, "messages", &filter, &update, true, NULL, error_r);
 	bson_destroy(&update);
 	bson_destroy(&filter);
 	bson_destroy(&set);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-	wd_store_update_unlock(store, &lock);
 	return ret;
 }
 

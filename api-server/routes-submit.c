@@ -24,7 +24,6 @@
 #include "wd-result.h"
 #include "wd-store-counter.h"
 #include "wd-store-message.h"
-#include "wd-store-update-lock.h"
 #include "wd-store-user.h"
 
 #include <mongoc/mongoc.h>
@@ -136,38 +135,20 @@ static void reply_queue_error(struct api_request *req, int ret, char *error)
 static void add_outbound(struct api_request *req, const bson_oid_t *mailbox, uint32_t uid,
 			 const char *queue_id)
 {
-	struct wd_store *store = req->ctx->store;
-	char name[32] = "mb:";
-	bson_oid_to_string(mailbox, name + 3);
-	struct wd_store_update_lock *lock = NULL;
-	char *error = NULL;
-	if (wd_store_update_lock(store, name, &lock, &error) < 0) {
-		free(error);
-		return;
-	}
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
 	bson_t *filter = BCON_NEW("mailbox", BCON_OID(mailbox), "uid", BCON_INT64(uid));
 	bson_t *update = BCON_NEW("$addToSet", "{", "outbound", BCON_UTF8(queue_id), "}");
-	mongoc_collection_update_one(coll, filter, update, NULL, NULL, NULL);
+	char *error = NULL;
+	api_update_locked(req, mailbox, "messages", filter, update, false, NULL, &error);
+	free(error);
 	bson_destroy(update);
 	bson_destroy(filter);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-	wd_store_update_unlock(store, &lock);
 }
 
 static int set_flags(struct api_request *req, const bson_oid_t *mailbox, uint32_t uid,
 		     enum wd_flags_op op, const char *const *flags, size_t count)
 {
-	struct wd_flags_change change = {
-		.uids = &uid, .uid_count = 1, .op = op, .flags = flags, .flag_count = count,
-	};
-	struct wd_flags_result result;
-	memset(&result, 0, sizeof(result));
 	char *error = NULL;
-	int ret = wd_store_message_flags(req->ctx->store, mailbox, &change, &result, &error);
-	free(result.modified);
+	int ret = api_message_flags(req, mailbox, &uid, 1, op, flags, count, &error);
 	free(error);
 	return ret;
 }
