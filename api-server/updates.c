@@ -5,7 +5,15 @@
  * "suspend"; the hub thread takes it to mark streams due and resume them.
  * Both call into libmicrohttpd (suspend / resume) with the mutex held, in
  * that order only, so a wake-up can never slip between the reader's check
- * and its suspension. Journal reads run without the mutex. */
+ * and its suspension. Journal reads run without the mutex.
+ *
+ * libmicrohttpd calls the response's free callback while it holds its own
+ * connection-cleanup mutex, which MHD_resume_connection also takes: the
+ * free callback must therefore never wait for our mutex (the hub may hold
+ * it inside a resume). It only marks the stream dead; the hub thread
+ * unlinks and frees dead streams on its next tick. A dead stream is never
+ * resumed: its `suspended` is false (a suspended connection is never
+ * cleaned up), and only its reader, which no longer runs, sets it. */
 #include "updates.h"
 
 #include "wd-buffer.h"
@@ -17,6 +25,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +48,7 @@ struct stream {
 	bool suspended;
 	bool closing;
 	bool error_sent;
+	atomic_bool dead;  /* libmicrohttpd is done with it: free on the next tick */
 	unsigned idle_counter;
 	int64_t last_write_ms;
 	struct wd_buffer out;
@@ -287,18 +297,29 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
 	struct stream *s = cls;
-	struct api_updates *hub = s->hub;
-	pthread_mutex_lock(&hub->lock);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		hub->streams = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	hub->count--;
-	pthread_mutex_unlock(&hub->lock);
-	wd_buffer_release(&s->out);
-	free(s);
+	atomic_store(&s->dead, true);
+}
+
+/* With the lock held: unlinks and frees the streams libmicrohttpd is done
+   with. */
+static void reap_dead(struct api_updates *hub)
+{
+	struct stream *s = hub->streams;
+	while (s != NULL) {
+		struct stream *next = s->next;
+		if (atomic_load(&s->dead)) {
+			if (s->prev != NULL)
+				s->prev->next = s->next;
+			else
+				hub->streams = s->next;
+			if (s->next != NULL)
+				s->next->prev = s->prev;
+			hub->count--;
+			wd_buffer_release(&s->out);
+			free(s);
+		}
+		s = next;
+	}
 }
 
 /* The newest journal entry of the user (where a stream without
@@ -387,7 +408,7 @@ static void on_event(struct api_updates *hub, const struct wd_notify_event *even
 		return;
 	pthread_mutex_lock(&hub->lock);
 	for (struct stream *s = hub->streams; s != NULL; s = s->next) {
-		if (bson_oid_equal(&s->user, &event->user)) {
+		if (!atomic_load(&s->dead) && bson_oid_equal(&s->user, &event->user)) {
 			s->due = true;
 			wake(s);
 		}
@@ -409,6 +430,7 @@ static void on_tick(uv_timer_t *timer)
 		poll = true;
 	}
 	hub->subscribed = subscribed;
+	reap_dead(hub);
 	for (struct stream *s = hub->streams; s != NULL; s = s->next) {
 		if (poll)
 			s->due = true;
@@ -497,6 +519,8 @@ void api_updates_shutdown(struct api_updates *hub)
 	pthread_mutex_lock(&hub->lock);
 	hub->stopping = true;
 	for (struct stream *s = hub->streams; s != NULL; s = s->next) {
+		if (atomic_load(&s->dead))
+			continue;
 		s->closing = true;
 		wake(s);
 	}
@@ -511,6 +535,8 @@ void api_updates_destroy(struct api_updates **updates)
 	uv_async_send(&hub->stop_async);
 	uv_thread_join(&hub->thread);
 	uv_loop_close(&hub->loop);
+	/* the daemon is stopped: every stream is dead */
+	reap_dead(hub);
 	pthread_mutex_destroy(&hub->lock);
 	free(hub);
 	*updates = NULL;
