@@ -79,6 +79,19 @@ wd-server (self-signed certificate above):
                    then: a LOGIN alice secret / b LIST "" "*" / c SELECT INBOX / d LOGOUT
 INFO
 fi
+if [ -x build/api-server/wd-api ]; then
+  api_port=$(sed -n '/^\[api\]/,/^\[/s/^port *= *//p' conf.d/default.toml | head -1)
+  api="http://127.0.0.1:${api_port:-8080}"
+  cat <<INFO
+wd-api (WildDuck's HTTP API, loopback; no token needed until api.accessToken is set):
+  API:             $api   (OpenAPI: $api/openapi.json, reference: docs/api.md)
+  Health:          curl -s $api/health
+  Create a user:   curl -s -XPOST $api/users -H 'Content-Type: application/json' -d '{"username":"bob","password":"secret-bob","address":"bob@localhost"}'
+  List mailboxes:  curl -s $api/users/<id>/mailboxes
+  User token:      curl -s -XPOST $api/authenticate -H 'Content-Type: application/json' -d '{"username":"bob","password":"secret-bob","token":true}'
+  Live changes:    curl -sN $api/users/<id>/updates   (EventSource)
+INFO
+fi
 pids=()
 for server in "${servers[@]}"; do
   extra=()
