@@ -83,6 +83,8 @@ static bool granted(enum api_role_id role, const char *resource, enum api_action
 {
 	if (role >= API_ROLE_NONE)
 		return false;
+	if (resource == NULL) /* any caller the token check let in */
+		return true;
 	unsigned bit = 1u << action;
 	for (const struct grant *g = roles[role].grants; g->resource != NULL; g++) {
 		if (strcmp(g->resource, "*") != 0 && strcmp(g->resource, resource) != 0)
@@ -235,6 +237,32 @@ int api_access_token_issue(struct api_context *ctx, const bson_oid_t *user, cons
 	return 0;
 }
 
+void api_access_token_follow(struct api_request *req, const bson_oid_t *user)
+{
+	if (!req->has_token_user || req->token[0] == '\0' || !bson_oid_equal(user, &req->token_user))
+		return;
+	struct api_context *ctx = req->ctx;
+	struct token_data data;
+	if (token_load(ctx, req->token_hash, &data) <= 0)
+		return;
+	struct wd_user *u = NULL;
+	char *error = NULL;
+	if (wd_store_user_get(ctx->store, user, &u, &error) < 0) {
+		wd_warning("api", "token refresh: %s", error);
+		free(error);
+		return;
+	}
+	char user_hex[25], sig[65], key[80], version[32];
+	bson_oid_to_string(user, user_hex);
+	token_signature(ctx->token_secret, req->token, user_hex, true, u->auth_version, data.role,
+			sig);
+	snprintf(key, sizeof(key), "tn:token:%s", req->token_hash);
+	snprintf(version, sizeof(version), "%d", u->auth_version);
+	wd_user_free(&u);
+	const char *hset[] = { "HSET", key, "authVersion", version, "s", sig };
+	redis_simple(ctx, 6, hset);
+}
+
 int api_access_token_revoke(struct api_request *req)
 {
 	if (req->token_hash[0] == '\0')
@@ -300,6 +328,7 @@ static int check_user_token(struct api_request *req, const char *token)
 	req->has_token_user = true;
 	req->token_user = user;
 	memcpy(req->token_hash, hash, sizeof(req->token_hash));
+	snprintf(req->token, sizeof(req->token), "%s", token);
 	return 1;
 }
 
@@ -370,7 +399,10 @@ bool api_access_check(struct api_request *req, const char *query_token, json_t *
 		char hexid[25];
 		bson_oid_to_string(&req->token_user, hexid);
 		own = strcasecmp(hexid, user_text) == 0;
+	} else if (req->has_token_user && (route->flags & API_R_SELF) != 0) {
+		own = true;
 	}
+	req->own_only = own && !granted(req->role, route->resource, route->action, false);
 	if (!granted(req->role, route->resource, route->action, own)) {
 		api_reply_error(req, 403, "MissingPrivileges", "Not enough privileges");
 		return false;

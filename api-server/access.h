@@ -30,6 +30,12 @@ int api_access_token_issue(struct api_context *ctx, const bson_oid_t *user, cons
 			   int64_t auth_version, char token_r[41]);
 /* Deletes the token the request came with (DELETE /authenticate). */
 int api_access_token_revoke(struct api_request *req);
+/* After a change that bumps the caller's own authVersion (its password, its
+   first 2FA method), keeps the token the request came with valid, as
+   WildDuck's req.accessToken.update(): the token is signed again with the
+   user's current authVersion. Other tokens of the user end. No-op unless
+   the request came with a token of `user`. */
+void api_access_token_follow(struct api_request *req, const bson_oid_t *user);
 
 /* Role names as WildDuck spells them; -1 when unknown. */
 int api_role_parse(const char *name);

@@ -120,13 +120,19 @@ enum api_route_flags {
 	API_R_RAW_BODY = 0x2,   /* the body is not JSON: kept as bytes (message upload) */
 	API_R_STREAM = 0x4,     /* the handler answers with a stream (EventSource) */
 	API_R_JSON_OR_RAW = 0x8,/* JSON when Content-Type says so, else raw bytes */
+	/* A route without :user that a user token may call for its own records
+	   (GET /users, /addresses, /filters; DELETE /authenticate): the role's
+	   "own" grant applies, and req->own_only tells the handler to narrow
+	   its answer to req->token_user. */
+	API_R_SELF = 0x10,
 };
 
 struct api_route {
 	enum api_method method;
 	const char *path;               /* "/users/:user/mailboxes/:mailbox" */
 	api_handler_fn *handler;
-	const char *resource;           /* roles resource ("users", "messages", ...) */
+	const char *resource;           /* roles resource ("users", "messages", ...);
+					   NULL: any caller with a valid token */
 	enum api_action action;
 	unsigned flags;                 /* enum api_route_flags */
 	const struct api_field *fields; /* path, query and body fields, END-terminated */
@@ -162,6 +168,10 @@ struct api_request {
 	bool has_token_user;            /* the caller is a user token */
 	bson_oid_t token_user;
 	char token_hash[65];            /* sha256 hex of the user token, "" without */
+	char token[41];                 /* the user token itself, "" without (wiped at the end) */
+	/* access was granted through the role's "own" grant only: the handler of
+	   an API_R_SELF route must answer about req->token_user alone */
+	bool own_only;
 
 	/* input: path parameters, query arguments and body fields after the
 	   field checks, converted to their types (strings, integers as JSON

@@ -21,6 +21,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -466,6 +467,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 	struct pending_request *pending = *con_cls;
 	if (pending == NULL)
 		return;
+	OPENSSL_cleanse(pending->req.token, sizeof(pending->req.token));
 	json_decref(pending->req.input);
 	json_decref(pending->path_params);
 	free(pending->body);

@@ -15,6 +15,7 @@
  * libqrencode-dev would do); clients that draw their own QR code from the
  * URL work with either. */
 #include "account.h"
+#include "access.h"
 #include "api.h"
 
 #include "wd-auth-log.h"
@@ -95,6 +96,7 @@ static void post_totp_enable(struct api_request *req)
 		api_reply_error(req, 400, "InvalidToken", "Invalid authentication token");
 		return;
 	}
+	api_access_token_follow(req, &user); /* the caller's own session goes on */
 	api_reply_success(req);
 }
 
@@ -283,8 +285,10 @@ static void put_custom(struct api_request *req)
 				"The user changed meanwhile, try again");
 		return;
 	}
-	if (first)
+	if (first) {
 		publish_logout(req, &user);
+		api_access_token_follow(req, &user);
+	}
 	log_event(req, &user, "enable 2fa custom", "success");
 	api_reply_success(req);
 }

@@ -217,6 +217,8 @@ static json_t *forwarded_json(struct api_request *req, const bson_t *doc, bool g
 static void get_addresses(struct api_request *req)
 {
 	bson_t filter = BSON_INITIALIZER;
+	if (req->own_only) /* a user token lists its own addresses */
+		BSON_APPEND_OID(&filter, "user", &req->token_user);
 	const char *query = api_str(req, "query", NULL);
 	if (query != NULL && query[0] != '\0')
 		api_regex_append(&filter, "address", query);
@@ -1012,7 +1014,7 @@ static const struct api_field rename_fields[] = {
 };
 
 const struct api_route api_routes_addresses[] = {
-	{ API_GET, "/addresses", get_addresses, "addresslisting", API_READ, 0, list_fields,
+	{ API_GET, "/addresses", get_addresses, "addresslisting", API_READ, API_R_SELF, list_fields,
 	  "Addresses", "List registered addresses", "getAddresses" },
 	{ API_POST, "/users/:user/addresses", post_user_address, "addresses", API_CREATE, 0,
 	  create_fields, "Addresses", "Add an address to a user", "createUserAddress" },

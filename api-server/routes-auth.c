@@ -181,34 +181,11 @@ out:
 
 /* ---- DELETE /authenticate ---- */
 
-/* The route is public (a user token has no `:user` to make it its own, see
-   access.h), so the token is looked up here: deleting tn:token:<sha256> of
-   whatever token came is harmless for anyone but its holder. */
+/* The token the request came with ends (API_R_SELF: a user token may call
+   it; a root token or open access has nothing to end). */
 static void delete_authenticate(struct api_request *req)
 {
-	const char *token = MHD_lookup_connection_value(
-		(struct MHD_Connection *)req->connection, MHD_GET_ARGUMENT_KIND, "accessToken");
-	if (token == NULL || token[0] == '\0')
-		token = api_header(req, "X-Access-Token");
-	const char *authorization = api_header(req, "Authorization");
-	if ((token == NULL || token[0] == '\0') && authorization != NULL &&
-	    strncasecmp(authorization, "Bearer", 6) == 0) {
-		token = authorization + 6;
-		while (*token == ' ' || *token == '\t')
-			token++;
-	}
-	if (token != NULL && strlen(token) == 40 && strspn(token, "0123456789abcdefABCDEF") == 40) {
-		unsigned char md[32];
-		unsigned int len = 0;
-		EVP_Digest(token, 40, md, &len, EVP_sha256(), NULL);
-		char key[80] = "tn:token:";
-		for (unsigned i = 0; i < 32; i++)
-			snprintf(key + 9 + 2 * i, 3, "%02x", md[i]);
-		const char *argv[] = { "DEL", key };
-		struct redisReply *reply = wd_store_redis_argv(req->ctx->store, 2, argv, NULL);
-		if (reply != NULL)
-			freeReplyObject(reply);
-	}
+	api_access_token_revoke(req);
 	api_reply_success(req);
 }
 
@@ -344,8 +321,7 @@ const struct api_route api_routes_auth[] = {
 	  "Authentication", "Pre-auth check: the user exists and may log in", "preauth" },
 	{ API_POST, "/authenticate", post_authenticate, "authentication", API_CREATE, 0,
 	  authenticate_fields, "Authentication", "Authenticate a User", "authenticate" },
-	{ API_DELETE, "/authenticate", delete_authenticate, "authentication", API_DELETE_ACTION,
-	  API_R_PUBLIC, NULL, "Authentication", "Invalidate authentication token",
+	{ API_DELETE, "/authenticate", delete_authenticate, NULL, API_DELETE_ACTION, API_R_SELF, NULL, "Authentication", "Invalidate authentication token",
 	  "invalidateAccessToken" },
 	{ API_GET, "/users/:user/authlog", get_authlog, "authentication", API_READ, 0,
 	  authlog_fields, "Authentication", "List authentication Events", "getAuthlog" },

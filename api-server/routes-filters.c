@@ -592,6 +592,8 @@ static json_t *listing_json(const bson_t *doc, json_t *paths, bool with_user, bo
 static void get_all_filters(struct api_request *req)
 {
 	bson_t filter = BSON_INITIALIZER;
+	if (req->own_only) /* a user token lists its own filters */
+		BSON_APPEND_OID(&filter, "user", &req->token_user);
 	const char *forward = api_str(req, "forward", NULL);
 	if (forward != NULL && forward[0] != '\0') {
 		char *escaped = api_regex_escape(forward);
@@ -1135,7 +1137,7 @@ static const struct api_field update_fields[] = {
 };
 
 const struct api_route api_routes_filters[] = {
-	{ API_GET, "/filters", get_all_filters, "filters", API_READ, 0, all_fields, "Filters",
+	{ API_GET, "/filters", get_all_filters, "filters", API_READ, API_R_SELF, all_fields, "Filters",
 	  "List all Filters", "getAllFilters" },
 	{ API_GET, "/users/:user/filters", get_filters_checked, "filters", API_READ, 0, list_fields,
 	  "Filters", "List Filters for a User", "getFilters" },

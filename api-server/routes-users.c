@@ -7,6 +7,7 @@
  * changes go through libwdauth (hash, oldPasswords, authVersion, auth log);
  * a password change or a suspension also ends the user's IMAP/POP3
  * sessions with a LOGOUT on wd_events, as WildDuck does. */
+#include "access.h"
 #include "api.h"
 #include "user-fields.h"
 
@@ -242,6 +243,8 @@ static json_t *quota_json(struct api_request *req, const bson_t *doc)
 static void get_users(struct api_request *req)
 {
 	bson_t filter = BSON_INITIALIZER;
+	if (req->own_only) /* a user token lists itself */
+		BSON_APPEND_OID(&filter, "_id", &req->token_user);
 	const char *query = api_str(req, "query", NULL);
 	if (query != NULL && query[0] != '\0') {
 		char *view = wd_uview(query);
@@ -787,6 +790,8 @@ static void put_user(struct api_request *req)
 			goto out;
 		}
 	}
+	if (password_given)
+		api_access_token_follow(req, &id); /* the caller's own session goes on */
 	/* limits that changed start counting afresh */
 	char hex[25];
 	bson_oid_to_string(&id, hex);
@@ -1073,7 +1078,7 @@ static const struct api_field reset_fields[] = {
 };
 
 const struct api_route api_routes_users[] = {
-	{ API_GET, "/users", get_users, "userlisting", API_READ, 0, list_fields, "Users",
+	{ API_GET, "/users", get_users, "userlisting", API_READ, API_R_SELF, list_fields, "Users",
 	  "List registered users", "getUsers" },
 	{ API_POST, "/users", post_users, "users", API_CREATE, 0, create_fields, "Users",
 	  "Create a new user", "createUser" },

@@ -636,7 +636,17 @@ def user_tokens(check, api_bin, stack, uid, other):
         res = api.client("wrong-token").get("/users/%s" % uid)
         check(res.status == 403 and code(res) == "InvalidToken", "wrong token", repr(res))
         # user tokens are not root: no listings of everyone
-        check.status(user.get("/users"), 403, "user token cannot list users")
+        res = user.get("/users")
+        check(res.status == 200 and [r["id"] for r in res.json.get("results", [])] == [uid],
+              "user token lists only itself", repr(res))
+        for path in ("/addresses", "/filters"):
+            res = user.get(path)
+            owners = {r.get("user") for r in res.json.get("results", [])}
+            check(res.status == 200 and owners <= {uid}, "user token lists only its own " + path,
+                  repr(res))
+            everyone = {r.get("user") for r in root.get(path).json.get("results", [])}
+            check(other in everyone or path == "/filters", "root lists everyone's " + path,
+                  repr(everyone))
         # DELETE /authenticate revokes the token it came with
         res = root.post("/authenticate", {"username": "alice", "password": "secret-alice",
                                           "token": True})

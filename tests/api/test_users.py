@@ -286,7 +286,9 @@ def test_user_token(check, api, c, alice, bob):
           "disabledScopes" not in res.json, "user token: filtered fields", repr(res.json))
     check.status(u.get("/users/" + bob), 403, "user token cannot read another user")
     check.status(u.put("/users/" + bob, {"name": "x"}), 403, "user token cannot update another")
-    check.status(u.get("/users"), 403, "user token: no user listing")
+    res = u.get("/users")
+    check(res.status == 200 and [r["id"] for r in res.json.get("results", [])] == [alice],
+          "user token lists only itself", repr(res))
     check.status(u.post("/users", {"username": "evil", "password": "x"}), 403, "user token: no create")
     check.status(u.delete("/users/" + bob), 403, "user token: no delete")
     check.status(u.post("/users/me/password/reset", {}), 403, "user token: no password reset")
@@ -299,9 +301,15 @@ def test_user_token(check, api, c, alice, bob):
     check(res.status == 403 and code(res) == "AuthFail", "wrong existingPassword", repr(res))
     res = u.post("/users/me/addresses", {"address": "mine@example.com"})
     check.status(res, 200, "user token adds its own address")
+    other = c.post("/authenticate", {"username": "alice", "password": "alice-pass-2",
+                                     "token": True}).json.get("token")
+    check.status(api.client(other).get("/users/me"), 200, "second token of the same user")
     res = u.put("/users/me", {"password": "alice-pass-3", "existingPassword": "alice-pass-2"})
     check.status(res, 200, "own password change")
-    check(u.get("/users/me").status == 403, "token invalid after the password change (authVersion)")
+    check(u.get("/users/me").status == 200,
+          "the token that changed the password goes on (WildDuck's accessToken.update)")
+    check(api.client(other).get("/users/me").status == 403,
+          "other tokens end with the password change (authVersion)")
 
 
 def test_addresses(check, c, alice, bob):
