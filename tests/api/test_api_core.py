@@ -5,6 +5,7 @@ EventSource stream fed by real LMTP deliveries through wd-server."""
 import json
 import os
 import smtplib
+import subprocess
 import sys
 import time
 
@@ -47,6 +48,12 @@ def routing_and_meta(check, c):
         path = "/".join("{%s}" % p[1:] if p.startswith(":") else p for p in m["path"].split("/"))
         check(m["method"].lower() in doc["paths"].get(path, {}), "openapi has route",
               m["method"] + " " + m["path"])
+    # docs/api.md's reference is what the server says it checks
+    src = os.environ.get("WD_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+    res = subprocess.run([sys.executable, os.path.join(src, "scripts", "api-doc.py"), "--check",
+                          "http://127.0.0.1:%d/openapi.json" % c.port,
+                          os.path.join(src, "docs", "api.md")], capture_output=True, text=True)
+    check(res.returncode == 0, "docs/api.md matches /openapi.json", res.stdout + res.stderr)
     res = c.get("/users/me/updates")
     check.status(res, 400, "me without a user token")
     res = c.get("/users/zzzzzzzzzzzzzzzzzzzzzzzz/updates")
