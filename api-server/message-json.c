@@ -308,7 +308,8 @@ void api_message_common(const bson_t *doc, const bson_t *parsed_header, json_t *
 		json_t *full = api_json_from_bson_iter(&iter);
 		json_t *content_type = json_object();
 		json_t *value = json_object_get(full, "value");
-		json_object_set(content_type, "value", value != NULL ? value : json_string(""));
+		json_object_set_new(content_type, "value",
+				    value != NULL ? json_incref(value) : json_string(""));
 		if (json_is_true(json_object_get(full, "hasParams")) &&
 		    json_object_get(full, "params") != NULL)
 			json_object_set(content_type, "params", json_object_get(full, "params"));

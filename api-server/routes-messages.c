@@ -892,7 +892,7 @@ static void get_message(struct api_request *req)
 	json_object_set_new(out, "attachments", api_message_attachments(&doc));
 	json_object_set(out, "references", json_object_get(listing, "references"));
 	json_t *meta = json_object_get(listing, "metaData");
-	json_object_set(out, "metaData", meta != NULL ? meta : json_object());
+	json_object_set_new(out, "metaData", meta != NULL ? json_incref(meta) : json_object());
 	bson_iter_t files;
 	if (bson_iter_init(&iter, &doc) && bson_iter_find_descendant(&iter, "meta.files", &files) &&
 	    BSON_ITER_HOLDS_ARRAY(&files)) {

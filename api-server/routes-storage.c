@@ -107,6 +107,7 @@ static void post_file(struct api_request *req)
 	const char *encoding = api_str(req, "encoding", "");
 	if (strcmp(encoding, "base64") == 0) {
 		if (wd_base64_decode(data, len, &decoded) < 0) {
+			wd_buffer_release(&decoded);
 			api_reply_error(req, 400, "InputValidationError",
 					"\"content\" is not valid base64");
 			return;

@@ -59,6 +59,8 @@ class ApiServer:
             self.proc.kill()
             raise RuntimeError("wd-api did not stop on SIGTERM")
         self.thread.join(5)
+        if code != 0:  # show why (a sanitizer report, a crash)
+            print("wd-api exited with %s; its log ends:\n%s" % (code, "".join(self.log[-80:])))
         return code
 
     def errors(self):
