@@ -71,11 +71,17 @@ if [ "$sanitize" = 1 ] && [ ${#suites[@]} -eq 0 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   meson test -C "$san_build" --no-rebuild --print-errorlogs --suite unit --suite fuzz || status=1
+  # wd-api under the sanitizers too: hostile JSON against every route
+  # (api-core) and the message paths (api-messages); the other api tests
+  # hash passwords, which takes minutes under ASan
+  meson test -C "$san_build" --no-rebuild --print-errorlogs --logbase testlog-api \
+    api-core api-messages || status=1
 fi
 
 # One summary over both trees, from meson's machine-readable logs.
 logs=("$build/meson-logs/testlog.json")
-[ "$sanitize" = 1 ] && [ ${#suites[@]} -eq 0 ] && logs+=("$san_build/meson-logs/testlog.json")
+[ "$sanitize" = 1 ] && [ ${#suites[@]} -eq 0 ] &&
+  logs+=("$san_build/meson-logs/testlog.json" "$san_build/meson-logs/testlog-api.json")
 python3 - "${logs[@]}" <<'PY'
 import json, sys
 passed = failed = skipped = 0
