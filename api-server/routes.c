@@ -12,6 +12,7 @@ extern const struct api_route api_routes_domainaliases[];
 extern const struct api_route api_routes_mailboxes[];
 extern const struct api_route api_routes_messages[];
 extern const struct api_route api_routes_submit[];
+extern const struct api_route api_routes_messagelog[];
 extern const struct api_route api_routes_filters[];
 extern const struct api_route api_routes_autoreply[];
 extern const struct api_route api_routes_asps[];
@@ -22,6 +23,7 @@ extern const struct api_route api_routes_updates[];
 static const struct api_route *const tables[] = {
 	api_routes_meta, api_routes_auth, api_routes_users, api_routes_addresses,
 	api_routes_domainaliases, api_routes_mailboxes, api_routes_messages, api_routes_submit,
+	api_routes_messagelog,
 	api_routes_filters, api_routes_autoreply, api_routes_asps, api_routes_2fa,
 	api_routes_storage, api_routes_updates,
 };
