@@ -154,8 +154,11 @@ static int set_flags(struct api_request *req, const bson_oid_t *mailbox, uint32_
 }
 
 /* A reply or forward marks the message it refers to (\Answered, and
-   $Forwarded for a forward). */
-static void flag_reference(struct api_request *req, const json_t *reference)
+   $Forwarded for a forward). Only a message of the user's own: a reference
+   into a mailbox of someone else is ignored, as WildDuck's lookup by user
+   ignores it. */
+static void flag_reference(struct api_request *req, const bson_oid_t *user,
+			   const json_t *reference)
 {
 	const char *mailbox_hex = json_string_value(json_object_get(reference, "mailbox"));
 	json_t *id = json_object_get(reference, "id");
@@ -166,6 +169,13 @@ static void flag_reference(struct api_request *req, const json_t *reference)
 		return;
 	bson_oid_t mailbox;
 	bson_oid_init_from_string(&mailbox, mailbox_hex);
+	struct wd_mailbox *mb = NULL;
+	char *error = NULL;
+	int ret = wd_store_mailbox_get_by_id(req->ctx->store, user, &mailbox, &mb, &error);
+	wd_mailbox_free(&mb);
+	free(error);
+	if (ret < 0)
+		return;
 	const char *flags[] = { "\\Answered", "$Forwarded" };
 	size_t count = strcmp(action, "forward") == 0 ? 2 :
 		       strcmp(action, "reply") == 0 || strcmp(action, "replyAll") == 0 ? 1 : 0;
@@ -258,7 +268,7 @@ static void submit_message(struct api_request *req)
 	}
 	json_t *reference = api_json(req, "reference");
 	if (json_is_object(reference))
-		flag_reference(req, reference);
+		flag_reference(req, &user, reference);
 	int64_t quota = u->quota > 0 ? u->quota : WD_DEFAULT_MAX_STORAGE;
 	if (quota - u->storage_used <= 0) {
 		api_reply_ok(req, json_pack("{s:b,s:{s:b,s:b,s:o,s:b}}", "success", 1, "message",
@@ -536,7 +546,7 @@ static void submit_stored(struct api_request *req)
 		wd_mailbox_free(&sent);
 	}
 	if (reference != NULL)
-		flag_reference(req, reference);
+		flag_reference(req, &user, reference);
 	api_reply_ok(req, json_pack("{s:b,s:s,s:o}", "success", 1, "queueId", queue_id, "message",
 				    message));
 out:
