@@ -1,0 +1,2 @@
+#include "wd-load.h"
+int wl_mode_lmtp(void) { return 2; }
