@@ -13,7 +13,21 @@
  * it inside a resume). It only marks the stream dead; the hub thread
  * unlinks and frees dead streams on its next tick. A dead stream is never
  * resumed: its `suspended` is false (a suspended connection is never
- * cleaned up), and only its reader, which no longer runs, sets it. */
+ * cleaned up), and only its reader, which no longer runs, sets it.
+ *
+ * Order: journal _ids are ObjectIds made by whichever process wrote the
+ * entry (wd-server, wd-api, WildDuck, on any machine), so entries written
+ * within the same second, or under clock skew, do not sort in the order
+ * they were written. Reading strictly after the last _id sent (as WildDuck
+ * does) loses an entry that sorts below it but arrives later. A live stream
+ * therefore reads from a floor REORDER_SECONDS before the newest timestamp
+ * it has seen and skips the entries it already sent (kept in a small set of
+ * recent ids, grown as needed). A stream starts with the window's entries
+ * up to its starting point (the newest entry, or Last-Event-ID) counted as
+ * sent, so nothing the client had is repeated; an entry written after that
+ * point is sent even when it sorts below it. (An entry that sorted below
+ * Last-Event-ID and was written between the client's last event and its
+ * reconnect is not recovered, as in WildDuck.) */
 #include "updates.h"
 
 #include "wd-buffer.h"
@@ -35,14 +49,20 @@
 #define IDLE_COMMENT_MS 15000
 #define JOURNAL_BATCH 500
 #define TICK_MS 1000
+#define REORDER_SECONDS 2
+#define RECENT_MAX 4096 /* ids remembered within the reorder window, at most */
 
 struct stream {
 	struct stream *prev, *next;
 	struct api_updates *hub;
 	struct MHD_Connection *connection;
 	bson_oid_t user;
-	bson_oid_t last_id;
+	bson_oid_t last_id;     /* the newest entry sent (the `id:` of events) */
 	bool has_last;
+	bool strict;            /* next read: strictly after last_id (resume, or a full batch) */
+	uint32_t newest_time;   /* newest ObjectId timestamp seen, for the reorder floor */
+	bson_oid_t *recent;     /* entries sent within the reorder window */
+	size_t recent_count, recent_cap;
 	bool due;        /* the journal may have something new */
 	bool idle_due;   /* an idle comment is due */
 	bool suspended;
@@ -171,6 +191,49 @@ static void touch(struct touched *t, const bson_t *doc)
 		t->overflow = true;
 }
 
+/* The ObjectId below every id made REORDER_SECONDS before `newest`. */
+static void reorder_floor(uint32_t newest, bson_oid_t *floor_r)
+{
+	uint32_t t = newest > REORDER_SECONDS ? newest - REORDER_SECONDS : 0;
+	memset(floor_r, 0, sizeof(*floor_r));
+	floor_r->bytes[0] = (uint8_t)(t >> 24);
+	floor_r->bytes[1] = (uint8_t)(t >> 16);
+	floor_r->bytes[2] = (uint8_t)(t >> 8);
+	floor_r->bytes[3] = (uint8_t)t;
+}
+
+/* Records `id` as sent; false when it was sent before. Ids older than the
+   reorder window are forgotten (a re-read never reaches them). */
+static bool remember(struct stream *s, const bson_oid_t *id)
+{
+	uint32_t t = (uint32_t)bson_oid_get_time_t(id);
+	for (size_t i = 0; i < s->recent_count; i++)
+		if (bson_oid_equal(&s->recent[i], id))
+			return false;
+	if (t > s->newest_time)
+		s->newest_time = t;
+	size_t kept = 0;
+	for (size_t i = 0; i < s->recent_count; i++)
+		if ((uint32_t)bson_oid_get_time_t(&s->recent[i]) + REORDER_SECONDS >= s->newest_time)
+			bson_oid_copy(&s->recent[i], &s->recent[kept++]);
+	s->recent_count = kept;
+	if (s->recent_count == s->recent_cap && s->recent_cap < RECENT_MAX) {
+		size_t cap = s->recent_cap > 0 ? s->recent_cap * 2 : 16;
+		bson_oid_t *grown = realloc(s->recent, cap * sizeof(*grown));
+		if (grown != NULL) {
+			s->recent = grown;
+			s->recent_cap = cap;
+		}
+	}
+	if (s->recent_count == s->recent_cap) { /* full: forget the oldest */
+		if (s->recent_cap == 0)
+			return true;
+		memmove(s->recent, s->recent + 1, --s->recent_count * sizeof(s->recent[0]));
+	}
+	bson_oid_copy(id, &s->recent[s->recent_count++]);
+	return true;
+}
+
 /* Reads the journal after s->last_id into `out`. Runs without the lock:
    only this stream's reader touches last_id. 0, or -1 (database error). */
 static int read_journal(struct api_updates *hub, struct stream *s, struct wd_buffer *out,
@@ -183,8 +246,13 @@ static int read_journal(struct api_updates *hub, struct stream *s, struct wd_buf
 	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort, gt;
 	BSON_APPEND_OID(&filter, "user", &s->user);
 	if (s->has_last) {
+		bson_oid_t floor;
+		if (s->strict)
+			bson_oid_copy(&s->last_id, &floor);
+		else
+			reorder_floor(s->newest_time, &floor);
 		BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &gt);
-		BSON_APPEND_OID(&gt, "$gt", &s->last_id);
+		BSON_APPEND_OID(&gt, "$gt", &floor);
 		bson_append_document_end(&filter, &gt);
 	}
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
@@ -195,13 +263,18 @@ static int read_journal(struct api_updates *hub, struct stream *s, struct wd_buf
 	const bson_t *doc;
 	struct touched touched = { .count = 0 };
 	unsigned n = 0;
+	bson_oid_t batch_last;
 	while (mongoc_cursor_next(cursor, &doc)) {
 		bson_iter_t it;
 		if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it))
 			continue;
-		bson_oid_copy(bson_iter_oid(&it), &s->last_id);
-		s->has_last = true;
+		const bson_oid_t *id = bson_iter_oid(&it);
+		bson_oid_copy(id, &batch_last);
 		n++;
+		if (!remember(s, id))
+			continue; /* sent already (read again inside the reorder window) */
+		bson_oid_copy(id, &s->last_id);
+		s->has_last = true;
 		touch(&touched, doc);
 		json_t *data = entry_data(doc);
 		append_event(out, data, &s->last_id);
@@ -219,6 +292,11 @@ static int read_journal(struct api_updates *hub, struct stream *s, struct wd_buf
 	mongoc_collection_destroy(coll);
 	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
 	*more_r = n == JOURNAL_BATCH;
+	/* a full batch goes on strictly after its last entry, so that a window
+	   holding more than a batch cannot be read over and over */
+	s->strict = *more_r;
+	if (*more_r)
+		bson_oid_copy(&batch_last, &s->last_id);
 	for (size_t i = 0; i < touched.count; i++) {
 		int64_t total = 0, unseen = 0;
 		char *cerror = NULL;
@@ -316,43 +394,63 @@ static void reap_dead(struct api_updates *hub)
 				s->next->prev = s->prev;
 			hub->count--;
 			wd_buffer_release(&s->out);
+			free(s->recent);
 			free(s);
 		}
 		s = next;
 	}
 }
 
-/* The newest journal entry of the user (where a stream without
-   Last-Event-ID starts). */
-static bool latest_entry(struct api_updates *hub, const bson_oid_t *user, bson_oid_t *id_r)
+/* Where a stream starts: after `upto` (Last-Event-ID), or after the user's
+   newest entry when upto is NULL. The entries of the reorder window up to
+   that point count as sent, so that the first floor read does not repeat
+   them. */
+static void start_point(struct api_updates *hub, struct stream *s, const bson_oid_t *upto)
 {
 	struct wd_store *store = hub->ctx->store;
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
 	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "journal");
-	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort, proj;
-	BSON_APPEND_OID(&filter, "user", user);
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort, proj, range;
+	BSON_APPEND_OID(&filter, "user", &s->user);
+	if (upto != NULL) {
+		bson_oid_t floor;
+		reorder_floor((uint32_t)bson_oid_get_time_t(upto), &floor);
+		BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &range);
+		BSON_APPEND_OID(&range, "$gt", &floor);
+		BSON_APPEND_OID(&range, "$lte", upto);
+		bson_append_document_end(&filter, &range);
+		bson_oid_copy(upto, &s->last_id);
+		s->has_last = true;
+		s->newest_time = (uint32_t)bson_oid_get_time_t(upto);
+	}
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
 	BSON_APPEND_INT32(&sort, "_id", -1);
 	bson_append_document_end(&opts, &sort);
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
 	BSON_APPEND_INT32(&proj, "_id", 1);
 	bson_append_document_end(&opts, &proj);
-	BSON_APPEND_INT64(&opts, "limit", 1);
+	BSON_APPEND_INT64(&opts, "limit", RECENT_MAX / 2);
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
 	const bson_t *doc;
-	bool found = false;
 	bson_iter_t it;
-	if (mongoc_cursor_next(cursor, &doc) && bson_iter_init_find(&it, doc, "_id") &&
-	    BSON_ITER_HOLDS_OID(&it)) {
-		bson_oid_copy(bson_iter_oid(&it), id_r);
-		found = true;
+	while (mongoc_cursor_next(cursor, &doc)) {
+		if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it))
+			continue;
+		const bson_oid_t *id = bson_iter_oid(&it);
+		if (!s->has_last) { /* the newest entry */
+			bson_oid_copy(id, &s->last_id);
+			s->has_last = true;
+			s->newest_time = (uint32_t)bson_oid_get_time_t(id);
+		}
+		if ((uint32_t)bson_oid_get_time_t(id) + REORDER_SECONDS < s->newest_time)
+			break;
+		remember(s, id);
 	}
 	mongoc_cursor_destroy(cursor);
 	bson_destroy(&filter);
 	bson_destroy(&opts);
 	mongoc_collection_destroy(coll);
 	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-	return found;
 }
 
 void api_updates_open(struct api_request *req, const bson_oid_t *user,
@@ -367,20 +465,18 @@ void api_updates_open(struct api_request *req, const bson_oid_t *user,
 	s->hub = hub;
 	s->connection = req->connection;
 	bson_oid_copy(user, &s->user);
-	if (last_event != NULL) {
-		bson_oid_copy(last_event, &s->last_id);
-		s->has_last = true;
+	start_point(hub, s, last_event);
+	if (last_event != NULL)
 		s->due = true;
-	} else {
-		s->has_last = latest_entry(hub, user, &s->last_id);
+	else
 		s->idle_due = true; /* WildDuck greets with an idle comment */
-	}
 	s->last_write_ms = now_ms();
 
 	pthread_mutex_lock(&hub->lock);
 	if (hub->stopping || hub->count >= hub->max_streams) {
 		bool stopping = hub->stopping;
 		pthread_mutex_unlock(&hub->lock);
+		free(s->recent);
 		free(s);
 		api_reply_error(req, stopping ? 503 : 429, "TooManyStreams",
 				stopping ? "Server is shutting down" : "Too many open update streams");
