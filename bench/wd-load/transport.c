@@ -431,3 +431,21 @@ void wl_transport_cleanup(void)
 		SSL_CTX_free(client_ctx);
 	client_ctx = NULL;
 }
+
+int wl_conn_take_line(struct wl_conn *c, char *buf, size_t size)
+{
+	const uint8_t *data = wd_buffer_bytes(&c->in);
+	const uint8_t *lf = memchr(data, '\n', c->in.len);
+	if (lf == NULL)
+		return c->in.len > 65536 ? -1 : 0;
+	size_t n = (size_t)(lf - data);
+	size_t take = n + 1;
+	if (n > 0 && data[n - 1] == '\r')
+		n--;
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, data, n);
+	buf[n] = '\0';
+	wl_conn_consume(c, take);
+	return 1;
+}

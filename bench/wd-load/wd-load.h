@@ -85,6 +85,9 @@ struct wl_conn *wl_conn_open(const char *host, int port, bool tls,
 			     const struct wl_conn_callbacks *cb, void *ctx);
 const uint8_t *wl_conn_input(struct wl_conn *conn, size_t *len_r);
 void wl_conn_consume(struct wl_conn *conn, size_t n);
+/* Takes one line (up to LF, CR LF stripped, truncated to size-1) out of the
+   input: 1 taken, 0 no complete line yet, -1 more than 64 KiB without LF. */
+int wl_conn_take_line(struct wl_conn *conn, char *buf, size_t size);
 int wl_conn_write(struct wl_conn *conn, const void *data, size_t len);
 int wl_conn_printf(struct wl_conn *conn, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
