@@ -2,6 +2,8 @@
 request limits, hostile JSON against every route of /openapi.json, and the
 EventSource stream fed by real LMTP deliveries through wd-server."""
 
+import hashlib
+import hmac
 import json
 import os
 import smtplib
@@ -192,6 +194,59 @@ def limits_and_cors(check, api_bin, stack):
         api.stop()
 
 
+def redis_hgetall(url, key):
+    """HGETALL through redis-cli (the stack's Redis URL: redis://host:port/db)."""
+    rest = url.split("://", 1)[1]
+    hostport, db = (rest.split("/", 1) + ["0"])[:2]
+    host, port = hostport.rsplit(":", 1)
+    out = subprocess.run(["redis-cli", "-h", host, "-p", port, "-n", db or "0", "--raw",
+                          "HGETALL", key], capture_output=True, text=True, timeout=10).stdout
+    items = out.split("\n")[:-1]
+    return dict(zip(items[0::2], items[1::2]))
+
+
+def user_tokens(check, api_bin, stack, uid):
+    """Tokens as WildDuck keeps them (tn:token:<sha256>, HMAC signature), with
+    a sliding TTL and a hard lifetime."""
+    secret = "token-test-secret"
+    api = ApiServer(api_bin, stack, "--api.accessControl.enabled=true",
+                    "--api.accessControl.secret=" + secret, "--api.accessControl.tokenTTL=2",
+                    "--api.accessControl.tokenLifetime=5", "--api.accessToken=root-token")
+    try:
+        root = api.client("root-token")
+        res = root.post("/authenticate", {"username": "alice", "password": "secret-alice",
+                                          "token": True})
+        check.status(res, 200, "token issued")
+        token = res.json.get("token", "")
+        check(len(token) == 40 and all(ch in "0123456789abcdef" for ch in token), "40 hex token")
+        data = redis_hgetall(stack.redis, "tn:token:" + hashlib.sha256(token.encode()).hexdigest())
+        check(data.get("user") == uid and data.get("role") == "user" and data.get("ttl") == "2",
+              "token hash fields", repr(data))
+        sign = json.dumps({"token": token, "user": uid, "authVersion": int(data.get("authVersion", "0")),
+                           "role": "user"}, separators=(",", ":"))
+        check(data.get("s") == hmac.new(secret.encode(), sign.encode(), hashlib.sha256).hexdigest(),
+              "signature as WildDuck computes it")
+        user = api.client(token)
+        start = time.time()
+        ok = []
+        while time.time() - start < 4.0:  # used every 0.5 s: the TTL slides
+            ok.append(user.get("/users/me").status)
+            time.sleep(0.5)
+        check(set(ok) == {200}, "sliding TTL keeps a used token", repr(ok))
+        while time.time() - start < 5.5:
+            time.sleep(0.5)
+            user.get("/users/me")
+        check.status(user.get("/users/me"), 403, "token past its lifetime")
+        res = root.post("/authenticate", {"username": "alice", "password": "secret-alice",
+                                          "token": True})
+        idle = api.client(res.json.get("token"))
+        check.status(idle.get("/users/me"), 200, "fresh token")
+        time.sleep(3)
+        check.status(idle.get("/users/me"), 403, "token idle past its TTL")
+    finally:
+        api.stop()
+
+
 def root_token(check, api_bin, stack, uid):
     api = ApiServer(api_bin, stack, "--api.accessToken=root-secret-token")
     try:
@@ -277,6 +332,7 @@ def main():
         check(code == 0, "wd-api exit code", str(code))
         check(not api.errors(), "wd-api log clean", "".join(api.errors()))
     root_token(check, wd_api, stack, uid)
+    user_tokens(check, wd_api, stack, uid)
     limits_and_cors(check, wd_api, stack)
     stack.cleanup()
     check.done()
