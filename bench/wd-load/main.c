@@ -64,6 +64,11 @@ const struct sockaddr *wl_next_source(void)
 	return s;
 }
 
+size_t wl_source_count(void)
+{
+	return n_sources;
+}
+
 static int parse_sources(const char *text)
 {
 	char *end;

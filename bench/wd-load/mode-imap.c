@@ -61,7 +61,7 @@ struct client {
 struct wl_imap_run {
 	const char *host;
 	int port;
-	int n;
+	int n, user_offset;
 	struct client *cl;
 	struct wl_stats *stats;
 	struct wl_stat *st[OP_N], *st_login, *st_select, *st_conn;
@@ -269,7 +269,8 @@ static void on_ready(struct wl_imap *im, void *ctx, bool ok)
 	char user[128];
 	c->phase = PH_LOGIN;
 	c->t0 = wl_now_s();
-	if (wl_imap_login(im, wl_user_name(c->index, user, sizeof(user)), wl_opt.password,
+	if (wl_imap_login(im, wl_user_name(c->index + c->run->user_offset, user, sizeof(user)),
+			  wl_opt.password,
 			  login_done) < 0)
 		wl_imap_close(im, "cannot send LOGIN");
 }
@@ -371,7 +372,7 @@ static int parse_mix(struct wl_imap_run *run, const char *text)
 	return 0;
 }
 
-struct wl_imap_run *wl_imap_run_start(const char *host, int port, int clients,
+struct wl_imap_run *wl_imap_run_start(const char *host, int port, int clients, int user_offset,
 				      struct wl_stats *stats, double warmup_end, double end)
 {
 	struct wl_imap_run *run = calloc(1, sizeof(*run));
@@ -393,6 +394,7 @@ struct wl_imap_run *wl_imap_run_start(const char *host, int port, int clients,
 	run->host = host;
 	run->port = port;
 	run->n = clients;
+	run->user_offset = user_offset;
 	run->stats = stats;
 	run->warmup_end = warmup_end;
 	run->end = end;
@@ -431,6 +433,7 @@ struct wl_imap_run *wl_imap_run_start(const char *host, int port, int clients,
 void wl_imap_run_stop(struct wl_imap_run *run)
 {
 	run->stopping = true;
+	run->end = wl_now_s();
 }
 
 int wl_imap_run_active(const struct wl_imap_run *run)
@@ -438,7 +441,7 @@ int wl_imap_run_active(const struct wl_imap_run *run)
 	return run->active;
 }
 
-static void run_free(struct wl_imap_run *run)
+void wl_imap_run_free(struct wl_imap_run *run)
 {
 	free(run->cl);
 	free(run->msg);
@@ -457,7 +460,7 @@ int wl_mode_imap(void)
 	       wl_opt.clients, wl_opt.host, wl_opt.port, wl_opt.tls ? " (TLS)" : "",
 	       wl_opt.warmup, wl_opt.duration, wl_opt.mix);
 	fflush(stdout);
-	struct wl_imap_run *run = wl_imap_run_start(wl_opt.host, wl_opt.port, wl_opt.clients,
+	struct wl_imap_run *run = wl_imap_run_start(wl_opt.host, wl_opt.port, wl_opt.clients, 0,
 						    stats, warm, warm + wl_opt.duration);
 	if (run == NULL) {
 		wl_stats_free(stats);
@@ -479,7 +482,7 @@ int wl_mode_imap(void)
 		 wl_opt.clients, run->ready);
 	wl_json_write(stats, title, measured_s, extra);
 	int rc = run->ready == wl_opt.clients ? 0 : 1;
-	run_free(run);
+	wl_imap_run_free(run);
 	wl_stats_free(stats);
 	return rc;
 }

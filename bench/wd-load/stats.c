@@ -33,7 +33,13 @@ struct wl_stats {
 	size_t n_codes;
 	uint64_t other_codes;
 	struct wl_stat overflow;
+	bool hide_total;
 };
+
+void wl_stats_hide_total(struct wl_stats *s)
+{
+	s->hide_total = true;
+}
 
 struct wl_stats *wl_stats_new(void)
 {
@@ -194,7 +200,7 @@ void wl_stats_print(struct wl_stats *s, const char *title, double seconds)
 		print_row(st, seconds);
 		shown += !st->setup;
 	}
-	if (shown > 1) {
+	if (shown > 1 && !s->hide_total) {
 		struct wl_stat *t = malloc(sizeof(*t));
 		if (t != NULL) {
 			totals(s, t);

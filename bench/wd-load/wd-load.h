@@ -71,6 +71,7 @@ double wl_now_s(void);       /* monotonic seconds */
 int wl_parse_size(const char *text, size_t *size_r); /* 2k, 20k, 2m, 1234 */
 /* next source address for outgoing connections (NULL = let the kernel pick) */
 const struct sockaddr *wl_next_source(void);
+size_t wl_source_count(void); /* 0 = none given */
 
 /* ---------- transport.c ---------- */
 struct wl_conn;
@@ -155,6 +156,8 @@ void wl_stats_json(struct wl_stats *s, FILE *f, const char *title, double second
 size_t wl_stats_count(struct wl_stats *s);
 struct wl_stat *wl_stats_at(struct wl_stats *s, size_t i);
 void wl_stats_free(struct wl_stats *s);
+/* no TOTAL row (figures that do not add up, e.g. two views of one latency) */
+void wl_stats_hide_total(struct wl_stats *s);
 /* Writes --json FILE when set: one object with the given sections. */
 int wl_json_write(struct wl_stats *s, const char *title, double seconds, const char *extra_json);
 
@@ -211,8 +214,10 @@ int wl_mode_idle(void);
 int wl_mode_notify(void);
 /* imap workers inside another mode (notify background load) */
 struct wl_imap_run;
-struct wl_imap_run *wl_imap_run_start(const char *host, int port, int clients,
+/* client i logs in as wl_user_name(i + user_offset) */
+struct wl_imap_run *wl_imap_run_start(const char *host, int port, int clients, int user_offset,
 				      struct wl_stats *stats, double warmup_end, double end);
+void wl_imap_run_free(struct wl_imap_run *run);
 void wl_imap_run_stop(struct wl_imap_run *run);
 int wl_imap_run_active(const struct wl_imap_run *run);
 
