@@ -175,8 +175,10 @@ static void autoreply_forwarded(const struct deliver_txn *txn, const struct wd_d
 		return;
 	char queue_id[19];
 	if (wd__deliver_autoreply(txn, &autoreply, &rcpt->address_id, NULL, NULL, from_address,
-				  queue_id, outcome))
+				  queue_id, outcome)) {
 		outcome->autoreplied = true;
+		wd__deliver_messagelog_autoreply(txn, queue_id, NULL);
+	}
 }
 
 void wd__deliver_forwarded_address(const struct deliver_txn *txn,
@@ -225,6 +227,7 @@ void wd__deliver_forwarded_address(const struct deliver_txn *txn,
 			outcome->action = DELIVER_FORWARDED;
 			outcome->forwarded = (unsigned)count;
 			wd__deliver_reply(reply, 250, "2.0.0", "Message forwarded as %s", queue_id);
+			wd__deliver_messagelog_forward(txn, queue_id, NULL, rcpt->recipient, &actions);
 		} else if (ret == WD_OUTBOUND_LOOP) {
 			snprintf(outcome->reason, sizeof(outcome->reason), "loop: %s",
 				 error != NULL ? error : "");

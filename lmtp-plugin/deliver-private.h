@@ -16,7 +16,8 @@
  *   deliver-counter.c   Redis counters (ttlcounter) and the settings cache
  *   deliver-report.c    replies and the message-log line
  *   deliver-db.c        documents delivery reads itself, typed field reads
- *   deliver-outbound.c  wiring to wd_outbound_queue() */
+ *   deliver-outbound.c  wiring to wd_outbound_queue()
+ *   deliver-messagelog.c the messagelog collection: STORE, FORWARD, AUTOREPLY */
 
 #include "wd-deliver.h"
 #include "wd-message-summary.h"
@@ -281,6 +282,21 @@ void wd__deliver_log(const struct deliver_txn *txn, const struct wd_deliver_rcpt
 /* Appends a note ("forward: rate limited") to outcome->notes. */
 void wd__deliver_note(struct deliver_outcome *outcome, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* ---- the messagelog collection (deliver-messagelog.c) ----
+   Failures are logged, never returned: the log never fails a delivery. */
+
+/* STORE: `message` is the stored copy for `recipient`. */
+void wd__deliver_messagelog_store(const struct deliver_txn *txn, const char *recipient,
+				  const bson_oid_t *message);
+/* FORWARD queued as `queue_id` to the mail targets of `actions`; `parent`
+   the stored copy or NULL. */
+void wd__deliver_messagelog_forward(const struct deliver_txn *txn, const char *queue_id,
+				    const bson_oid_t *parent, const char *recipient,
+				    const struct deliver_actions *actions);
+/* AUTOREPLY queued as `queue_id` to the sender; `parent` as above. */
+void wd__deliver_messagelog_autoreply(const struct deliver_txn *txn, const char *queue_id,
+				      const bson_oid_t *parent);
 
 /* ---- small helpers ---- */
 

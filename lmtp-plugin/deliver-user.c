@@ -200,6 +200,7 @@ static void store(const struct deliver_txn *txn, const struct wd_user *user,
 		outcome->size = added.size;
 		copy_oid_hex(outcome->message_id, &added.id);
 		wd__deliver_reply(reply, 250, "2.0.0", "Message stored as %s", outcome->message_id);
+		wd__deliver_messagelog_store(txn, recipient, &added.id);
 		const char *special = mailbox->special_use;
 		if (special == NULL || strcmp(special, "\\Junk") != 0)
 			wd__deliver_register(txn, &user->id, special);
@@ -209,6 +210,37 @@ static void store(const struct deliver_txn *txn, const struct wd_user *user,
 	bson_destroy(&meta);
 	bson_destroy(&fields);
 	wd_mailbox_free(&mailbox);
+}
+
+/* The message log entries of what was queued, after the store so that they
+   point at the stored copy: the forward's queue id is the first of
+   `outbound` (deliver-forward.c appends it first), the autoreply's the last. */
+static void log_queued(const struct deliver_txn *txn, const char *recipient,
+		       const struct deliver_actions *actions, const bson_t *outbound,
+		       const struct deliver_outcome *outcome)
+{
+	bson_oid_t stored;
+	const bson_oid_t *parent = NULL;
+	if (outcome->action == DELIVER_STORED && outcome->message_id[0] != '\0') {
+		bson_oid_init_from_string(&stored, outcome->message_id);
+		parent = &stored;
+	}
+	bson_iter_t iter;
+	const char *last = NULL;
+	bool first = true;
+	if (!bson_iter_init(&iter, outbound))
+		return;
+	while (bson_iter_next(&iter)) {
+		if (!BSON_ITER_HOLDS_UTF8(&iter))
+			continue;
+		const char *queue_id = bson_iter_utf8(&iter, NULL);
+		if (first && outcome->forwarded > 0)
+			wd__deliver_messagelog_forward(txn, queue_id, parent, recipient, actions);
+		first = false;
+		last = queue_id;
+	}
+	if (outcome->autoreplied && last != NULL)
+		wd__deliver_messagelog_autoreply(txn, last, parent);
 }
 
 void wd__deliver_user(const struct deliver_txn *txn, const struct wd_deliver_rcpt *rcpt,
@@ -284,6 +316,7 @@ void wd__deliver_user(const struct deliver_txn *txn, const struct wd_deliver_rcp
 	} else {
 		store(txn, user, recipient, &actions, &outbound, outbound_count, reply, outcome);
 	}
+	log_queued(txn, recipient, &actions, &outbound, outcome);
 	bson_destroy(&outbound);
 out:
 	wd__deliver_actions_clear(&actions);

@@ -101,6 +101,12 @@ static const struct index_spec wildduck_indexes[] = {
 	{ M, "threads", "thread_shard", "user:hashed", 0, -1, NULL },
 	{ M, "threads", "thread", "user:1,ids:1", 0, -1, NULL },
 	{ M, "threads", "thread_autoexpire", "updated:1", 0, 15552000, NULL },
+	/* WildDuck 1.x's message log (wd-store-messagelog.h); FerretDB rejects the
+	   hashed and sparse ones and keeps the TTL index without enforcing it */
+	{ M, "messagelog", "messagelog_id_hashed", "id:hashed", 0, -1, NULL },
+	{ M, "messagelog", "messagelog_parent", "parentId:1", SPARSE, -1, NULL },
+	{ M, "messagelog", "messagelog_queue", "queueId:1", SPARSE, -1, NULL },
+	{ M, "messagelog", "messagelog_autoexpire", "created:1", 0, 15552000, NULL },
 	{ M, "tasks", "task", "locked:1,lockedUntil:1", 0, -1, NULL },
 	{ M, "tasks", "task_user", "task:1,user:1", 0, -1, NULL },
 	{ M, "certs", "servername", "servername:1", UNIQUE, -1, NULL },

@@ -6,6 +6,7 @@
  * "everything after modseq M" for one mailbox, the query IMAP sessions run
  * after a wd_events notification. */
 #include "wd-store-journal.h"
+#include "wd-store-messagelog.h"
 #include "store-private.h"
 #include "wd-log.h"
 #include "wd-result.h"
@@ -368,11 +369,15 @@ int wd_store_expire_ttl(struct wd_store *store, int64_t now,
 	    delete_older(store, WD_STORE_DB_USERS, "authlog", "expires", now, &report->authlog,
 			 error_r) < 0 ||
 	    delete_older(store, WD_STORE_DB_USERS, "asps", "expires", now, &report->asps,
-			 error_r) < 0)
+			 error_r) < 0 ||
+	    delete_older(store, WD_STORE_DB_MAIN, "messagelog", "created",
+			 now - WD_MESSAGELOG_TTL_MS, &report->messagelog, error_r) < 0)
 		return WD_ERROR;
-	if (report->journal + report->threads + report->authlog + report->asps > 0)
-		wd_info("store", "expired %lld journal, %lld thread, %lld authlog, %lld app password "
-			"documents", (long long)report->journal, (long long)report->threads,
-			(long long)report->authlog, (long long)report->asps);
+	if (report->journal + report->threads + report->authlog + report->asps +
+	    report->messagelog > 0)
+		wd_info("store", "expired %lld journal, %lld thread, %lld authlog, %lld app password, "
+			"%lld message log documents", (long long)report->journal,
+			(long long)report->threads, (long long)report->authlog,
+			(long long)report->asps, (long long)report->messagelog);
 	return WD_OK;
 }

@@ -86,10 +86,10 @@ int wd_store_notify(struct wd_store *store, const bson_oid_t *user);
 
 /* TTL data the server does not expire itself (FerretDB): journal older than
    3 h, threads not updated for 180 d, authlog and app passwords past their
-   `expires`. Run periodically by one process (any process: deletes are
+   `expires`, message log entries older than 180 d (wd-store-messagelog.h). Run periodically by one process (any process: deletes are
    idempotent). Does nothing when the server enforces TTL indexes. */
 struct wd_store_expiry_report {
-	int64_t journal, threads, authlog, asps;
+	int64_t journal, threads, authlog, asps, messagelog;
 };
 int wd_store_expire_ttl(struct wd_store *store, int64_t now_ms,
 			struct wd_store_expiry_report *report, char **error_r);

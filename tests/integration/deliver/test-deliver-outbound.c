@@ -5,7 +5,8 @@
  * as a loop, 30 Received: lines refused, a forwarded address answering 554
  * 5.4.6 to a loop), autoreplies (composition, once per sender per interval,
  * never to lists, bulk, auto-submitted, the null sender, mailer-daemon,
- * no-reply, spam; start/end windows), and the address register. */
+ * no-reply, spam; start/end windows), the address register, and the
+ * message log entries (messagelog) of a stored and forwarded message. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -128,6 +129,30 @@ static void last_outbound(const bson_oid_t *user, char id[32])
 	bson_destroy(doc);
 }
 
+/* The message log entries of a stored and forwarded message: STORE keyed
+   by the message id (no Received: queue id), FORWARD by its queue id, both
+   pointing at the stored copy. */
+static void expect_messagelog(const bson_oid_t *user, const char *address, const char *queue_id)
+{
+	bson_oid_t stored = last_id(user, "INBOX");
+	char hex[25];
+	bson_oid_to_string(&stored, hex);
+	bson_t *filter = BCON_NEW("id", BCON_UTF8(hex), "action", BCON_UTF8("STORE"), "parentId",
+				  BCON_OID(&stored), "message-id", BCON_UTF8("<q1@example.net>"),
+				  "source", BCON_UTF8("LMTP"), "from", BCON_UTF8(SENDER), "to",
+				  BCON_UTF8(address), "transtype", BCON_UTF8("LMTP"));
+	assert_int_equal(count_docs(test_store, WD_STORE_DB_MAIN, "messagelog", filter), 1);
+	bson_destroy(filter);
+	filter = BCON_NEW("id", BCON_UTF8(queue_id), "action", BCON_UTF8("FORWARD"), "parentId",
+			  BCON_OID(&stored), "targets.value", BCON_UTF8("target@remote.example"),
+			  "from", BCON_UTF8(SENDER), "to", BCON_UTF8(address));
+	assert_int_equal(count_docs(test_store, WD_STORE_DB_MAIN, "messagelog", filter), 1);
+	bson_destroy(filter);
+	filter = BCON_NEW("parentId", BCON_OID(&stored));
+	assert_int_equal(count_docs(test_store, WD_STORE_DB_MAIN, "messagelog", filter), 2);
+	bson_destroy(filter);
+}
+
 static void test_forward_loop(void **state)
 {
 	(void)state;
@@ -163,6 +188,7 @@ static void test_forward_loop(void **state)
 		    bson_iter_find_descendant(&top, "metadata.data.from", &iter));
 	assert_string_equal(bson_iter_utf8(&iter, NULL), SENDER);
 	bson_destroy(files);
+	expect_messagelog(&user, address, id);
 
 	/* the forwarded copy comes back (the target forwards to us): stored,
 	   not forwarded again */
