@@ -167,20 +167,10 @@ static int read_settings(const struct wd_config *config, struct api_context *ctx
 
 int main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strncmp(argv[i], "--", 2) != 0 && (i == 1 || strcmp(argv[i - 1], "--config") != 0)) {
-			fprintf(stderr, "wd-api: unexpected argument \"%s\"\n", argv[i]);
-			usage(stderr);
-			return 2;
-		}
-	}
-	struct wd_config *config = wd_program_config("wd-api", argc, argv);
+	int exit_code;
+	struct wd_config *config = wd_program_config("wd-api", argc, argv, usage, &exit_code);
 	if (config == NULL)
-		return 1;
+		return exit_code;
 	/* signals are taken by sigwait() below; every thread inherits the mask */
 	sigset_t signals;
 	sigemptyset(&signals);

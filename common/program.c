@@ -27,8 +27,23 @@ static int start_logging(const char *ident, const struct wd_config *config)
 	return 0;
 }
 
-struct wd_config *wd_program_config(const char *ident, int argc, char **argv)
+struct wd_config *wd_program_config(const char *ident, int argc, char **argv,
+				    void (*usage)(FILE *out), int *exit_r)
 {
+	*exit_r = 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			*exit_r = 0;
+			return NULL;
+		}
+		if (strncmp(argv[i], "--", 2) != 0 && (i == 1 || strcmp(argv[i - 1], "--config") != 0)) {
+			fprintf(stderr, "%s: unexpected argument \"%s\"\n", ident, argv[i]);
+			usage(stderr);
+			*exit_r = 2;
+			return NULL;
+		}
+	}
 	const char *path = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)

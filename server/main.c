@@ -64,20 +64,10 @@ static void on_signal(uv_signal_t *handle, int signum)
 
 int main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strncmp(argv[i], "--", 2) != 0 && (i == 1 || strcmp(argv[i - 1], "--config") != 0)) {
-			fprintf(stderr, "wd-server: unexpected argument \"%s\"\n", argv[i]);
-			usage(stderr);
-			return 2;
-		}
-	}
-	struct wd_config *config = wd_program_config("wd-server", argc, argv);
+	int exit_code;
+	struct wd_config *config = wd_program_config("wd-server", argc, argv, usage, &exit_code);
 	if (config == NULL)
-		return 1;
+		return exit_code;
 	signal(SIGPIPE, SIG_IGN);
 	mongoc_init();
 	mongoc_log_set_handler(NULL, NULL);
