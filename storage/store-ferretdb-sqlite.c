@@ -14,8 +14,16 @@
  * collection table of its databases an index on the expression FerretDB
  * queries with. SQLite maintains it on every write; dropping a collection
  * drops its table and the index with it; FerretDB's own metadata never sees
- * it. Failure only costs speed, so it is logged, never fatal. */
+ * it. Failure only costs speed, so it is logged, never fatal.
+ *
+ * On `messages` it also adds a covering index of the metadata IMAP reads
+ * for whole mailboxes (mailbox, uid, modseq, unseen, undeleted, size,
+ * flags, _id), which wd_store_fdb_messages() (wd-store-fdb.h) reads directly,
+ * read-only, instead of asking FerretDB to decode every document. The
+ * index's expressions and the query's must match textually (FDB_COLUMNS). */
 #include "store-private.h"
+#include "wd-store-fdb.h"
+#include "wd-store-user.h"
 
 #include "wd-log.h"
 #include "wd-result.h"
@@ -24,6 +32,34 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#define FDB_J "_ferretdb_sjson"
+#define FDB_COLUMNS                                                                          \
+	FDB_J "->>'$.uid', " FDB_J "->>'$.modseq', " FDB_J "->>'$.unseen', " FDB_J            \
+	"->>'$.undeleted', " FDB_J "->>'$.size', " FDB_J "->'$.flags', " FDB_J "->>'$._id'"
+#define FDB_MAILBOX FDB_J "->>'$.mailbox'"
+#define FDB_UID FDB_J "->>'$.uid'"
+#define FDB_MODSEQ FDB_J "->>'$.modseq'"
+/* the index's name after the table's; a new definition needs a new name */
+#define FDB_INDEX "_wdc_meta1"
+
+/* The covering metadata index of a messages table. */
+static int index_messages(sqlite3 *db, const char *path, const char *table)
+{
+	char *sql = sqlite3_mprintf("CREATE INDEX IF NOT EXISTS \"%s" FDB_INDEX "\" ON \"%s\" "
+				    "(" FDB_MAILBOX ", " FDB_COLUMNS ")",
+				    table, table);
+	char *error = NULL;
+	int ret = WD_OK;
+	if (sql == NULL || sqlite3_exec(db, sql, NULL, NULL, &error) != SQLITE_OK) {
+		wd_warning("store", "FerretDB SQLite %s: no metadata index on %s: %s", path, table,
+			   error != NULL ? error : "out of memory");
+		ret = WD_ERROR;
+	}
+	sqlite3_free(error);
+	sqlite3_free(sql);
+	return ret;
+}
 
 /* Index the _id expression of every collection table in one database file. */
 static int index_database(const char *path, unsigned *tables_r)
@@ -37,8 +73,8 @@ static int index_database(const char *path, unsigned *tables_r)
 	}
 	sqlite3_busy_timeout(db, 10000);
 	sqlite3_stmt *stmt = NULL;
-	int rc = sqlite3_prepare_v2(db, "SELECT table_name FROM _ferretdb_collections", -1, &stmt,
-				    NULL);
+	int rc = sqlite3_prepare_v2(db, "SELECT table_name, name FROM _ferretdb_collections", -1,
+				    &stmt, NULL);
 	int ret = WD_OK;
 	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		const char *table = (const char *)sqlite3_column_text(stmt, 0);
@@ -55,6 +91,10 @@ static int index_database(const char *path, unsigned *tables_r)
 		} else {
 			(*tables_r)++;
 		}
+		const char *name = (const char *)sqlite3_column_text(stmt, 1);
+		if (name != NULL && strcmp(name, "messages") == 0 &&
+		    index_messages(db, path, table) < 0)
+			ret = WD_ERROR;
 		sqlite3_free(error);
 		sqlite3_free(sql);
 		rc = SQLITE_OK;
@@ -89,4 +129,265 @@ int wd__store_ferretdb_id_indexes(struct wd_store *store, const char *dir)
 	}
 	wd_info("store", "FerretDB: _id lookup index present on %u collection tables", tables);
 	return ret;
+}
+
+/* ---- the read-only metadata path ---- */
+
+/* The main database opened read-only and the messages table's name, or
+   WD_STORE_FDB_NONE. */
+static int fdb_open(struct wd_store *store, sqlite3 **db_r, char *table, size_t table_size)
+{
+	const char *dir = wd__store_ferretdb_sqlite(store);
+	*db_r = NULL;
+	if (dir == NULL || !wd_store_caps(store)->ferretdb)
+		return WD_STORE_FDB_NONE;
+	const char *name = wd_store_db_name(store, WD_STORE_DB_MAIN);
+	char path[4096];
+	if (strchr(name, '/') != NULL ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s.sqlite", dir, name) >= sizeof(path))
+		return WD_STORE_FDB_NONE;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(db);
+		return WD_STORE_FDB_NONE;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	sqlite3_stmt *stmt = NULL;
+	int ret = WD_STORE_FDB_NONE;
+	if (sqlite3_prepare_v2(db, "SELECT table_name FROM _ferretdb_collections WHERE name = "
+				   "'messages'",
+			       -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(stmt, 0);
+		if (t != NULL && strchr(t, '"') == NULL &&
+		    (size_t)snprintf(table, table_size, "%s", t) < table_size)
+			ret = WD_OK;
+	}
+	sqlite3_finalize(stmt);
+	if (ret != WD_OK) {
+		sqlite3_close(db);
+		return ret;
+	}
+	*db_r = db;
+	return WD_OK;
+}
+
+struct wd_store_fdb_cursor {
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	bool end;
+};
+
+int wd_store_fdb_cursor_open(struct wd_store *store, const bson_oid_t *mailbox,
+			     uint32_t uid_first, uint32_t uid_last, uint64_t modseq_above,
+			     struct wd_store_fdb_cursor **cursor_r)
+{
+	char table[256];
+	sqlite3 *db;
+	*cursor_r = NULL;
+	if (fdb_open(store, &db, table, sizeof(table)) != WD_OK)
+		return WD_STORE_FDB_NONE;
+	/* INDEXED BY: the planner would otherwise pick any index starting with
+	   the mailbox; a missing index makes prepare fail (no fast path) */
+	char *sql = sqlite3_mprintf("SELECT " FDB_COLUMNS " FROM \"%s\" INDEXED BY \"%s" FDB_INDEX
+				    "\" WHERE " FDB_MAILBOX " = ?1 AND " FDB_UID " BETWEEN ?2 "
+				    "AND ?3%s ORDER BY " FDB_UID,
+				    table, table, modseq_above > 0 ? " AND " FDB_MODSEQ " > ?4" : "");
+	struct wd_store_fdb_cursor *cursor = calloc(1, sizeof(*cursor));
+	sqlite3_stmt *stmt = NULL;
+	if (sql == NULL || cursor == NULL ||
+	    sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		wd_debug("store", "FerretDB SQLite: no metadata path: %s", sqlite3_errmsg(db));
+		sqlite3_free(sql);
+		free(cursor);
+		sqlite3_close(db);
+		return WD_STORE_FDB_NONE;
+	}
+	sqlite3_free(sql);
+	char hex[25];
+	bson_oid_to_string(mailbox, hex);
+	sqlite3_bind_text(stmt, 1, hex, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(stmt, 2, uid_first);
+	sqlite3_bind_int64(stmt, 3, uid_last);
+	if (modseq_above > 0)
+		sqlite3_bind_int64(stmt, 4, modseq_above > INT64_MAX ? INT64_MAX :
+									(sqlite3_int64)modseq_above);
+	cursor->db = db;
+	cursor->stmt = stmt;
+	*cursor_r = cursor;
+	return WD_OK;
+}
+
+int wd_store_fdb_cursor_next(struct wd_store_fdb_cursor *cursor, struct wd_store_fdb_msg *msg,
+			     char **error_r)
+{
+	sqlite3_stmt *stmt = cursor->stmt;
+	int rc;
+	*error_r = NULL;
+	while (!cursor->end && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		sqlite3_int64 uid = sqlite3_column_int64(stmt, 0);
+		sqlite3_int64 modseq = sqlite3_column_int64(stmt, 1);
+		const char *id = (const char *)sqlite3_column_text(stmt, 6);
+		if (uid <= 0 || uid > UINT32_MAX || id == NULL || !bson_oid_is_valid(id, strlen(id)))
+			continue; /* never stored by a writer */
+		bson_oid_init_from_string(&msg->id, id);
+		msg->uid = (uint32_t)uid;
+		msg->modseq = modseq > 0 ? (uint64_t)modseq : 0;
+		/* absent booleans read as NULL: WildDuck's defaults */
+		msg->unseen = sqlite3_column_type(stmt, 2) != SQLITE_NULL &&
+			      sqlite3_column_int(stmt, 2) != 0;
+		msg->undeleted = sqlite3_column_type(stmt, 3) == SQLITE_NULL ||
+				 sqlite3_column_int(stmt, 3) != 0;
+		msg->size = sqlite3_column_int64(stmt, 4);
+		msg->flags_json = (const char *)sqlite3_column_text(stmt, 5);
+		msg->flags_len = (size_t)sqlite3_column_bytes(stmt, 5);
+		if (msg->flags_json == NULL) {
+			msg->flags_json = "";
+			msg->flags_len = 0;
+		}
+		return 1;
+	}
+	if (cursor->end)
+		return 0;
+	cursor->end = true;
+	if (rc != SQLITE_DONE) {
+		*error_r = wd__store_error("FerretDB SQLite: %s", sqlite3_errmsg(cursor->db));
+		return WD_STORE_ERR_DATABASE;
+	}
+	return 0;
+}
+
+void wd_store_fdb_cursor_close(struct wd_store_fdb_cursor **_cursor)
+{
+	struct wd_store_fdb_cursor *cursor = *_cursor;
+	if (cursor == NULL)
+		return;
+	*_cursor = NULL;
+	sqlite3_finalize(cursor->stmt);
+	sqlite3_close(cursor->db);
+	free(cursor);
+}
+
+int wd_store_fdb_messages(struct wd_store *store, const bson_oid_t *mailbox, uint32_t uid_first,
+			  uint32_t uid_last, wd_store_fdb_msg_fn *fn, void *ctx, char **error_r)
+{
+	struct wd_store_fdb_cursor *cursor;
+	struct wd_store_fdb_msg msg;
+	int ret;
+	*error_r = NULL;
+	if (wd_store_fdb_cursor_open(store, mailbox, uid_first, uid_last, 0, &cursor) != WD_OK)
+		return WD_STORE_FDB_NONE;
+	while ((ret = wd_store_fdb_cursor_next(cursor, &msg, error_r)) == 1) {
+		ret = fn(ctx, &msg);
+		if (ret != 0)
+			break;
+	}
+	wd_store_fdb_cursor_close(&cursor);
+	return ret;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool read_u16(const char *json, size_t len, size_t *i, uint32_t *cp_r)
+{
+	uint32_t cp = 0;
+	if (*i + 4 > len)
+		return false;
+	for (int k = 0; k < 4; k++) {
+		int d = hex_digit(json[*i + (size_t)k]);
+		if (d < 0)
+			return false;
+		cp = cp << 4 | (uint32_t)d;
+	}
+	*i += 4;
+	*cp_r = cp;
+	return true;
+}
+
+static void put_byte(char *buf, size_t size, size_t *n, unsigned char c)
+{
+	if (*n + 1 < size)
+		buf[(*n)++] = (char)c;
+}
+
+static void put_utf8(char *buf, size_t size, size_t *n, uint32_t cp)
+{
+	if (cp < 0x80) {
+		put_byte(buf, size, n, (unsigned char)cp);
+	} else if (cp < 0x800) {
+		put_byte(buf, size, n, (unsigned char)(0xC0 | cp >> 6));
+		put_byte(buf, size, n, (unsigned char)(0x80 | (cp & 0x3F)));
+	} else if (cp < 0x10000) {
+		put_byte(buf, size, n, (unsigned char)(0xE0 | cp >> 12));
+		put_byte(buf, size, n, (unsigned char)(0x80 | (cp >> 6 & 0x3F)));
+		put_byte(buf, size, n, (unsigned char)(0x80 | (cp & 0x3F)));
+	} else {
+		put_byte(buf, size, n, (unsigned char)(0xF0 | cp >> 18));
+		put_byte(buf, size, n, (unsigned char)(0x80 | (cp >> 12 & 0x3F)));
+		put_byte(buf, size, n, (unsigned char)(0x80 | (cp >> 6 & 0x3F)));
+		put_byte(buf, size, n, (unsigned char)(0x80 | (cp & 0x3F)));
+	}
+}
+
+bool wd_store_fdb_next_flag(const char *json, size_t len, size_t *pos, char *buf, size_t size)
+{
+	size_t i = *pos, n = 0;
+	if (size == 0)
+		return false;
+	/* skip '[' (first call), ',' and blanks up to the next string */
+	while (i < len && json[i] != '"') {
+		if (json[i] == ']')
+			return false;
+		i++;
+	}
+	if (i >= len)
+		return false;
+	for (i++; i < len && json[i] != '"'; i++) {
+		unsigned char c = (unsigned char)json[i];
+		if (c != '\\') {
+			put_byte(buf, size, &n, c);
+			continue;
+		}
+		if (++i >= len)
+			return false;
+		uint32_t cp, lo;
+		switch (json[i]) {
+		case 'b': put_byte(buf, size, &n, '\b'); break;
+		case 'f': put_byte(buf, size, &n, '\f'); break;
+		case 'n': put_byte(buf, size, &n, '\n'); break;
+		case 'r': put_byte(buf, size, &n, '\r'); break;
+		case 't': put_byte(buf, size, &n, '\t'); break;
+		case 'u':
+			i++;
+			if (!read_u16(json, len, &i, &cp))
+				return false;
+			if (cp >= 0xD800 && cp < 0xDC00 && i + 1 < len && json[i] == '\\' &&
+			    json[i + 1] == 'u') {
+				size_t j = i + 2;
+				if (read_u16(json, len, &j, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+					i = j;
+				}
+			}
+			put_utf8(buf, size, &n, cp);
+			i--; /* the loop steps past the last digit */
+			break;
+		default: put_byte(buf, size, &n, (unsigned char)json[i]); break;
+		}
+	}
+	if (i >= len)
+		return false;
+	buf[n] = '\0';
+	*pos = i + 1;
+	return true;
 }

@@ -16,6 +16,7 @@
 #include "wd-arena.h"
 #include "wd-buffer.h"
 #include "wd-result.h"
+#include "wd-store-fdb.h"
 #include "wd-store-user.h"
 
 #include <stdlib.h>
@@ -43,6 +44,25 @@ static bool doc_bool(const bson_t *doc, const char *key, bool def)
 	return bson_iter_as_bool(&it);
 }
 
+struct fdb_count {
+	struct wd_imap_status_values *v;
+	uint32_t recent_above;
+};
+
+static int fdb_count_one(void *ctx, const struct wd_store_fdb_msg *msg)
+{
+	struct fdb_count *count = ctx;
+	struct wd_imap_status_values *v = count->v;
+
+	v->messages++;
+	v->unseen += msg->unseen;
+	v->deleted += !msg->undeleted;
+	v->size += msg->size > 0 ? (uint64_t)msg->size : 0;
+	if (msg->uid > count->recent_above)
+		v->recent++;
+	return 0;
+}
+
 int wd_imap_status_compute(struct wd_store *store, const struct wd_mailbox *mailbox,
 			   unsigned items, struct wd_imap_status_values *values_r, char **error_r)
 {
@@ -59,6 +79,19 @@ int wd_imap_status_compute(struct wd_store *store, const struct wd_mailbox *mail
 	if ((items & WD_IMAP_STATUS_RECENT) &&
 	    wd_imap_recent_watermark(store, &mailbox->id, &recent_above) < 0)
 		recent_above = UINT32_MAX;
+	/* FerretDB on SQLite: the metadata index, no document decoded */
+	struct fdb_count count = { values_r, recent_above };
+	char *fdb_error = NULL;
+	int fret = wd_store_fdb_messages(store, &mailbox->id, 1, UINT32_MAX, fdb_count_one,
+					 &count, &fdb_error);
+	if (fret != WD_STORE_FDB_NONE && fret != WD_OK && error_r != NULL)
+		*error_r = fdb_error;
+	else
+		free(fdb_error);
+	if (fret != WD_STORE_FDB_NONE)
+		return fret == WD_OK ? 0 : WD_STORE_ERR_DATABASE;
+	values_r->messages = values_r->unseen = values_r->deleted = values_r->recent = 0;
+	values_r->size = 0;
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
 	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
 	bson_t filter = BSON_INITIALIZER;

@@ -27,6 +27,7 @@
 #include "wd-log.h"
 #include "wd-mime-tree.h"
 #include "wd-result.h"
+#include "wd-store-fdb.h"
 #include "wd-store-message.h"
 #include "wd-str.h"
 
@@ -356,7 +357,48 @@ struct wd_imap_fetch_loader {
 	bson_t **docs; /* bson_t wants 128-byte alignment: each from bson_copy() */
 	size_t doc_count;
 	bool end;
+	/* FerretDB on SQLite, a projection the metadata index covers: read
+	   there instead of the cursor (wd-store-fdb.h) */
+	struct wd_store_fdb_cursor *fdb;
 };
+
+/* Whether every field of the projection is in the metadata index. */
+static bool fdb_covers(const bson_t *projection)
+{
+	static const char *const covered[] = { "_id", "uid", "flags", "modseq", "size" };
+	bson_iter_t it;
+	if (!bson_iter_init(&it, projection))
+		return false;
+	while (bson_iter_next(&it)) {
+		bool found = false;
+		for (size_t i = 0; i < sizeof(covered) / sizeof(covered[0]) && !found; i++)
+			found = strcmp(bson_iter_key(&it), covered[i]) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* The document the cursor would have given for one index row. */
+static bson_t *fdb_doc(const struct wd_store_fdb_msg *msg)
+{
+	bson_t *doc = bson_new(), flags;
+	char flag[1024], key[16];
+	const char *key_str;
+	size_t pos = 0;
+	uint32_t i = 0;
+	BSON_APPEND_OID(doc, "_id", &msg->id);
+	BSON_APPEND_INT64(doc, "uid", msg->uid);
+	BSON_APPEND_INT64(doc, "modseq", (int64_t)msg->modseq);
+	BSON_APPEND_INT64(doc, "size", msg->size);
+	BSON_APPEND_ARRAY_BEGIN(doc, "flags", &flags);
+	while (wd_store_fdb_next_flag(msg->flags_json, msg->flags_len, &pos, flag, sizeof(flag))) {
+		bson_uint32_to_string(i++, &key_str, key, sizeof(key));
+		bson_append_utf8(&flags, key_str, -1, flag, -1);
+	}
+	bson_append_array_end(doc, &flags);
+	return doc;
+}
 
 static void append_uid_range(bson_t *doc, uint32_t first, uint32_t last)
 {
@@ -390,6 +432,19 @@ struct wd_imap_fetch_loader *wd_imap_fetch_loader_create(struct wd_store *store,
 	}
 	if (range_count == 0) {
 		loader->end = true;
+		return loader;
+	}
+
+	if (fdb_covers(projection) &&
+	    wd_store_fdb_cursor_open(store, mailbox, ranges[0].first, ranges[range_count - 1].last,
+				     changedsince, &loader->fdb) == WD_OK) {
+		loader->ranges = malloc(range_count * sizeof(*ranges));
+		if (loader->ranges == NULL) {
+			wd_imap_fetch_loader_destroy(&loader);
+			return NULL;
+		}
+		memcpy(loader->ranges, ranges, range_count * sizeof(*ranges));
+		loader->range_count = range_count;
 		return loader;
 	}
 
@@ -458,6 +513,32 @@ int wd_imap_fetch_loader_next(struct wd_imap_fetch_loader *loader, const bson_t 
 	*count_r = 0;
 	if (loader->end)
 		return WD_OK;
+	if (loader->fdb != NULL) {
+		struct wd_store_fdb_msg msg;
+		int ret = 0;
+		char *error = NULL;
+		while (loader->doc_count < loader->batch_size &&
+		       (ret = wd_store_fdb_cursor_next(loader->fdb, &msg, &error)) == 1) {
+			if (!loader_wants(loader, msg.uid))
+				continue;
+			loader->docs[loader->doc_count] = fdb_doc(&msg);
+			if (loader->docs[loader->doc_count] == NULL) {
+				*error_r = fetch_error("out of memory");
+				return WD_ERROR;
+			}
+			loader->doc_count++;
+		}
+		if (loader->doc_count < loader->batch_size && ret < 0) {
+			*error_r = fetch_error("cannot load messages: %s", error);
+			free(error);
+			loader->end = true;
+			return WD_ERROR;
+		}
+		if (loader->doc_count < loader->batch_size)
+			loader->end = true;
+		*count_r = loader->doc_count;
+		return WD_OK;
+	}
 	const bson_t *doc;
 	while (loader->doc_count < loader->batch_size && mongoc_cursor_next(loader->cursor, &doc)) {
 		if (!loader_wants(loader, (uint32_t)doc_int(doc, "uid")))
@@ -489,6 +570,7 @@ void wd_imap_fetch_loader_destroy(struct wd_imap_fetch_loader **_loader)
 	*_loader = NULL;
 	if (loader->cursor != NULL)
 		mongoc_cursor_destroy(loader->cursor);
+	wd_store_fdb_cursor_close(&loader->fdb);
 	if (loader->coll != NULL)
 		mongoc_collection_destroy(loader->coll);
 	if (loader->client != NULL)

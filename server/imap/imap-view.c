@@ -23,6 +23,7 @@
 #include "imap-view.h"
 
 #include "wd-result.h"
+#include "wd-store-fdb.h"
 #include "wd-store-user.h"
 
 #include <stdlib.h>
@@ -774,9 +775,37 @@ static int read_mailbox(mongoc_collection_t *coll, const bson_oid_t *mailbox,
 	return ret;
 }
 
-static int read_uids(mongoc_collection_t *coll, const bson_oid_t *mailbox,
+struct fdb_load {
+	struct wd_imap_view *view;
+	struct wd_imap_mailbox_state *state;
+};
+
+static int fdb_load_one(void *ctx, const struct wd_store_fdb_msg *msg)
+{
+	struct fdb_load *load = ctx;
+
+	if (msg->uid <= wd_imap_view_last_uid(load->view))
+		return 0;
+	if (wd_imap_view_append(load->view, msg->uid) < 0)
+		return WD_STORE_ERR_DATABASE;
+	if (load->state->first_unseen == 0 && msg->unseen)
+		load->state->first_unseen = wd_imap_view_count(load->view);
+	return 0;
+}
+
+static int read_uids(struct wd_store *store, mongoc_collection_t *coll, const bson_oid_t *mailbox,
 		     struct wd_imap_view *view, struct wd_imap_mailbox_state *state, char **error_r)
 {
+	/* FerretDB on SQLite: the metadata index, no document decoded */
+	struct fdb_load load = { view, state };
+	int fret = wd_store_fdb_messages(store, mailbox, 1, UINT32_MAX, fdb_load_one, &load,
+					 error_r);
+	if (fret != WD_STORE_FDB_NONE) {
+		if (fret != WD_OK && *error_r == NULL)
+			*error_r = strdup("out of memory");
+		return fret;
+	}
+
 	bson_t *filter = BCON_NEW("mailbox", BCON_OID(mailbox));
 	bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(0), "uid", BCON_INT32(1),
 				"unseen", BCON_INT32(1), "}", "sort", "{", "uid", BCON_INT32(1),
@@ -832,7 +861,7 @@ int wd_imap_view_load_state(struct wd_store *store, const bson_oid_t *mailbox,
 	} else {
 		ret = read_mailbox(boxes, mailbox, state_r, error_r);
 		if (ret == WD_OK)
-			ret = read_uids(messages, mailbox, view, state_r, error_r);
+			ret = read_uids(store, messages, mailbox, view, state_r, error_r);
 	}
 	mongoc_collection_destroy(messages);
 	mongoc_collection_destroy(boxes);

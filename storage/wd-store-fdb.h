@@ -1,0 +1,72 @@
+#ifndef WD_STORE_FDB_H
+#define WD_STORE_FDB_H
+
+/* A read-only fast path for a mailbox's message metadata on FerretDB's
+ * SQLite backend (store-ferretdb-sqlite.c).
+ *
+ * FerretDB 1.24 pushes no filter but {_id} down to SQLite: every query on
+ * `messages` by mailbox decodes every document of the collection (about
+ * 7.6 KB of JSON each) in FerretDB, 1-3 ms apiece, so SELECT, STATUS and
+ * FETCH FLAGS of a 10,000-message mailbox took 30-100 s. The metadata those
+ * commands need (uid, modseq, unseen, undeleted, size, flags) is small, so
+ * when the store knows FerretDB's SQLite directory it adds one covering
+ * index on those fields of `messages` and these functions read it straight
+ * from SQLite, read-only, in uid order: no document is decoded. SQLite
+ * readers see what FerretDB committed, as a client of FerretDB would.
+ *
+ * Every function answers WD_STORE_FDB_NONE when the fast path does not
+ * apply (not FerretDB, no directory configured, index or table missing, the
+ * SQLite layout not the one expected): the caller then runs its ordinary
+ * query. Never used for writes. */
+
+#include "wd-store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WD_STORE_FDB_NONE 1
+
+/* One message as the index holds it. flags is the JSON text of the `flags`
+   array (e.g. ["\\Seen","$Label1"]), valid during the callback only. */
+struct wd_store_fdb_msg {
+	bson_oid_t id;
+	uint32_t uid;
+	uint64_t modseq;
+	bool unseen, undeleted;
+	int64_t size;
+	const char *flags_json;
+	size_t flags_len;
+};
+
+/* Called per message in ascending uid order; a non-zero return stops the
+   scan and is returned. */
+typedef int wd_store_fdb_msg_fn(void *ctx, const struct wd_store_fdb_msg *msg);
+
+/* The messages of `mailbox` with uid_first <= uid <= uid_last.
+   WD_OK, WD_STORE_FDB_NONE (nothing was called), the callback's non-zero
+   value, or WD_STORE_ERR_DATABASE with *error_r (free it) when SQLite failed
+   midway. Blocking; any thread. */
+int wd_store_fdb_messages(struct wd_store *store, const bson_oid_t *mailbox, uint32_t uid_first,
+			  uint32_t uid_last, wd_store_fdb_msg_fn *fn, void *ctx, char **error_r);
+
+/* The same as a cursor, optionally only messages with modseq above
+   modseq_above (CHANGEDSINCE; 0: all). open: WD_OK or WD_STORE_FDB_NONE.
+   next: 1 with *msg filled (valid until the next call), 0 at the end,
+   WD_STORE_ERR_DATABASE with *error_r. A cursor holds its own read-only
+   SQLite connection; it may move between threads, one at a time. */
+struct wd_store_fdb_cursor;
+int wd_store_fdb_cursor_open(struct wd_store *store, const bson_oid_t *mailbox,
+			     uint32_t uid_first, uint32_t uid_last, uint64_t modseq_above,
+			     struct wd_store_fdb_cursor **cursor_r);
+int wd_store_fdb_cursor_next(struct wd_store_fdb_cursor *cursor, struct wd_store_fdb_msg *msg,
+			     char **error_r);
+void wd_store_fdb_cursor_close(struct wd_store_fdb_cursor **cursor);
+
+/* Parse a flags JSON text (an array of strings) into its elements, one at
+   a time: *pos starts at 0; each call stores the next flag's unescaped
+   text in buf (NUL-terminated, truncated to size) and returns true, false
+   at the end or on malformed input. */
+bool wd_store_fdb_next_flag(const char *json, size_t len, size_t *pos, char *buf, size_t size);
+
+#endif
