@@ -23,6 +23,10 @@
  *   - Every client is a small state machine driven by the IMAP session's
  *     callbacks; nothing blocks and there is one command in flight per
  *     client (closed-loop load: N clients = N outstanding commands).
+ *   - The imap mode opens its window (--warmup, then --duration) once all
+ *     clients have logged in and selected (or failed): a SELECT of a big
+ *     mailbox can take seconds, and login storms are not what the mix
+ *     measures (login and select have rows of their own).
  *   - An operation is timed from the moment its first command is written
  *     to its final tagged reply. Operations that start before the warm-up
  *     ends are not recorded. NO / BAD / timeouts / lost connections are
@@ -68,6 +72,8 @@ struct wl_imap_run {
 	unsigned weight[OP_N], total;
 	double warmup_end, end;
 	int active, ready;
+	int pending;           /* clients not yet running the mix nor failed */
+	bool from_ready;       /* the window starts when pending reaches 0 */
 	bool stopping;
 	char *msg;
 	size_t msg_len;
@@ -76,6 +82,16 @@ struct wl_imap_run {
 };
 
 static void next_op(struct client *c);
+
+/* one client less to wait for; the last one opens the measured window */
+static void settled(struct wl_imap_run *run)
+{
+	if (--run->pending > 0 || !run->from_ready)
+		return;
+	double now = wl_now_s();
+	run->warmup_end = now + wl_opt.warmup;
+	run->end = run->warmup_end + wl_opt.duration;
+}
 
 static bool measured(const struct client *c)
 {
@@ -237,6 +253,7 @@ static void select_done(struct wl_imap *im, void *ctx, const struct wl_imap_resp
 	wl_stat_record(c->run->st_select, (uint64_t)((wl_now_s() - c->t0) * 1e6));
 	c->phase = PH_RUN;
 	c->run->ready++;
+	settled(c->run);
 	next_op(c);
 }
 
@@ -293,6 +310,7 @@ static void on_close(struct wl_imap *im, void *ctx, const char *reason)
 			fprintf(stderr, "client %d: closed during %s: %s\n", c->index,
 				op_names[c->op], reason);
 	} else if (c->phase < PH_RUN) {
+		settled(run);
 		if (strcmp(reason, "timeout") == 0)
 			run->st_conn->timeouts++;
 		else if (strcmp(reason, "login failed") != 0 && strcmp(reason, "SELECT failed") != 0)
@@ -398,6 +416,13 @@ struct wl_imap_run *wl_imap_run_start(const char *host, int port, int clients, i
 	run->stats = stats;
 	run->warmup_end = warmup_end;
 	run->end = end;
+	run->pending = clients;
+	/* end = 0: the window (warm-up, then duration) opens once every client
+	   has logged in and selected, or failed */
+	if (end <= 0) {
+		run->from_ready = true;
+		run->warmup_end = run->end = 1e300;
+	}
 	run->st_login = wl_stats_op(stats, "login");
 	run->st_select = wl_stats_op(stats, "select");
 	for (int i = 0; i < OP_N; i++)
@@ -454,21 +479,18 @@ int wl_mode_imap(void)
 	if (stats == NULL)
 		return 1;
 	wl_raise_nofile();
-	double start = wl_now_s();
-	double warm = start + wl_opt.warmup;
 	printf("wd-load imap: %d clients on %s:%d%s, warm-up %.0f s, %.0f s measured, mix %s\n",
 	       wl_opt.clients, wl_opt.host, wl_opt.port, wl_opt.tls ? " (TLS)" : "",
 	       wl_opt.warmup, wl_opt.duration, wl_opt.mix);
 	fflush(stdout);
 	struct wl_imap_run *run = wl_imap_run_start(wl_opt.host, wl_opt.port, wl_opt.clients, 0,
-						    stats, warm, warm + wl_opt.duration);
+						    stats, 0, 0);
 	if (run == NULL) {
 		wl_stats_free(stats);
 		return 2;
 	}
 	uv_run(wl_loop, UV_RUN_DEFAULT);
-	double end = wl_now_s();
-	double measured_s = end - warm;
+	double measured_s = wl_now_s() - run->warmup_end;
 	if (measured_s > wl_opt.duration)
 		measured_s = wl_opt.duration;
 	if (measured_s < 0)
