@@ -287,6 +287,133 @@ int wd_store_fdb_messages(struct wd_store *store, const bson_oid_t *mailbox, uin
 	return ret;
 }
 
+void wd_store_fdb_msg_bson(const struct wd_store_fdb_msg *msg, bson_t *doc)
+{
+	bson_t flags;
+	char flag[1024], key[16];
+	const char *key_str;
+	size_t pos = 0;
+	uint32_t i = 0;
+	BSON_APPEND_OID(doc, "_id", &msg->id);
+	BSON_APPEND_INT64(doc, "uid", msg->uid);
+	BSON_APPEND_INT64(doc, "modseq", (int64_t)msg->modseq);
+	BSON_APPEND_INT64(doc, "size", msg->size);
+	BSON_APPEND_BOOL(doc, "unseen", msg->unseen);
+	BSON_APPEND_BOOL(doc, "undeleted", msg->undeleted);
+	BSON_APPEND_ARRAY_BEGIN(doc, "flags", &flags);
+	while (wd_store_fdb_next_flag(msg->flags_json, msg->flags_len, &pos, flag, sizeof(flag))) {
+		bson_uint32_to_string(i++, &key_str, key, sizeof(key));
+		bson_append_utf8(&flags, key_str, -1, flag, -1);
+	}
+	bson_append_array_end(doc, &flags);
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* One document by _id, if it is still message `uid` of `mailbox`. */
+static int load_by_id(mongoc_collection_t *coll, const struct wd_store_fdb_msg *msg,
+		      const bson_oid_t *mailbox, const bson_t *opts, bson_t **doc_r,
+		      char **error_r)
+{
+	bson_t filter = BSON_INITIALIZER;
+	BSON_APPEND_OID(&filter, "_id", &msg->id); /* the only filter FerretDB indexes */
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+	const bson_t *doc;
+	bson_error_t error;
+	bson_iter_t it;
+	int ret = WD_OK;
+	*doc_r = NULL;
+	if (mongoc_cursor_next(cursor, &doc)) {
+		/* moved or expunged since the index was read: as if not there */
+		if (bson_iter_init_find(&it, doc, "mailbox") && BSON_ITER_HOLDS_OID(&it) &&
+		    bson_oid_equal(bson_iter_oid(&it), mailbox) &&
+		    bson_iter_init_find(&it, doc, "uid") && BSON_ITER_HOLDS_NUMBER(&it) &&
+		    bson_iter_as_int64(&it) == (int64_t)msg->uid) {
+			*doc_r = bson_copy(doc);
+			if (*doc_r == NULL) {
+				*error_r = wd__store_error("out of memory");
+				ret = WD_STORE_ERR_DATABASE;
+			}
+		}
+	} else if (mongoc_cursor_error(cursor, &error)) {
+		*error_r = wd__store_error("cannot read messages: %s", error.message);
+		ret = WD_STORE_ERR_DATABASE;
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&filter);
+	return ret;
+}
+
+int wd_store_fdb_load_uids(struct wd_store *store, const bson_oid_t *mailbox,
+			   const uint32_t *uids, size_t count, const bson_t *projection,
+			   bson_t ***docs_r, size_t *count_r, char **error_r)
+{
+	*docs_r = NULL;
+	*count_r = 0;
+	*error_r = NULL;
+	if (count == 0)
+		return WD_STORE_FDB_NONE;
+	uint32_t *sorted = malloc(count * sizeof(*sorted));
+	if (sorted == NULL)
+		return WD_STORE_FDB_NONE;
+	memcpy(sorted, uids, count * sizeof(*sorted));
+	qsort(sorted, count, sizeof(*sorted), u32_cmp);
+	struct wd_store_fdb_cursor *cursor;
+	if (wd_store_fdb_cursor_open(store, mailbox, sorted[0], sorted[count - 1], 0, &cursor) !=
+	    WD_OK) {
+		free(sorted);
+		return WD_STORE_FDB_NONE;
+	}
+	bson_t *opts = bson_new(), proj;
+	if (projection != NULL) {
+		/* mailbox and uid confirm the document is still the one indexed */
+		bson_append_document_begin(opts, "projection", -1, &proj);
+		bson_concat(&proj, projection);
+		if (!bson_has_field(projection, "mailbox"))
+			BSON_APPEND_INT32(&proj, "mailbox", 1);
+		if (!bson_has_field(projection, "uid"))
+			BSON_APPEND_INT32(&proj, "uid", 1);
+		bson_append_document_end(opts, &proj);
+	}
+	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
+	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
+	bson_t **docs = calloc(count, sizeof(*docs));
+	size_t n = 0, next = 0;
+	struct wd_store_fdb_msg msg;
+	int ret = docs == NULL ? WD_STORE_ERR_DATABASE : WD_OK;
+	while (ret == WD_OK && n < count &&
+	       (ret = wd_store_fdb_cursor_next(cursor, &msg, error_r)) == 1) {
+		ret = WD_OK;
+		while (next < count && sorted[next] < msg.uid)
+			next++;
+		if (next == count || sorted[next] != msg.uid)
+			continue;
+		ret = load_by_id(coll, &msg, mailbox, opts, &docs[n], error_r);
+		if (ret == WD_OK && docs[n] != NULL)
+			n++;
+	}
+	if (docs == NULL)
+		*error_r = wd__store_error("out of memory");
+	wd_store_fdb_cursor_close(&cursor);
+	mongoc_collection_destroy(coll);
+	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
+	bson_destroy(opts);
+	free(sorted);
+	if (ret != WD_OK) {
+		for (size_t i = 0; i < n; i++)
+			bson_destroy(docs[i]);
+		free(docs);
+		return ret;
+	}
+	*docs_r = docs;
+	*count_r = n;
+	return WD_OK;
+}
+
 static int hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')

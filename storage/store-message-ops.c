@@ -7,6 +7,7 @@
  * are not atomic). */
 #include "wd-store-message.h"
 #include "wd-store-attachment.h"
+#include "wd-store-fdb.h"
 #include "wd-store-journal.h"
 #include "store-op.h"
 #include "wd-log.h"
@@ -38,6 +39,13 @@ static int load_messages(struct wd_store *store, const bson_oid_t *mailbox, cons
 			 size_t uid_count, const bson_t *extra, bson_t ***docs_r, size_t *count_r,
 			 char **error_r)
 {
+	/* FerretDB on SQLite: by _id, not by a scan of the whole collection */
+	if (uids != NULL && extra == NULL) {
+		int fret = wd_store_fdb_load_uids(store, mailbox, uids, uid_count, NULL, docs_r,
+						  count_r, error_r);
+		if (fret != WD_STORE_FDB_NONE)
+			return fret == WD_OK ? WD_OK : WD_ERROR;
+	}
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
 	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
 	bson_t query = BSON_INITIALIZER, in;

@@ -63,6 +63,24 @@ int wd_store_fdb_cursor_next(struct wd_store_fdb_cursor *cursor, struct wd_store
 			     char **error_r);
 void wd_store_fdb_cursor_close(struct wd_store_fdb_cursor **cursor);
 
+/* The documents of `mailbox` with these UIDs (any order; duplicates are
+   read once), sorted by uid: the index names their _id, then each is read
+   by _id, the one lookup FerretDB indexes, so the cost follows the number
+   of messages asked for instead of the size of the collection. A document
+   moved or expunged in between is left out. `projection` (inclusion, or
+   NULL for whole documents) gets mailbox and uid added. WD_OK with
+   *docs_r a malloc'd array of *count_r bson_copy()'d documents (free each
+   with bson_destroy, then the array), WD_STORE_FDB_NONE, or
+   WD_STORE_ERR_DATABASE with *error_r. */
+int wd_store_fdb_load_uids(struct wd_store *store, const bson_oid_t *mailbox,
+			   const uint32_t *uids, size_t count, const bson_t *projection,
+			   bson_t ***docs_r, size_t *count_r, char **error_r);
+
+/* Append to `doc` (initialised) the fields of one index row as the
+   messages document has them: _id, uid, modseq, size, unseen, undeleted,
+   flags (an array of strings). */
+void wd_store_fdb_msg_bson(const struct wd_store_fdb_msg *msg, bson_t *doc);
+
 /* Parse a flags JSON text (an array of strings) into its elements, one at
    a time: *pos starts at 0; each call stores the next flag's unescaped
    text in buf (NUL-terminated, truncated to size) and returns true, false

@@ -360,6 +360,11 @@ struct wd_imap_fetch_loader {
 	/* FerretDB on SQLite, a projection the metadata index covers: read
 	   there instead of the cursor (wd-store-fdb.h) */
 	struct wd_store_fdb_cursor *fdb;
+	/* the projection is not covered: the index names the messages, then
+	   they are read by _id (wd_store_fdb_load_uids) */
+	bson_t *by_id;
+	bson_oid_t mailbox;
+	uint32_t *batch_uids;
 };
 
 /* Whether every field of the projection is in the metadata index. */
@@ -379,26 +384,6 @@ static bool fdb_covers(const bson_t *projection)
 	return true;
 }
 
-/* The document the cursor would have given for one index row. */
-static bson_t *fdb_doc(const struct wd_store_fdb_msg *msg)
-{
-	bson_t *doc = bson_new(), flags;
-	char flag[1024], key[16];
-	const char *key_str;
-	size_t pos = 0;
-	uint32_t i = 0;
-	BSON_APPEND_OID(doc, "_id", &msg->id);
-	BSON_APPEND_INT64(doc, "uid", msg->uid);
-	BSON_APPEND_INT64(doc, "modseq", (int64_t)msg->modseq);
-	BSON_APPEND_INT64(doc, "size", msg->size);
-	BSON_APPEND_ARRAY_BEGIN(doc, "flags", &flags);
-	while (wd_store_fdb_next_flag(msg->flags_json, msg->flags_len, &pos, flag, sizeof(flag))) {
-		bson_uint32_to_string(i++, &key_str, key, sizeof(key));
-		bson_append_utf8(&flags, key_str, -1, flag, -1);
-	}
-	bson_append_array_end(doc, &flags);
-	return doc;
-}
 
 static void append_uid_range(bson_t *doc, uint32_t first, uint32_t last)
 {
@@ -435,9 +420,17 @@ struct wd_imap_fetch_loader *wd_imap_fetch_loader_create(struct wd_store *store,
 		return loader;
 	}
 
-	if (fdb_covers(projection) &&
-	    wd_store_fdb_cursor_open(store, mailbox, ranges[0].first, ranges[range_count - 1].last,
+	if (wd_store_fdb_cursor_open(store, mailbox, ranges[0].first, ranges[range_count - 1].last,
 				     changedsince, &loader->fdb) == WD_OK) {
+		if (!fdb_covers(projection)) {
+			loader->by_id = bson_copy(projection);
+			loader->batch_uids = calloc(loader->batch_size, sizeof(uint32_t));
+			if (loader->by_id == NULL || loader->batch_uids == NULL) {
+				wd_imap_fetch_loader_destroy(&loader);
+				return NULL;
+			}
+			bson_oid_copy(mailbox, &loader->mailbox);
+		}
 		loader->ranges = malloc(range_count * sizeof(*ranges));
 		if (loader->ranges == NULL) {
 			wd_imap_fetch_loader_destroy(&loader);
@@ -517,11 +510,18 @@ int wd_imap_fetch_loader_next(struct wd_imap_fetch_loader *loader, const bson_t 
 		struct wd_store_fdb_msg msg;
 		int ret = 0;
 		char *error = NULL;
+	again:
 		while (loader->doc_count < loader->batch_size &&
 		       (ret = wd_store_fdb_cursor_next(loader->fdb, &msg, &error)) == 1) {
 			if (!loader_wants(loader, msg.uid))
 				continue;
-			loader->docs[loader->doc_count] = fdb_doc(&msg);
+			if (loader->by_id != NULL) {
+				loader->batch_uids[loader->doc_count++] = msg.uid;
+				continue;
+			}
+			loader->docs[loader->doc_count] = bson_new();
+			if (loader->docs[loader->doc_count] != NULL)
+				wd_store_fdb_msg_bson(&msg, loader->docs[loader->doc_count]);
 			if (loader->docs[loader->doc_count] == NULL) {
 				*error_r = fetch_error("out of memory");
 				return WD_ERROR;
@@ -536,6 +536,26 @@ int wd_imap_fetch_loader_next(struct wd_imap_fetch_loader *loader, const bson_t 
 		}
 		if (loader->doc_count < loader->batch_size)
 			loader->end = true;
+		if (loader->by_id != NULL && loader->doc_count > 0) {
+			bson_t **docs;
+			size_t n;
+			ret = wd_store_fdb_load_uids(loader->store, &loader->mailbox,
+						     loader->batch_uids, loader->doc_count,
+						     loader->by_id, &docs, &n, &error);
+			loader->doc_count = 0;
+			if (ret != WD_OK) {
+				*error_r = fetch_error("cannot load messages: %s",
+						       error != NULL ? error : "index gone");
+				free(error);
+				loader->end = true;
+				return WD_ERROR;
+			}
+			memcpy(loader->docs, docs, n * sizeof(*docs));
+			free(docs);
+			loader->doc_count = n;
+			if (n == 0 && !loader->end)
+				goto again; /* the whole batch moved away: an empty one ends */
+		}
 		*count_r = loader->doc_count;
 		return WD_OK;
 	}
@@ -571,6 +591,9 @@ void wd_imap_fetch_loader_destroy(struct wd_imap_fetch_loader **_loader)
 	if (loader->cursor != NULL)
 		mongoc_cursor_destroy(loader->cursor);
 	wd_store_fdb_cursor_close(&loader->fdb);
+	if (loader->by_id != NULL)
+		bson_destroy(loader->by_id);
+	free(loader->batch_uids);
 	if (loader->coll != NULL)
 		mongoc_collection_destroy(loader->coll);
 	if (loader->client != NULL)
