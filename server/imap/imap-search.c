@@ -14,6 +14,7 @@
 
 #include "imap-search-args.h"
 #include "wd-result.h"
+#include "wd-store-fdb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,12 +196,93 @@ static int uids_to_ranges(uint32_t *uids, size_t count, struct wd_imap_search_re
 	return WD_OK;
 }
 
+/* Whether every key reads only what the metadata index of FerretDB on
+   SQLite holds (wd-store-fdb.h): flags, uid, modseq, size. */
+static bool fdb_covers(const struct wd_search_key *key)
+{
+	switch (key->op) {
+	case WD_SEARCH_ALL:
+	case WD_SEARCH_UID:
+	case WD_SEARCH_FLAG:
+	case WD_SEARCH_LARGER:
+	case WD_SEARCH_SMALLER:
+	case WD_SEARCH_MODSEQ:
+		return true;
+	case WD_SEARCH_AND:
+	case WD_SEARCH_OR:
+	case WD_SEARCH_NOT:
+		for (size_t i = 0; i < key->child_count; i++) {
+			if (!fdb_covers(key->children[i]))
+				return false;
+		}
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The search evaluated on the index rows, no document read: WD_OK,
+   WD_STORE_FDB_NONE, or WD_ERROR with *error_r. */
+static int search_fdb(struct wd_store *store, const bson_oid_t *mailbox,
+		      const struct wd_search_key *key, uint32_t max_uid, bool want_modseq,
+		      struct wd_imap_search_result *result_r, char **error_r)
+{
+	struct wd_store_fdb_cursor *cursor;
+	if (!fdb_covers(key) ||
+	    wd_store_fdb_cursor_open(store, mailbox, 1, max_uid > 0 ? max_uid : UINT32_MAX, 0,
+				     &cursor) != WD_OK)
+		return WD_STORE_FDB_NONE;
+	struct wd_store_fdb_msg row;
+	uint32_t *uids = NULL;
+	size_t count = 0, cap = 0;
+	int ret;
+	while ((ret = wd_store_fdb_cursor_next(cursor, &row, error_r)) == 1) {
+		bson_t doc;
+		bson_init(&doc);
+		wd_store_fdb_msg_bson(&row, &doc);
+		struct wd_search_message msg = { .doc = &doc };
+		bool match = wd_search_matches(key, &msg);
+		bson_destroy(&doc);
+		if (!match)
+			continue;
+		if (count == cap) {
+			size_t new_cap = cap == 0 ? 256 : cap * 2;
+			uint32_t *grown = realloc(uids, new_cap * sizeof(*uids));
+			if (grown == NULL) {
+				ret = WD_ERROR;
+				*error_r = strdup("out of memory");
+				break;
+			}
+			uids = grown;
+			cap = new_cap;
+		}
+		uids[count++] = row.uid;
+		if (want_modseq && row.modseq > result_r->highest_modseq)
+			result_r->highest_modseq = row.modseq;
+	}
+	wd_store_fdb_cursor_close(&cursor);
+	if (ret == WD_OK && uids_to_ranges(uids, count, result_r) < 0) {
+		*error_r = strdup("out of memory");
+		ret = WD_ERROR;
+	}
+	free(uids);
+	if (ret < 0) {
+		wd_imap_search_result_free(result_r);
+		return WD_ERROR;
+	}
+	return WD_OK;
+}
+
 int wd_imap_search_run(struct wd_store *store, const bson_oid_t *mailbox,
 		       const struct wd_search_key *key, uint32_t max_uid, bool want_modseq,
 		       struct wd_imap_search_result *result_r, char **error_r)
 {
 	memset(result_r, 0, sizeof(*result_r));
 	*error_r = NULL;
+	/* FerretDB on SQLite: flags, UIDs, sizes and MODSEQ from the index */
+	int fret = search_fdb(store, mailbox, key, max_uid, want_modseq, result_r, error_r);
+	if (fret != WD_STORE_FDB_NONE)
+		return fret;
 	bson_t *query = bson_new(), *projection = bson_new();
 	BSON_APPEND_OID(query, "mailbox", mailbox);
 	if (max_uid > 0) {
