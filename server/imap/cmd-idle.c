@@ -152,6 +152,7 @@ enum wd_imap_cmd_result wd_imap_cmd_idle(struct wd_imap_cmd *cmd)
 	wd_imap_cmd_sync_emit(cmd, true);
 	wd_buffer_append_str(&session->out, "+ idling\r\n");
 	wd_imap_session_send(session);
+	wd_buffer_release(&session->out); /* an idle session holds no output memory */
 	cmd->on_line = idle_line;
 	if (session->selected == NULL || session->idle != NULL)
 		return WD_IMAP_CMD_WAIT_INPUT;

@@ -50,6 +50,9 @@ enum step { STEP_CONT, STEP_AGAIN, STEP_EVENT };
 
 #define SKIP_TAIL_MAX 32
 
+/* Arena block of one command (a malloc of 1 KiB with the chunk header). */
+#define COMMAND_ARENA_BLOCK (1024 - 32)
+
 struct wd_imap_parser {
 	struct wd_imap_parser_limits limits;
 	enum parser_state state;
@@ -583,7 +586,9 @@ static enum step step_tag(struct wd_imap_parser *p, const uint8_t *d, size_t ava
 		return STEP_AGAIN;
 	if (n < 0)
 		return fail(p, ev, WD_IMAP_PARSE_ERROR_SYNTAX, WD_IMAP_RECOVER_SKIP, error);
-	p->arena = wd_arena_create(0);
+	/* small blocks: a command's arena lives as long as the command, an
+	   IDLE for hours; larger commands take more blocks */
+	p->arena = wd_arena_create(COMMAND_ARENA_BLOCK);
 	p->cmd = p->arena == NULL ? NULL : wd_arena_zalloc(p->arena, sizeof(*p->cmd));
 	if (p->cmd == NULL)
 		return oom(p, ev);
