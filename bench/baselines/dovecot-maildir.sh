@@ -19,6 +19,8 @@
 # bench/baselines/fill.py adds more lines to that file; Dovecot rereads it when it changes.
 # Mail is owned by nobody:nogroup (uid/gid columns of the passwd-file).
 #
+# WD_BENCH_VAR [<repo>/var/bench]: parent of that directory (a private benchmark run
+# uses its own, e.g. bench/side-by-side.py).
 # Ports (environment, defaults in brackets), all on 127.0.0.1:
 #   DOVECOT_IMAP_PORT [20243]  IMAP, plaintext LOGIN allowed     DOVECOT_IMAPS_PORT [20293]
 #   DOVECOT_POP3_PORT [20210]  POP3                              DOVECOT_POP3S_PORT [20295]
@@ -29,7 +31,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-base=$repo/var/bench/dovecot-maildir
+base=${WD_BENCH_VAR:-$repo/var/bench}/dovecot-maildir
 conf=$base/dovecot.conf
 users=$base/users
 imap_port=${DOVECOT_IMAP_PORT:-20243}

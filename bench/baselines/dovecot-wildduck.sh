@@ -13,6 +13,7 @@
 # ready.json, wrapper.log}; Dovecot's own files are in the temporary directory ready.json names.
 #
 # Environment (defaults in brackets):
+#   WD_BENCH_VAR   parent of the state directory [<repo>/var/bench]
 #   WD_STACK_DIR WD_MONGO_PORT WD_REDIS_PORT   passed to scripts/stack.sh
 #   WD_BUILD_DIR   our build directory with the plugins [<repo>/build]
 #   WD_BENCH_DB    database of our servers [wdbench_ours]
@@ -23,7 +24,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-base=$repo/var/bench/dovecot-wildduck
+base=${WD_BENCH_VAR:-$repo/var/bench}/dovecot-wildduck
 pidfile=$base/wrapper.pid
 ready=$base/ready.json
 log=$base/wrapper.log

@@ -241,7 +241,7 @@ def main():
     ap.add_argument("--domain", default="bench.test")
     ap.add_argument("--jobs", type=int, default=4, help="users filled in parallel")
     ap.add_argument("--build", default=os.environ.get("WD_BUILD_DIR", os.path.join(REPO, "build")))
-    ap.add_argument("--passwd-file", default=os.path.join(REPO, "var", "bench", "dovecot-maildir", "users"))
+    ap.add_argument("--passwd-file", default=os.path.join(os.environ.get("WD_BENCH_VAR", os.path.join(REPO, "var", "bench")), "dovecot-maildir", "users"))
     ap.add_argument("--no-mail", action="store_true", help="create users only")
     args = ap.parse_args()
     if args.via == "lmtp" and not args.lmtp_port:

@@ -12,6 +12,7 @@
 # run/wildduck.toml (written on every start), run/wildduck.log, run/wildduck.pid.
 #
 # Environment (defaults in brackets):
+#   WD_BENCH_VAR   parent of the state directory [<repo>/var/bench]
 #   WD_STACK_DIR WD_MONGO_PORT WD_REDIS_PORT   passed to scripts/stack.sh [its defaults]
 #   WILDDUCK_VERSION     npm version [1.46.15: the newest whose engines accept Node 20;
 #                        1.51.x wants Node >= 22.19]
@@ -33,7 +34,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-base=$repo/var/bench/wildduck
+base=${WD_BENCH_VAR:-$repo/var/bench}/wildduck
 run=$base/run
 version=${WILDDUCK_VERSION:-1.46.15}
 pkg=$base/node_modules/@zone-eu/wildduck
