@@ -240,8 +240,9 @@ void wd_loop_set_destroy(struct wd_loop_set **_set)
 		struct server_loop *l = &set->loops[i];
 		if (!l->loop_ready)
 			continue;
-		uv_walk(&l->loop, close_handle, NULL);
-		uv_run(&l->loop, UV_RUN_DEFAULT);
+		/* each service closes its own handles (with their close callbacks)
+		   first; then whatever is left. The other order made a service
+		   close a handle a second time (a failed start: abort in uv_close). */
 		size_t n = 0;
 		while (wd_services[n] != NULL)
 			n++;
@@ -249,6 +250,7 @@ void wd_loop_set_destroy(struct wd_loop_set **_set)
 			if (l->instances[n] != NULL)
 				wd_services[n]->destroy(&l->instances[n]);
 		}
+		uv_walk(&l->loop, close_handle, NULL);
 		uv_run(&l->loop, UV_RUN_DEFAULT);
 		if (uv_loop_close(&l->loop) != 0)
 			wd_warning("server", "loop %u: handles left open at exit", i);
