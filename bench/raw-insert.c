@@ -68,7 +68,7 @@ static int usage(void)
 static int parse(int argc, char **argv, struct opts *o)
 {
 	*o = (struct opts){ .mode = "raw", .duration = 10, .size = 2048 };
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* --option value pairs */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL)
 			return -1;
@@ -95,7 +95,6 @@ static int parse(int argc, char **argv, struct opts *o)
 				return -1;
 		} else
 			return -1;
-		i++;
 	}
 	if (o->mongo == NULL || o->redis == NULL || strlen(o->mongo) > 400 || strlen(o->redis) > 400 ||
 	    (o->sqlite != NULL && strlen(o->sqlite) > 400))
