@@ -5,6 +5,9 @@
 # this checkout has, in the foreground. Ctrl-C stops the servers; the stack
 # keeps running until `scripts/stack.sh stop`.
 set -euo pipefail
+# libmongoc: no per-pid shared-memory counters (a stale /dev/shm/mongoc-<pid> of an
+# earlier process makes it warn on stderr)
+export MONGOC_DISABLE_SHM=1
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"

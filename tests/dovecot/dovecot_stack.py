@@ -293,6 +293,8 @@ class Dovecot:
             "disable_plaintext_auth = no",
             "auth_mechanisms = plain login",
             "mail_plugin_dir = %s" % self.path("modules"),
+            # libmongoc's shared-memory counters (conf.d/10-wildduck.conf)
+            "import_environment = $import_environment MONGOC_DISABLE_SHM=1",
             "mail_uid = nobody",
             "mail_gid = nogroup",
             "first_valid_uid = 1",
