@@ -140,11 +140,11 @@ def plot_notify(plt, data, path):
                 xs.append(m)
                 ys.append(q)
         if xs:
-            ax.step([0] + xs, [0] + ys, where="post", marker="o",
+            ax.step([xs[0]] + xs, [0] + ys, where="post", marker="o",
                     label="%s, %d background" % (row["pair"], row["background"]))
     ax.axvline(50, color="grey", linestyle="--", linewidth=0.8)
     ax.text(50, 0.05, " 50 ms target (p99)", fontsize=7)
-    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xscale("log")
     ax.set_xlabel("ms from A's APPEND OK to B's * EXISTS (median over rounds of each percentile)")
     ax.set_ylabel("fraction of notifications")
     ax.set_title("Cross-instance notification latency (p50/p90/p99/max)\n" + CAVEAT, fontsize=8)

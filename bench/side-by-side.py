@@ -70,6 +70,7 @@ PORTS = {
     "wd": {"imap": 21143, "pop3": 21110, "lmtp": 21024},
     "wd-b": {"imap": 21144},
     "wd-tls": {"imap": 21993},
+    "wd-idle": {"imap": 21145},
     "dvwd": {"imap": 21343, "pop3": 21310, "lmtp": 21324},
     "maildir": {"imap": 21243, "imaps": 21293, "pop3": 21210, "pop3s": 21295, "lmtp": 21224},
     "wildduck": {"imap": 21043, "imaps": 21093, "pop3": 21010, "lmtp": 21025, "api": 21080},
@@ -194,7 +195,7 @@ class Runner:
     def __init__(self, args):
         self.a = args
         self.build = os.path.abspath(args.build)
-        self.wdload = os.path.join(self.build, "bench", "wd-load")
+        self.wdload_bin = os.path.join(self.build, "bench", "wd-load")
         self.stack_dir = os.path.abspath(args.stack_dir)
         self.var = os.path.join(self.stack_dir, "bench")   # WD_BENCH_VAR for the baselines
         self.work = os.path.join(self.stack_dir, "sidebyside")
@@ -374,7 +375,7 @@ class Runner:
     def wdload(self, mode, args, timeout):
         fd, path = tempfile.mkstemp(suffix=".json", dir=self.work)
         os.close(fd)
-        cmd = [self.wdload, mode] + args + ["--json", path]
+        cmd = [self.wdload_bin, mode] + args + ["--json", path]
         try:
             r = run(cmd, check=False, timeout=timeout)
             try:
@@ -542,8 +543,11 @@ def scenario_idle(R):
     if a.with_50k and 50000 not in counts:
         counts.append(50000)
     crt, key = R.tls_files()
+    # fresh instances: the main wd-server's heap already holds what earlier scenarios
+    # freed, and new sessions would fit into it without growing RSS/PSS
+    R.start_wd("wd-server-idle", PORTS["wd-idle"]["imap"])
     R.start_wd("wd-server-tls", PORTS["wd-tls"]["imap"], tls=True)
-    targets = [("wd-server", "plain", R.servers["wd-server"]["imap"], R.servers["wd-server"]["pid"]),
+    targets = [("wd-server", "plain", PORTS["wd-idle"]["imap"], lambda: R.procs["wd-server-idle"].pid),
                ("wd-server", "tls", PORTS["wd-tls"]["imap"], lambda: R.procs["wd-server-tls"].pid)]
     if "dovecot+plugins" in R.servers:
         targets.append(("dovecot+plugins", "plain", R.servers["dovecot+plugins"]["imap"],
