@@ -180,6 +180,9 @@ bool api_require_user(struct api_request *req, bson_oid_t *user_r)
 		api_reply_error(req, 400, "InputValidationError", "\"user\" is required");
 		return false;
 	}
+	/* a user token's user was read by the access check of this request */
+	if (req->has_token_user && bson_oid_equal(user_r, &req->token_user))
+		return true;
 	struct wd_user *user = NULL;
 	char *error = NULL;
 	int ret = wd_store_user_get(req->ctx->store, user_r, &user, &error);
