@@ -72,7 +72,8 @@ static void *relay_main(void *arg)
 			fds[1 + 2 * i] = (struct pollfd){ .fd = pairs[i][0], .events = POLLIN };
 			fds[2 + 2 * i] = (struct pollfd){ .fd = pairs[i][1], .events = POLLIN };
 		}
-		if (poll(fds, 1 + 2 * count, 50) <= 0)
+		size_t polled = count; /* a pair accepted below has no poll result yet */
+		if (poll(fds, 1 + 2 * polled, 50) <= 0)
 			continue;
 		if (fds[0].revents & POLLIN) {
 			int client = accept(relay_listener, NULL, NULL);
@@ -87,7 +88,7 @@ static void *relay_main(void *arg)
 				count++;
 			}
 		}
-		for (size_t i = 0; i < count; i++) {
+		for (size_t i = 0; i < polled; i++) {
 			for (int side = 0; side < 2; side++) {
 				if (!(fds[1 + 2 * i + side].revents & (POLLIN | POLLHUP | POLLERR)))
 					continue;
@@ -104,7 +105,7 @@ static void *relay_main(void *arg)
 					pairs[i][0] = pairs[count - 1][0];
 					pairs[i][1] = pairs[count - 1][1];
 					count--;
-					i = count; /* fds no longer match: poll again */
+					i = polled; /* fds no longer match: poll again */
 					break;
 				}
 			}
