@@ -484,11 +484,17 @@ int wd__store_change_quota(struct wd_store *store, const bson_oid_t *user, int64
 			   char **error_r)
 {
 	/* a JS number as WildDuck's $inc sends it, so storageUsed stays int32
-	   while it fits */
-	bson_t update = BSON_INITIALIZER, inc;
+	   while it fits; wdcQuotaChanged (ours, WildDuck ignores it) tells
+	   `wdctl gc` that a store may be in flight, so it recounts storageUsed
+	   only when the field is older than its settle time (a store killed
+	   between this update and its insert leaves storageUsed too high) */
+	bson_t update = BSON_INITIALIZER, inc, set;
 	BSON_APPEND_DOCUMENT_BEGIN(&update, "$inc", &inc);
 	wd__append_js_number(&inc, "storageUsed", delta);
 	bson_append_document_end(&update, &inc);
+	BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+	BSON_APPEND_DATE_TIME(&set, "wdcQuotaChanged", wd__now_ms());
+	bson_append_document_end(&update, &set);
 	int ret = wd__store_update_by_id(store, WD_STORE_DB_USERS, "users", user, user, &update,
 					 "update quota", error_r);
 	bson_destroy(&update);
