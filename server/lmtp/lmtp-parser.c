@@ -174,10 +174,19 @@ static bool emit(struct wd_lmtp_parser *parser, struct wd_lmtp_event *ev, const 
 	return true;
 }
 
-static void refuse(struct wd_lmtp_parser *parser, enum wd_lmtp_data_status status)
+/* A limit other than the size is broken where `pending` bytes of the
+   current run are not counted yet. The message may already be past
+   max_message there: then that came first. Counting them here keeps the
+   status independent of how the input was cut into reads (the run would
+   otherwise be counted only when it is emitted). */
+static void refuse(struct wd_lmtp_parser *parser, enum wd_lmtp_data_status status,
+		   size_t pending)
 {
-	if (parser->status == WD_LMTP_DATA_OK)
-		parser->status = status;
+	if (parser->status != WD_LMTP_DATA_OK)
+		return;
+	parser->status = parser->size + pending > parser->limits.max_message ?
+				 WD_LMTP_DATA_TOO_BIG :
+				 status;
 }
 
 static int feed_data(struct wd_lmtp_parser *parser, const uint8_t *data, size_t len,
@@ -224,9 +233,9 @@ static int feed_data(struct wd_lmtp_parser *parser, const uint8_t *data, size_t 
 				continue;
 			}
 			if (c == '\0')
-				refuse(parser, WD_LMTP_DATA_NUL);
+				refuse(parser, WD_LMTP_DATA_NUL, i - start);
 			if (++parser->line_len > parser->limits.max_data_line)
-				refuse(parser, WD_LMTP_DATA_LINE_TOO_LONG);
+				refuse(parser, WD_LMTP_DATA_LINE_TOO_LONG, i - start);
 			continue;
 		case D_CR:
 			if (c == '\n') {
@@ -237,7 +246,7 @@ static int feed_data(struct wd_lmtp_parser *parser, const uint8_t *data, size_t 
 			}
 			/* a bare CR stays as it is */
 			if (++parser->line_len > parser->limits.max_data_line)
-				refuse(parser, WD_LMTP_DATA_LINE_TOO_LONG);
+				refuse(parser, WD_LMTP_DATA_LINE_TOO_LONG, i - start);
 			parser->state = D_TEXT;
 			continue;
 		case D_DOT:

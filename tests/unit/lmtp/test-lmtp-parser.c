@@ -352,6 +352,40 @@ static void test_line_limit(void **state)
 	free(input);
 }
 
+/* Several limits broken: the status names the first one in the stream,
+   however the bytes arrive (found by fuzz-lmtp-parser: a run was counted
+   only when emitted, so a line or NUL check later in the same read won). */
+static void test_first_limit_wins(void **state)
+{
+	struct wd_lmtp_parser_limits l;
+	wd_lmtp_parser_limits_default(&l);
+	l.max_message = 10;
+	l.max_data_line = 12;
+	char *log = log_of(BIN("DATA\r\n0123456789ABCDEF\r\n.\r\n"), split_whole, NULL, &l);
+	assert_non_null(strstr(log, "|toobig|18\n"));
+	free(log);
+	check_transcript(BIN("DATA\r\n0123456789ABCDEF\r\n.\r\n"), NULL, &l);
+	log = log_of(BIN("DATA\r\n0123456789AB\0\r\n.\r\n"), split_whole, NULL, &l);
+	assert_non_null(strstr(log, "|toobig|15\n"));
+	free(log);
+	check_transcript(BIN("DATA\r\n0123456789AB\0\r\n.\r\n"), NULL, &l);
+	/* the NUL byte itself passes the size limit: too big (the size counts
+	   every byte read up to where a limit is seen) */
+	log = log_of(BIN("DATA\r\n0123456789\0\r\n.\r\n"), split_whole, NULL, &l);
+	assert_non_null(strstr(log, "|toobig|13\n"));
+	free(log);
+	check_transcript(BIN("DATA\r\n0123456789\0\r\n.\r\n"), NULL, &l);
+	log = log_of(BIN("DATA\r\n012345678\0\r\n.\r\n"), split_whole, NULL, &l);
+	assert_non_null(strstr(log, "|nul|12\n"));
+	free(log);
+	check_transcript(BIN("DATA\r\n0123456789\0\r\n.\r\n"), NULL, &l);
+	/* a bare CR counts towards the line once the next byte shows it is one */
+	l.max_data_line = 10;
+	l.max_message = 10;
+	check_transcript(BIN("DATA\r\n123456789\r\rx\r\n.\r\n"), NULL, &l);
+	check_transcript(BIN("DATA\r\n1234567890\rx\r\n.\r\n"), NULL, &l);
+}
+
 static void test_begin_data_only_between_commands(void **state)
 {
 	struct wd_lmtp_parser_limits l;
@@ -463,6 +497,7 @@ int main(void)
 		cmocka_unit_test(test_binary_bytes),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_line_limit),
+		cmocka_unit_test(test_first_limit_wins),
 		cmocka_unit_test(test_begin_data_only_between_commands),
 		cmocka_unit_test(test_random_messages),
 	};
