@@ -123,6 +123,13 @@ static bool parse_int_text(const char *text, int64_t *value_r)
 	return true;
 }
 
+/* A whole number that int64_t holds; the range is tested first, since
+   converting a double outside it is undefined (1e300 in a JSON body). */
+static bool real_is_int64(double d)
+{
+	return d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d;
+}
+
 static bool bounded(const struct api_field *f)
 {
 	return f->min != 0 || f->max != 0;
@@ -192,7 +199,7 @@ static json_t *check_field(const struct api_field *f, json_t *value, json_t *det
 		int64_t v;
 		if (json_is_integer(value)) {
 			v = json_integer_value(value);
-		} else if (json_is_real(value) && json_real_value(value) == (double)(int64_t)json_real_value(value)) {
+		} else if (json_is_real(value) && real_is_int64(json_real_value(value))) {
 			v = (int64_t)json_real_value(value);
 		} else if (!json_is_string(value) || !parse_int_text(json_string_value(value), &v)) {
 			fail(details, name, "%s must be a number", NULL);

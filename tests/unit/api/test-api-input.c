@@ -108,6 +108,9 @@ static void test_refusals(void **state)
 	expect_detail("{\"count\":11}", USER, "count");
 	expect_detail("{\"count\":\"7x\"}", USER, "count");
 	expect_detail("{\"count\":1.5}", USER, "count");
+	/* outside int64_t: refused without an undefined conversion (UBSan) */
+	expect_detail("{\"count\":1e300}", USER, "count");
+	expect_detail("{\"count\":-9.3e18}", USER, "count");
 	expect_detail("{\"flag\":\"maybe\"}", USER, "flag");
 	expect_detail("{\"tags\":[\"a\",\"b\",\"c\",\"d\"]}", USER, "tags");
 	expect_detail("{\"tags\":[1]}", USER, "tags");
