@@ -7,6 +7,7 @@
  * word that cannot be decoded stays as it is, as libmime leaves it. */
 #include "message-json.h"
 
+#include "js-string.h"
 #include "wd-base64.h"
 #include "wd-buffer.h"
 #include "wd-result.h"
@@ -60,6 +61,20 @@ static bool word_bytes(char encoding, const char *text, size_t len, struct wd_bu
 	return true;
 }
 
+/* Decoded text appended as JSON can carry it: the bytes read as UTF-8 the
+   way Node does (each ill-formed sequence one U+FFFD), NUL as U+FFFD too,
+   since the result is a C string. Without this an encoded word holding
+   invalid UTF-8 (=?utf-8?q?=FF?=) made the whole name vanish from the
+   answer: jansson refuses such a string. */
+static bool append_text(struct wd_buffer *out, const uint8_t *bytes, size_t len)
+{
+	char *dst = (char *)wd_buffer_reserve(out, 3 * len + 1);
+	if (dst == NULL)
+		return false;
+	wd_buffer_commit(out, wd__js_utf8_from_bytes(dst, bytes, len, true));
+	return true;
+}
+
 static bool to_utf8(const char *charset, const struct wd_buffer *in, struct wd_buffer *out)
 {
 	char cs[64];
@@ -70,22 +85,25 @@ static bool to_utf8(const char *charset, const struct wd_buffer *in, struct wd_b
 	cs[n] = '\0';
 	if (strcasecmp(cs, "utf-8") == 0 || strcasecmp(cs, "us-ascii") == 0 ||
 	    strcasecmp(cs, "utf8") == 0)
-		return wd_buffer_append(out, wd_buffer_bytes(in), in->len) == WD_OK;
+		return append_text(out, wd_buffer_bytes(in), in->len);
 	iconv_t cd = iconv_open("UTF-8", cs);
 	if (cd == (iconv_t)-1)
 		return false;
 	char *src = (char *)wd_buffer_bytes(in);
 	size_t src_left = in->len;
+	struct wd_buffer converted = WD_BUFFER_INIT;
 	bool ok = true;
 	while (src_left > 0 && ok) {
 		char chunk[512], *dst = chunk;
 		size_t dst_left = sizeof(chunk);
 		size_t r = iconv(cd, &src, &src_left, &dst, &dst_left);
-		wd_buffer_append(out, chunk, sizeof(chunk) - dst_left);
+		wd_buffer_append(&converted, chunk, sizeof(chunk) - dst_left);
 		if (r == (size_t)-1 && errno != E2BIG)
 			ok = false;
 	}
 	iconv_close(cd);
+	ok = ok && append_text(out, wd_buffer_bytes(&converted), converted.len);
+	wd_buffer_release(&converted);
 	return ok;
 }
 

@@ -1,9 +1,10 @@
 /* wd-api's pure pieces without a server: the input checks of input.c
  * (types, bounds, unknown keys, hostile bodies), date parsing, JSON depth
- * counting, the router's choice between routes, cursors and the per-address
- * rate limit. */
+ * counting, the router's choice between routes, cursors, the per-address
+ * rate limit and the RFC 2047 decoding of display names. */
 #include "api.h"
 #include "input.h"
+#include "message-json.h"
 #include "rate.h"
 #include "router.h"
 
@@ -220,6 +221,26 @@ static void test_cursor(void **state)
 	free(c);
 }
 
+static void expect_decoded(const char *text, const char *expected)
+{
+	char *got = api_mime_decode_words(text);
+	assert_non_null(got);
+	assert_string_equal(got, expected);
+	free(got);
+}
+
+static void test_encoded_words(void **state)
+{
+	expect_decoded("=?UTF-8?B?w6lsw6h2ZQ==?= =?utf-8?q?caf=C3=A9?= x", "\xc3\xa9l\xc3\xa8vecaf\xc3\xa9 x");
+	expect_decoded("=?iso-8859-1?Q?Andr=E9?=", "Andr\xc3\xa9");
+	expect_decoded("=?x-unknown?q?a?=", "=?x-unknown?q?a?=");
+	/* what a word decodes to is UTF-8 a JSON string can hold (found by
+	   fuzz-encoded-words: =FF made jansson refuse the name, =00 cut it) */
+	expect_decoded("=?utf-8?q?a=FFb?=", "a\xef\xbf\xbd" "b");
+	expect_decoded("=?utf-8?q?a=00b?=", "a\xef\xbf\xbd" "b");
+	expect_decoded("=?utf-16be?b?AEEAAABC?=", "A\xef\xbf\xbd" "B");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_router),
 		cmocka_unit_test(test_cursor),
+		cmocka_unit_test(test_encoded_words),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
