@@ -81,7 +81,8 @@ class Server:
             "--pop3.host=127.0.0.1", "--pop3.port=0",
             "--lmtp.host=127.0.0.1", "--lmtp.port=0",
             "--workers.threads=4"] + list(extra)
-        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True,
+                                     errors="replace")  # a non-UTF-8 log line must not stop the reader
         self.log = []
         self.port = None
         self.ports = {}
