@@ -24,9 +24,11 @@
 #include "wd-log.h"
 #include "wd-outbound.h"
 #include "wd-program.h"
+#include "wd-sd-notify.h"
 #include "wd-store.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -231,10 +233,13 @@ int main(int argc, char **argv)
 	wd_info("api", "api listening on %s:%u (%s, %zu routes, %u threads)",
 		settings.daemon.host, api_daemon_port(daemon), settings.secure ? "https" : "http",
 		route_count, settings.daemon.threads);
+	if (wd_sd_notify("READY=1") < 0)
+		wd_warning("api", "sd_notify READY: %s", strerror(errno));
 
 	int signum = 0;
 	sigwait(&signals, &signum);
 	wd_info("api", "%s received: shutting down", strsignal(signum));
+	wd_sd_notify("STOPPING=1");
 	api_daemon_quiesce(daemon);
 	api_updates_shutdown(ctx.updates);
 	api_daemon_stop(&daemon);

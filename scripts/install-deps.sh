@@ -25,6 +25,8 @@ packages=(
   # independent hash and TOTP tools for the auth test vectors (mkpasswd, argon2, oathtool)
   whois argon2 oathtool
   dovecot-dev dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
+  # the install suite: systemd-analyze verify/security of the units, man pages
+  systemd man-db
   # real clients in tests
   python3 mutt isync fetchmail swaks
 )

@@ -19,11 +19,13 @@
 #include "wd-log.h"
 #include "wd-program.h"
 #include "wd-result.h"
+#include "wd-sd-notify.h"
 #include "loop-set.h"
 #include "wd-service.h"
 #include "wd-store.h"
 #include "wd-worker-pool.h"
 
+#include <errno.h>
 #include <mongoc/mongoc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,6 +61,7 @@ static void on_signal(uv_signal_t *handle, int signum)
 	}
 	m->stopping = true;
 	wd_info("server", "%s received: shutting down", strsignal(signum));
+	wd_sd_notify("STOPPING=1");
 	wd_loop_set_shutdown(m->loops, SHUTDOWN_GRACE_MS);
 }
 
@@ -137,6 +140,9 @@ int main(int argc, char **argv)
 	m.sigint.data = m.sigterm.data = &m;
 	uv_signal_start(&m.sigint, on_signal, SIGINT);
 	uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+	/* the listeners are bound (wd_loop_set_create): clients can connect */
+	if (wd_sd_notify("READY=1") < 0)
+		wd_warning("server", "sd_notify READY: %s", strerror(errno));
 
 	if (wd_loop_set_run(m.loops) == WD_OK)
 		status = 0;
