@@ -176,30 +176,146 @@ static int fdb_open(struct wd_store *store, sqlite3 **db_r, char *table, size_t 
 struct wd_store_fdb_cursor {
 	sqlite3 *db;
 	sqlite3_stmt *stmt;
-	bool end;
+	bson_t *projection; /* for the document column, NULL: whole documents */
+	bool end, docs;
 };
 
-int wd_store_fdb_cursor_open(struct wd_store *store, const bson_oid_t *mailbox,
-			     uint32_t uid_first, uint32_t uid_last, uint64_t modseq_above,
-			     struct wd_store_fdb_cursor **cursor_r)
+/* The names of the top-level fields an inclusion projection reads (_id
+   too unless excluded), as a malloc'd array of pointers into the
+   projection's keys' copies; false when a name cannot be used in a JSON
+   path. */
+static bool projection_fields(const bson_t *projection, char ***names_r, size_t *count_r)
+{
+	bson_iter_t it;
+	size_t cap = bson_count_keys(projection) + 1, n = 0;
+	char **names = calloc(cap, sizeof(*names));
+	bool ok = names != NULL && bson_iter_init(&it, projection);
+	bool id_excluded = false;
+	while (ok && bson_iter_next(&it)) {
+		const char *key = bson_iter_key(&it);
+		if (strcmp(key, "_id") == 0 && !bson_iter_as_bool(&it)) {
+			id_excluded = true;
+			continue;
+		}
+		size_t len = strcspn(key, ".");
+		bool seen = false;
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = strlen(names[i]) == len && memcmp(names[i], key, len) == 0;
+		if (seen)
+			continue;
+		ok = len > 0 && memchr(key, '"', len) == NULL && memchr(key, '\\', len) == NULL &&
+		     (names[n] = strndup(key, len)) != NULL;
+		n += ok;
+	}
+	if (ok && !id_excluded && !bson_has_field(projection, "_id"))
+		ok = (names[n++] = strdup("_id")) != NULL;
+	if (!ok) {
+		for (size_t i = 0; names != NULL && i < n; i++)
+			free(names[i]);
+		free(names);
+		return false;
+	}
+	*names_r = names;
+	*count_r = n;
+	return true;
+}
+
+/* The SQL expression of the document column: the whole sjson text, or for
+   a projection an sjson object of just its top-level fields (values and
+   their schema entries; the field names are parameters from ?6 on). */
+static char *doc_column(const bson_t *projection, char ***names_r, size_t *count_r)
+{
+	*names_r = NULL;
+	*count_r = 0;
+	if (projection == NULL)
+		return sqlite3_mprintf(", " FDB_J);
+	if (!projection_fields(projection, names_r, count_r))
+		return NULL;
+	/* json_object('$s', json_object('p', json_object(n, schema…), '$k',
+	   the document's own field order), n, value…); ?(6+3i) the name,
+	   ?(7+3i) '$."name"', ?(8+3i) '$."$s".p."name"' */
+	char *schema = sqlite3_mprintf(""), *values = sqlite3_mprintf("");
+	for (size_t i = 0; i < *count_r && schema != NULL && values != NULL; i++) {
+		int p = 6 + 3 * (int)i;
+		char *s = sqlite3_mprintf("%s%s?%d, " FDB_J "->?%d", schema, i > 0 ? ", " : "", p,
+					  p + 2);
+		char *v = sqlite3_mprintf("%s, ?%d, " FDB_J "->?%d", values, p, p + 1);
+		sqlite3_free(schema);
+		sqlite3_free(values);
+		schema = s;
+		values = v;
+	}
+	char *sql = NULL;
+	if (schema != NULL && values != NULL)
+		sql = sqlite3_mprintf(", json_object('$s', json_object('p', json_object(%s), '$k', "
+				      FDB_J "->'$.\"$s\".\"$k\"')%s)",
+				      schema, values);
+	sqlite3_free(schema);
+	sqlite3_free(values);
+	return sql;
+}
+
+static void free_names(char **names, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* The uids as a JSON array text for json_each(). */
+static char *uid_list_json(const uint32_t *uids, size_t count)
+{
+	char *text = malloc(count * 11 + 3);
+	if (text == NULL)
+		return NULL;
+	size_t n = 0;
+	text[n++] = '[';
+	for (size_t i = 0; i < count; i++)
+		n += (size_t)sprintf(text + n, "%s%u", i > 0 ? "," : "", uids[i]);
+	text[n++] = ']';
+	text[n] = '\0';
+	return text;
+}
+
+int wd_store_fdb_cursor_select(struct wd_store *store, const bson_oid_t *mailbox,
+			       uint32_t uid_first, uint32_t uid_last, uint64_t modseq_above,
+			       const struct wd_store_fdb_select *select,
+			       struct wd_store_fdb_cursor **cursor_r)
 {
 	char table[256];
 	sqlite3 *db;
 	*cursor_r = NULL;
 	if (fdb_open(store, &db, table, sizeof(table)) != WD_OK)
 		return WD_STORE_FDB_NONE;
+	char **names = NULL;
+	size_t name_count = 0;
+	bool docs = select != NULL && select->docs;
+	char *doc_sql = docs ? doc_column(select->projection, &names, &name_count) :
+			       sqlite3_mprintf("");
+	bool uids = select != NULL && select->uids != NULL;
+	char *uid_json = uids ? uid_list_json(select->uids, select->uid_count) : NULL;
 	/* INDEXED BY: the planner would otherwise pick any index starting with
 	   the mailbox; a missing index makes prepare fail (no fast path) */
-	char *sql = sqlite3_mprintf("SELECT " FDB_COLUMNS " FROM \"%s\" INDEXED BY \"%s" FDB_INDEX
-				    "\" WHERE " FDB_MAILBOX " = ?1 AND " FDB_UID " BETWEEN ?2 "
-				    "AND ?3%s ORDER BY " FDB_UID,
-				    table, table, modseq_above > 0 ? " AND " FDB_MODSEQ " > ?4" : "");
+	char *sql = doc_sql == NULL ? NULL :
+		sqlite3_mprintf("SELECT " FDB_COLUMNS "%s FROM \"%s\" INDEXED BY \"%s" FDB_INDEX
+				"\" WHERE " FDB_MAILBOX " = ?1 AND " FDB_UID " BETWEEN ?2 "
+				"AND ?3%s%s ORDER BY " FDB_UID,
+				doc_sql, table, table,
+				modseq_above > 0 ? " AND " FDB_MODSEQ " > ?4" : "",
+				uids ? " AND " FDB_UID " IN (SELECT value FROM json_each(?5))" : "");
+	sqlite3_free(doc_sql);
 	struct wd_store_fdb_cursor *cursor = calloc(1, sizeof(*cursor));
 	sqlite3_stmt *stmt = NULL;
-	if (sql == NULL || cursor == NULL ||
+	if (sql == NULL || cursor == NULL || (uids && uid_json == NULL) ||
+	    (docs && select->projection != NULL &&
+	     (cursor->projection = bson_copy(select->projection)) == NULL) ||
 	    sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
 		wd_debug("store", "FerretDB SQLite: no metadata path: %s", sqlite3_errmsg(db));
 		sqlite3_free(sql);
+		free(uid_json);
+		free_names(names, name_count);
+		if (cursor != NULL && cursor->projection != NULL)
+			bson_destroy(cursor->projection);
 		free(cursor);
 		sqlite3_close(db);
 		return WD_STORE_FDB_NONE;
@@ -213,9 +329,44 @@ int wd_store_fdb_cursor_open(struct wd_store *store, const bson_oid_t *mailbox,
 	if (modseq_above > 0)
 		sqlite3_bind_int64(stmt, 4, modseq_above > INT64_MAX ? INT64_MAX :
 									(sqlite3_int64)modseq_above);
+	if (uids)
+		sqlite3_bind_text(stmt, 5, uid_json, -1, free);
+	for (size_t i = 0; i < name_count; i++) {
+		int p = 6 + 3 * (int)i;
+		sqlite3_bind_text(stmt, p, names[i], -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(stmt, p + 1, sqlite3_mprintf("$.\"%s\"", names[i]), -1,
+				  sqlite3_free);
+		sqlite3_bind_text(stmt, p + 2, sqlite3_mprintf("$.\"$s\".p.\"%s\"", names[i]), -1,
+				  sqlite3_free);
+	}
+	free_names(names, name_count);
 	cursor->db = db;
 	cursor->stmt = stmt;
+	cursor->docs = docs;
 	*cursor_r = cursor;
+	return WD_OK;
+}
+
+int wd_store_fdb_cursor_open(struct wd_store *store, const bson_oid_t *mailbox,
+			     uint32_t uid_first, uint32_t uid_last, uint64_t modseq_above,
+			     struct wd_store_fdb_cursor **cursor_r)
+{
+	return wd_store_fdb_cursor_select(store, mailbox, uid_first, uid_last, modseq_above, NULL,
+					  cursor_r);
+}
+
+int wd_store_fdb_cursor_doc(struct wd_store_fdb_cursor *cursor, bson_t *doc)
+{
+	if (!cursor->docs)
+		return WD_STORE_FDB_NONE;
+	const char *json = (const char *)sqlite3_column_text(cursor->stmt, 7);
+	if (json == NULL)
+		return WD_STORE_FDB_NONE;
+	size_t len = (size_t)sqlite3_column_bytes(cursor->stmt, 7);
+	if (wd_store_fdb_sjson_to_bson(json, len, cursor->projection, doc) < 0) {
+		wd_debug("store", "FerretDB SQLite: a document this reader cannot decode");
+		return WD_STORE_FDB_NONE;
+	}
 	return WD_OK;
 }
 
@@ -266,6 +417,8 @@ void wd_store_fdb_cursor_close(struct wd_store_fdb_cursor **_cursor)
 	*_cursor = NULL;
 	sqlite3_finalize(cursor->stmt);
 	sqlite3_close(cursor->db);
+	if (cursor->projection != NULL)
+		bson_destroy(cursor->projection);
 	free(cursor);
 }
 
@@ -308,46 +461,6 @@ void wd_store_fdb_msg_bson(const struct wd_store_fdb_msg *msg, bson_t *doc)
 	bson_append_array_end(doc, &flags);
 }
 
-static int u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* One document by _id, if it is still message `uid` of `mailbox`. */
-static int load_by_id(mongoc_collection_t *coll, const struct wd_store_fdb_msg *msg,
-		      const bson_oid_t *mailbox, const bson_t *opts, bson_t **doc_r,
-		      char **error_r)
-{
-	bson_t filter = BSON_INITIALIZER;
-	BSON_APPEND_OID(&filter, "_id", &msg->id); /* the only filter FerretDB indexes */
-	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-	const bson_t *doc;
-	bson_error_t error;
-	bson_iter_t it;
-	int ret = WD_OK;
-	*doc_r = NULL;
-	if (mongoc_cursor_next(cursor, &doc)) {
-		/* moved or expunged since the index was read: as if not there */
-		if (bson_iter_init_find(&it, doc, "mailbox") && BSON_ITER_HOLDS_OID(&it) &&
-		    bson_oid_equal(bson_iter_oid(&it), mailbox) &&
-		    bson_iter_init_find(&it, doc, "uid") && BSON_ITER_HOLDS_NUMBER(&it) &&
-		    bson_iter_as_int64(&it) == (int64_t)msg->uid) {
-			*doc_r = bson_copy(doc);
-			if (*doc_r == NULL) {
-				*error_r = wd__store_error("out of memory");
-				ret = WD_STORE_ERR_DATABASE;
-			}
-		}
-	} else if (mongoc_cursor_error(cursor, &error)) {
-		*error_r = wd__store_error("cannot read messages: %s", error.message);
-		ret = WD_STORE_ERR_DATABASE;
-	}
-	mongoc_cursor_destroy(cursor);
-	bson_destroy(&filter);
-	return ret;
-}
-
 int wd_store_fdb_load_uids(struct wd_store *store, const bson_oid_t *mailbox,
 			   const uint32_t *uids, size_t count, const bson_t *projection,
 			   bson_t ***docs_r, size_t *count_r, char **error_r)
@@ -357,56 +470,54 @@ int wd_store_fdb_load_uids(struct wd_store *store, const bson_oid_t *mailbox,
 	*error_r = NULL;
 	if (count == 0)
 		return WD_STORE_FDB_NONE;
-	uint32_t *sorted = malloc(count * sizeof(*sorted));
-	if (sorted == NULL)
-		return WD_STORE_FDB_NONE;
-	memcpy(sorted, uids, count * sizeof(*sorted));
-	qsort(sorted, count, sizeof(*sorted), u32_cmp);
-	struct wd_store_fdb_cursor *cursor;
-	if (wd_store_fdb_cursor_open(store, mailbox, sorted[0], sorted[count - 1], 0, &cursor) !=
-	    WD_OK) {
-		free(sorted);
-		return WD_STORE_FDB_NONE;
+	uint32_t first = UINT32_MAX, last = 0;
+	for (size_t i = 0; i < count; i++) {
+		first = uids[i] < first ? uids[i] : first;
+		last = uids[i] > last ? uids[i] : last;
 	}
-	bson_t *opts = bson_new(), proj;
+	bson_t *proj = NULL;
 	if (projection != NULL) {
-		/* mailbox and uid confirm the document is still the one indexed */
-		bson_append_document_begin(opts, "projection", -1, &proj);
-		bson_concat(&proj, projection);
+		/* mailbox and uid, as the documents read by _id used to carry */
+		proj = bson_copy(projection);
+		if (proj == NULL)
+			return WD_STORE_FDB_NONE;
 		if (!bson_has_field(projection, "mailbox"))
-			BSON_APPEND_INT32(&proj, "mailbox", 1);
+			BSON_APPEND_INT32(proj, "mailbox", 1);
 		if (!bson_has_field(projection, "uid"))
-			BSON_APPEND_INT32(&proj, "uid", 1);
-		bson_append_document_end(opts, &proj);
+			BSON_APPEND_INT32(proj, "uid", 1);
 	}
-	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
-	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
+	struct wd_store_fdb_select select = {
+		.uids = uids, .uid_count = count, .docs = true, .projection = proj
+	};
+	struct wd_store_fdb_cursor *cursor;
+	int ret = wd_store_fdb_cursor_select(store, mailbox, first, last, 0, &select, &cursor);
+	if (proj != NULL)
+		bson_destroy(proj);
+	if (ret != WD_OK)
+		return WD_STORE_FDB_NONE;
 	bson_t **docs = calloc(count, sizeof(*docs));
-	size_t n = 0, next = 0;
+	size_t n = 0;
 	struct wd_store_fdb_msg msg;
-	int ret = docs == NULL ? WD_STORE_ERR_DATABASE : WD_OK;
+	ret = docs == NULL ? WD_STORE_FDB_NONE : WD_OK;
 	while (ret == WD_OK && n < count &&
 	       (ret = wd_store_fdb_cursor_next(cursor, &msg, error_r)) == 1) {
-		ret = WD_OK;
-		while (next < count && sorted[next] < msg.uid)
-			next++;
-		if (next == count || sorted[next] != msg.uid)
-			continue;
-		ret = load_by_id(coll, &msg, mailbox, opts, &docs[n], error_r);
-		if (ret == WD_OK && docs[n] != NULL)
-			n++;
+		if ((docs[n] = bson_new()) == NULL) {
+			ret = WD_STORE_FDB_NONE;
+			break;
+		}
+		/* a document this reader cannot decode: the caller's query reads all */
+		ret = wd_store_fdb_cursor_doc(cursor, docs[n]);
+		n++;
 	}
-	if (docs == NULL)
-		*error_r = wd__store_error("out of memory");
 	wd_store_fdb_cursor_close(&cursor);
-	mongoc_collection_destroy(coll);
-	wd_store_client_release(store, WD_STORE_DB_MAIN, client);
-	bson_destroy(opts);
-	free(sorted);
 	if (ret != WD_OK) {
 		for (size_t i = 0; i < n; i++)
 			bson_destroy(docs[i]);
 		free(docs);
+		if (ret == WD_STORE_FDB_NONE) {
+			free(*error_r);
+			*error_r = NULL;
+		}
 		return ret;
 	}
 	*docs_r = docs;

@@ -63,11 +63,39 @@ int wd_store_fdb_cursor_next(struct wd_store_fdb_cursor *cursor, struct wd_store
 			     char **error_r);
 void wd_store_fdb_cursor_close(struct wd_store_fdb_cursor **cursor);
 
+/* What a cursor reads besides the index row. uids: only these UIDs of the
+   range (any order); docs: also each message's document, straight from
+   SQLite (decoded by wd_store_fdb_sjson_to_bson), whole or with an
+   inclusion `projection` (dotted paths into objects allowed). */
+struct wd_store_fdb_select {
+	const uint32_t *uids;
+	size_t uid_count;
+	bool docs;
+	const bson_t *projection;
+};
+int wd_store_fdb_cursor_select(struct wd_store *store, const bson_oid_t *mailbox,
+			       uint32_t uid_first, uint32_t uid_last, uint64_t modseq_above,
+			       const struct wd_store_fdb_select *select,
+			       struct wd_store_fdb_cursor **cursor_r);
+/* The document of the row wd_store_fdb_cursor_next() returned last,
+   appended to `doc`: WD_OK, or WD_STORE_FDB_NONE when the cursor reads no
+   documents or this one cannot be decoded exactly (the caller then runs
+   its ordinary query for the whole command). */
+int wd_store_fdb_cursor_doc(struct wd_store_fdb_cursor *cursor, bson_t *doc);
+
+/* A FerretDB sjson text (the document with its "$s" type schema) as BSON,
+   as FerretDB would return it for a find with `projection` (inclusion
+   only; NULL: whole). WD_OK, or WD_ERROR for a type or shape this decoder
+   does not handle exactly (store-fdb-sjson.c). */
+int wd_store_fdb_sjson_to_bson(const char *json, size_t len, const bson_t *projection,
+			       bson_t *out);
+
 /* The documents of `mailbox` with these UIDs (any order; duplicates are
-   read once), sorted by uid: the index names their _id, then each is read
-   by _id, the one lookup FerretDB indexes, so the cost follows the number
-   of messages asked for instead of the size of the collection. A document
-   moved or expunged in between is left out. `projection` (inclusion, or
+   read once), sorted by uid: the rows of these UIDs read from SQLite
+   through the metadata index and decoded here, no FerretDB round trip, so
+   the cost follows the number of messages asked for, not the collection's
+   size. A document that cannot be decoded exactly makes it answer
+   WD_STORE_FDB_NONE. `projection` (inclusion, or
    NULL for whole documents) gets mailbox and uid added. WD_OK with
    *docs_r a malloc'd array of *count_r bson_copy()'d documents (free each
    with bson_destroy, then the array), WD_STORE_FDB_NONE, or

@@ -9,7 +9,13 @@
  * the fields the evaluator reads from the document always, mimeTree.header
  * for HEADER and TEXT keys, text/textFooter/html for BODY and TEXT keys.
  * Header fields are stored folded (lines joined with CRLF); the evaluator
- * wants them unfolded, so CR and LF are removed, keeping the whitespace. */
+ * wants them unfolded, so CR and LF are removed, keeping the whitespace.
+ *
+ * On FerretDB/SQLite (wd-store-fdb.h) FerretDB itself is not asked: it
+ * would decode every document of the collection for any filter but _id.
+ * The mailbox's rows are read from SQLite through the metadata index, with
+ * the residual projection's fields when the keys need more than the index,
+ * and every key is decided by the residual evaluator. */
 #include "imap-search.h"
 
 #include "imap-search-args.h"
@@ -221,28 +227,78 @@ static bool fdb_covers(const struct wd_search_key *key)
 	}
 }
 
-/* The search evaluated on the index rows, no document read: WD_OK,
-   WD_STORE_FDB_NONE, or WD_ERROR with *error_r. */
+/* Decides one candidate document: the key tree on its fields and, for
+   residual keys, on the raw header lines and body text it carries. */
+static int candidate_matches(const struct wd_search_key *key, const bson_t *doc, bool residual,
+			     unsigned needs, struct candidate *cand, bool *match_r)
+{
+	*match_r = true;
+	if (!residual)
+		return WD_OK;
+	candidate_clear(cand);
+	if (((needs & NEED_HEADERS) != 0 && load_header_lines(doc, cand) < 0) ||
+	    ((needs & NEED_TEXT) != 0 && load_text(doc, cand) < 0))
+		return WD_ERROR;
+	struct wd_search_message msg = {
+		.doc = doc,
+		.header_lines = (const char *const *)cand->lines,
+		.header_line_count = cand->line_count,
+		.body_text = (needs & NEED_TEXT) != 0 ? (const char *)wd_buffer_bytes(&cand->text) :
+							NULL,
+	};
+	*match_r = wd_search_matches(key, &msg);
+	return WD_OK;
+}
+
+/* The search on FerretDB's SQLite: keys the metadata index covers are
+   evaluated on its rows (no document read); any other key tree reads, per
+   message of the mailbox, only the fields the residual evaluator needs
+   (the projection of the ordinary path) straight from SQLite, and decides
+   it with wd_search_matches() exactly as the ordinary path does for its
+   candidates. WD_OK, WD_STORE_FDB_NONE (nothing decided: run the ordinary
+   query), or WD_ERROR with *error_r. */
 static int search_fdb(struct wd_store *store, const bson_oid_t *mailbox,
 		      const struct wd_search_key *key, uint32_t max_uid, bool want_modseq,
 		      struct wd_imap_search_result *result_r, char **error_r)
 {
+	bool covered = fdb_covers(key);
+	unsigned needs = key_needs(key);
+	bson_t *projection = NULL;
+	if (!covered) {
+		projection = bson_new();
+		build_projection(true, needs, want_modseq, projection);
+	}
+	struct wd_store_fdb_select select = { .docs = !covered, .projection = projection };
 	struct wd_store_fdb_cursor *cursor;
-	if (!fdb_covers(key) ||
-	    wd_store_fdb_cursor_open(store, mailbox, 1, max_uid > 0 ? max_uid : UINT32_MAX, 0,
-				     &cursor) != WD_OK)
+	if (wd_store_fdb_cursor_select(store, mailbox, 1, max_uid > 0 ? max_uid : UINT32_MAX, 0,
+				       &select, &cursor) != WD_OK) {
+		if (projection != NULL)
+			bson_destroy(projection);
 		return WD_STORE_FDB_NONE;
+	}
 	struct wd_store_fdb_msg row;
+	struct candidate cand = { 0 };
 	uint32_t *uids = NULL;
 	size_t count = 0, cap = 0;
 	int ret;
 	while ((ret = wd_store_fdb_cursor_next(cursor, &row, error_r)) == 1) {
 		bson_t doc;
 		bson_init(&doc);
-		wd_store_fdb_msg_bson(&row, &doc);
-		struct wd_search_message msg = { .doc = &doc };
-		bool match = wd_search_matches(key, &msg);
+		bool match = false;
+		ret = WD_OK;
+		if (covered) {
+			wd_store_fdb_msg_bson(&row, &doc);
+			struct wd_search_message msg = { .doc = &doc };
+			match = wd_search_matches(key, &msg);
+		} else if ((ret = wd_store_fdb_cursor_doc(cursor, &doc)) == WD_OK) {
+			ret = candidate_matches(key, &doc, true, needs, &cand, &match);
+			if (ret < 0)
+				*error_r = strdup("out of memory");
+		}
 		bson_destroy(&doc);
+		if (ret == WD_STORE_FDB_NONE || ret < 0)
+			break; /* a document not decoded: the ordinary query decides */
+		ret = WD_OK;
 		if (!match)
 			continue;
 		if (count == cap) {
@@ -261,11 +317,20 @@ static int search_fdb(struct wd_store *store, const bson_oid_t *mailbox,
 			result_r->highest_modseq = row.modseq;
 	}
 	wd_store_fdb_cursor_close(&cursor);
+	candidate_clear(&cand);
+	free(cand.lines);
+	wd_buffer_release(&cand.text);
+	if (projection != NULL)
+		bson_destroy(projection);
 	if (ret == WD_OK && uids_to_ranges(uids, count, result_r) < 0) {
 		*error_r = strdup("out of memory");
 		ret = WD_ERROR;
 	}
 	free(uids);
+	if (ret == WD_STORE_FDB_NONE) {
+		wd_imap_search_result_free(result_r);
+		return WD_STORE_FDB_NONE;
+	}
 	if (ret < 0) {
 		wd_imap_search_result_free(result_r);
 		return WD_ERROR;
@@ -312,24 +377,13 @@ int wd_imap_search_run(struct wd_store *store, const bson_oid_t *mailbox,
 		int64_t uid = bson_iter_as_int64(&iter);
 		if (uid <= 0 || uid > UINT32_MAX)
 			continue;
-		if (residual) {
-			candidate_clear(&cand);
-			if (((needs & NEED_HEADERS) != 0 && load_header_lines(doc, &cand) < 0) ||
-			    ((needs & NEED_TEXT) != 0 && load_text(doc, &cand) < 0)) {
-				ret = WD_ERROR;
-				break;
-			}
-			struct wd_search_message msg = {
-				.doc = doc,
-				.header_lines = (const char *const *)cand.lines,
-				.header_line_count = cand.line_count,
-				.body_text = (needs & NEED_TEXT) != 0 ?
-						     (const char *)wd_buffer_bytes(&cand.text) :
-						     NULL,
-			};
-			if (!wd_search_matches(key, &msg))
-				continue;
+		bool match;
+		if (candidate_matches(key, doc, residual, needs, &cand, &match) < 0) {
+			ret = WD_ERROR;
+			break;
 		}
+		if (!match)
+			continue;
 		if (count == cap) {
 			size_t new_cap = cap == 0 ? 256 : cap * 2;
 			uint32_t *grown = realloc(uids, new_cap * sizeof(*uids));
