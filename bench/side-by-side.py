@@ -77,6 +77,16 @@ PORTS = {
 }
 
 
+def relocate_ports(base):
+    """--port-base: every port of PORTS moved to base, base+1, ... (in a stable order), so
+    that two runners (or a runner and someone's tests) can share the machine."""
+    n = base
+    for server in sorted(PORTS):
+        for proto in sorted(PORTS[server]):
+            PORTS[server][proto] = n
+            n += 1
+
+
 def log(msg):
     print("side-by-side: " + msg, file=sys.stderr, flush=True)
 
@@ -225,7 +235,7 @@ class Runner:
                  "-subj", "/CN=localhost", "-keyout", key, "-out", crt])
         return crt, key
 
-    def start_wd(self, name, imap_port, tls=False, pop3_port=0, lmtp_port=0):
+    def start_wd(self, name, imap_port, tls=False, pop3_port=0, lmtp_port=0, log_level="warn"):
         if name in self.procs and self.procs[name].poll() is None:
             return
         if port_open(imap_port):
@@ -236,7 +246,7 @@ class Runner:
         cmd = [os.path.join(self.build, "server", "wd-server"), "--config=" + conf,
                "--dbs.mongo=" + self.mongo_ours, "--dbs.redis=" + self.redis,
                "--dbs.ferretdbSqlite=" + self.sqlite, "--tls.cert=" + crt, "--tls.key=" + key,
-               "--log.level=warn", "--imap.host=127.0.0.1", "--imap.port=%d" % imap_port,
+               "--log.level=" + log_level, "--imap.host=127.0.0.1", "--imap.port=%d" % imap_port,
                "--imap.maxConnections=200000", "--pop3.host=127.0.0.1",
                "--pop3.port=%d" % pop3_port]
         if not tls:
@@ -357,7 +367,7 @@ class Runner:
             out = run(cmd, env=self.env, timeout=3600).stdout.strip().splitlines()[-1]
             info = json.loads(out)
             # users without mail for the notify background clients
-            extra = self.a.notify_background
+            extra = max(notify_backgrounds(self.a))
             if kind == "ours" and extra + 1 > self.a.users:
                 run([sys.executable, os.path.join(HERE, "baselines", "fill.py"), "--kind", kind,
                      "--imap-port", str(self.servers[label]["imap"]), "--first-user",
@@ -607,28 +617,77 @@ def scenario_idle(R):
             "method": "PSS summed over the server's process tree, peak during the hold minus before"}, md
 
 
+def notify_backgrounds(a):
+    """The background loads of the notify scenario: 0 and each of --notify-background."""
+    counts = [int(x) for x in str(a.notify_background).split(",") if x.strip()]
+    return [0] + [c for c in counts if c > 0]
+
+
+# B's debug line per IDLE read (server/imap/cmd-idle.c): where the time from the wake
+# (the wd_events message) to the written responses went.
+IDLE_TIMING = re.compile(r"IDLE (journal|mailbox) read: queued ([0-9.]+) ms, database ([0-9.]+) ms, "
+                         r"Redis ([0-9.]+) ms, read ([0-9.]+) ms, sent ([0-9.]+) ms after the wake")
+
+
+def percentile(values, q):
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
+def idle_components(log_path, offset):
+    """p50/p99 of each IDLE read component B logged after `offset` of its log."""
+    parts = {"queued": [], "database": [], "redis": [], "read": [], "wake_to_sent": []}
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    for m in IDLE_TIMING.finditer(text):
+        for key, val in zip(("queued", "database", "redis", "read", "wake_to_sent"), m.groups()[1:]):
+            parts[key].append(float(val))
+    if not parts["read"]:
+        return None
+    return {k: {"p50_ms": percentile(v, 0.5), "p99_ms": percentile(v, 0.99), "n": len(v)}
+            for k, v in parts.items()}
+
+
+def notify_backgrounds(a):
+    """The background loads of the notify scenario: 0 and each of --notify-background."""
+    counts = [int(x) for x in str(a.notify_background).split(",") if x.strip()]
+    return [0] + [c for c in counts if c > 0]
+
+
 def scenario_notify(R):
     a = R.a
-    R.start_wd("wd-server-b", PORTS["wd-b"]["imap"])
+    # B logs at debug level: its IDLE reads say where their time went
+    R.start_wd("wd-server-b", PORTS["wd-b"]["imap"], log_level="debug")
+    b_log = os.path.join(R.work, "wd-server-b.log")
     pairs = [("wd-server → wd-server", PORTS["wd-b"]["imap"])]
     if "dovecot+plugins" in R.servers:
         pairs.append(("wd-server → dovecot+plugins", R.servers["dovecot+plugins"]["imap"]))
-    backgrounds = [0, a.notify_background] if a.notify_background else [0]
+    backgrounds = notify_backgrounds(a)
     labels = [p[0] for p in pairs]
     ports = dict(pairs)
 
     def one(bg, label, r):
         log("notify: %s, %d background clients, round %d" % (label, bg, r + 1))
         users = max(a.users, bg + 1)
+        offset = os.path.getsize(b_log) if os.path.exists(b_log) else 0
+        load = os.getloadavg()
         d = R.wdload("notify", ["--port-a", str(R.servers["wd-server"]["imap"]),
                                 "--port-b", str(ports[label]), "--user-prefix", "user",
                                 "--users", str(users), "--password", a.password,
                                 "--count", str(a.notify_count), "--timeout", "30",
-                                "--background-clients", str(bg)],
-                     a.notify_count * 2 + 600)
+                                "--background-clients", str(bg), "--mix", a.notify_mix],
+                     a.notify_count * 2 + 900)
         ops = d.get("ops") or {}
         return {"from_ok": ops.get("from-ok"), "from_send": ops.get("from-send"),
                 "append": ops.get("append"), "rounds": d.get("rounds"),
+                "loadavg_before": load, "loadavg_after": os.getloadavg(),
+                "b_components": idle_components(b_log, offset) if label.endswith("wd-server") else None,
                 "error": d.get("error") or None, "exit": d.get("exit")}
 
     raw = interleave(a.repeat, backgrounds, labels, one)
@@ -637,19 +696,29 @@ def scenario_notify(R):
         for label in labels:
             res = raw[bg][label]
             get = lambda key, pct: summary([(x[key] or {}).get(pct) for x in res if x.get(key)])
+            comp = lambda key, pct: summary([((x.get("b_components") or {}).get(key) or {}).get(pct)
+                                             for x in res])
             row = {"background": bg, "pair": label,
                    "from_ok": {p: get("from_ok", p) for p in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
                    "from_send": {p: get("from_send", p) for p in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
+                   "b_components": {k: {p: comp(k, p) for p in ("p50_ms", "p99_ms")}
+                                    for k in ("queued", "database", "redis", "read", "wake_to_sent")},
+                   "loadavg": summary([x["loadavg_after"][0] for x in res]),
                    "timeouts": sum(((x.get("from_ok") or {}).get("timeouts") or 0) for x in res),
                    "errors": [x["error"] for x in res if x.get("error")]}
             rows.append(row)
-            f = row["from_ok"]
-            table.append("| %s | %d | %s | %s | %s | %s | %s | %d |" % (
+            f, c = row["from_ok"], row["b_components"]
+            table.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
                 label, bg, fmt_spread(f["p50_ms"]), fmt_spread(f["p90_ms"]), fmt_spread(f["p99_ms"]),
-                fmt_spread(f["max_ms"]), fmt_spread(row["from_send"]["p99_ms"]), row["timeouts"]))
-    md = ["| A → B | background clients on A | from-OK p50 ms | p90 ms | p99 ms | max ms | from-send p99 ms | timeouts |",
-          "|---|---:|---|---|---|---|---|---:|"] + table
-    return {"count": a.notify_count, "rows": rows, "rounds": raw}, md
+                fmt_spread(f["max_ms"]), fmt_spread(row["from_send"]["p99_ms"]),
+                fmt(c["queued"]["p99_ms"] and c["queued"]["p99_ms"]["median"], 2),
+                fmt(c["database"]["p99_ms"] and c["database"]["p99_ms"]["median"], 2),
+                fmt(c["wake_to_sent"]["p99_ms"] and c["wake_to_sent"]["p99_ms"]["median"], 2),
+                fmt(row["loadavg"] and row["loadavg"]["median"], 1), row["timeouts"]))
+    md = ["| A → B | background clients on A | from-OK p50 ms | p90 ms | p99 ms | max ms | from-send p99 ms "
+          "| B queued p99 ms | B database p99 ms | B wake→sent p99 ms | load avg | timeouts |",
+          "|---|---:|---|---|---|---|---|---:|---:|---:|---:|---:|"] + table
+    return {"count": a.notify_count, "mix": a.notify_mix, "rows": rows, "rounds": raw}, md
 
 
 def sqlite_bytes(dirpath, db):
@@ -728,7 +797,10 @@ def main():
     ap.add_argument("--idle-hold", type=int, default=10)
     ap.add_argument("--idle-repeat", type=int, default=1)
     ap.add_argument("--notify-count", type=int, default=100)
-    ap.add_argument("--notify-background", type=int, default=10)
+    ap.add_argument("--notify-background", default="10",
+                    help="comma list of background imap client counts on A (0 is always run)")
+    ap.add_argument("--notify-mix", default=META_MIX,
+                    help="the background clients' wd-load mix (default: the metadata mix)")
     ap.add_argument("--users", type=int, default=5)
     ap.add_argument("--messages", type=int, default=50)
     ap.add_argument("--password", default="benchpass1")
@@ -741,6 +813,9 @@ def main():
     ap.add_argument("--mongo-port", type=int, default=int(os.environ.get("WD_MONGO_PORT", 27691)))
     ap.add_argument("--redis-port", type=int, default=int(os.environ.get("WD_REDIS_PORT", 6691)))
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
+    ap.add_argument("--port-base", type=int, default=0,
+                    help="loopback ports from here on (%d of them) instead of 21000-21999"
+                    % sum(len(v) for v in PORTS.values()))
     ap.add_argument("--keep-running", action="store_true", help="leave the servers up at the end")
     ap.add_argument("--keep-stack", action="store_true", help="leave FerretDB/Redis up at the end")
     a = ap.parse_args()
@@ -753,6 +828,8 @@ def main():
     if not os.access(os.path.join(a.build, "bench", "wd-load"), os.X_OK):
         ap.error("no %s/bench/wd-load: build first (ninja -C %s)" % (a.build, a.build))
 
+    if a.port_base:
+        relocate_ports(a.port_base)
     R = Runner(a)
     status = 0
     try:

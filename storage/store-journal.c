@@ -10,7 +10,9 @@
 #include "store-private.h"
 #include "wd-log.h"
 #include "wd-result.h"
+#include "wd-store-fdb.h"
 
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -288,9 +290,185 @@ static void entry_from_bson(const bson_t *doc, struct wd_journal_entry *e, const
 	}
 }
 
+/* ---- the journal read straight from FerretDB's SQLite ---- */
+
+#define SJ "_ferretdb_sjson"
+/* Columns of one entry, in the order journal_row() reads them. */
+#define JOURNAL_COLUMNS                                                                     \
+	SJ "->>'$._id', " SJ "->>'$.command', " SJ "->>'$.mailbox', " SJ "->>'$.user', "      \
+	SJ "->>'$.modseq', " SJ "->>'$.uid', " SJ "->>'$.message', " SJ "->>'$.thread', "      \
+	SJ "->>'$.ignore', " SJ "->'$.flags', " SJ "->>'$.unseen', " SJ "->>'$.unseenChange', " \
+	SJ "->>'$.idate', " SJ "->>'$.junk', " SJ "->>'$.path', " SJ "->>'$.created'"
+/* WildDuck caps keywords so that 5 system flags + custom ≤ 100 */
+#define JOURNAL_MAX_FLAGS 128
+
+/* Column `col` as an ObjectId when it holds one (the hex text sjson keeps). */
+static bool column_oid(sqlite3_stmt *stmt, int col, bson_oid_t *oid_r)
+{
+	const char *hex = (const char *)sqlite3_column_text(stmt, col);
+	if (hex == NULL || sqlite3_column_type(stmt, col) != SQLITE_TEXT ||
+	    !bson_oid_is_valid(hex, strlen(hex)) || strlen(hex) != 24)
+		return false;
+	bson_oid_init_from_string(oid_r, hex);
+	return true;
+}
+
+static const char *column_text(sqlite3_stmt *stmt, int col)
+{
+	return sqlite3_column_type(stmt, col) == SQLITE_TEXT ?
+		       (const char *)sqlite3_column_text(stmt, col) : NULL;
+}
+
+static bool column_number(sqlite3_stmt *stmt, int col)
+{
+	int type = sqlite3_column_type(stmt, col);
+	return type == SQLITE_INTEGER || type == SQLITE_FLOAT;
+}
+
+/* One row as an entry, with the same field rules as entry_from_bson();
+   flag texts are unescaped into `buf` (one row's flags JSON is never
+   shorter than the flags it holds). False: no entry (unknown command). */
+static bool journal_row(sqlite3_stmt *stmt, struct wd_journal_entry *e, const char **flags,
+			char **buf, size_t *buf_size)
+{
+	memset(e, 0, sizeof(*e));
+	e->unseen = -1;
+	const char *command = column_text(stmt, 1);
+	if (command == NULL || command_parse(command, &e->command) < 0)
+		return false;
+	column_oid(stmt, 0, &e->id);
+	column_oid(stmt, 2, &e->mailbox);
+	column_oid(stmt, 3, &e->user);
+	if (column_number(stmt, 4))
+		e->modseq = (uint32_t)sqlite3_column_int64(stmt, 4);
+	if (column_number(stmt, 5))
+		e->uid = (uint32_t)sqlite3_column_int64(stmt, 5);
+	e->has_message = column_oid(stmt, 6, &e->message);
+	e->has_thread = column_oid(stmt, 7, &e->thread);
+	e->ignore = column_text(stmt, 8);
+	const char *flags_json = (const char *)sqlite3_column_text(stmt, 9);
+	size_t flags_len = (size_t)sqlite3_column_bytes(stmt, 9);
+	if (flags_json != NULL && flags_len > 0 && flags_json[0] == '[') {
+		e->has_flags = true;
+		e->flags = flags;
+		if (*buf_size < flags_len + 1) {
+			char *grown = realloc(*buf, flags_len + 1);
+			if (grown != NULL) {
+				*buf = grown;
+				*buf_size = flags_len + 1;
+			}
+		}
+		size_t pos = 0, used = 0;
+		while (e->flag_count < JOURNAL_MAX_FLAGS && used < *buf_size &&
+		       wd_store_fdb_next_flag(flags_json, flags_len, &pos, *buf + used,
+					      *buf_size - used)) {
+			flags[e->flag_count++] = *buf + used;
+			used += strlen(*buf + used) + 1;
+		}
+	}
+	if (sqlite3_column_type(stmt, 10) == SQLITE_INTEGER)
+		e->unseen = sqlite3_column_int(stmt, 10) != 0 ? 1 : 0;
+	if (sqlite3_column_type(stmt, 11) == SQLITE_INTEGER)
+		e->unseen_change = sqlite3_column_int(stmt, 11) != 0;
+	if (column_number(stmt, 12))
+		e->idate_ms = sqlite3_column_int64(stmt, 12);
+	if (column_number(stmt, 13))
+		e->junk = (int)sqlite3_column_int64(stmt, 13);
+	e->path = column_text(stmt, 14);
+	if (column_number(stmt, 15))
+		e->created_ms = sqlite3_column_int64(stmt, 15);
+	return true;
+}
+
+/* The main database read-only and its journal table's name;
+   WD_STORE_FDB_NONE when there is no such path. */
+static int journal_fdb_open(struct wd_store *store, sqlite3 **db_r, char *table, size_t size)
+{
+	const char *dir = wd__store_ferretdb_sqlite(store);
+	const char *name = wd_store_db_name(store, WD_STORE_DB_MAIN);
+	char path[4096];
+	*db_r = NULL;
+	if (dir == NULL || !wd_store_caps(store)->ferretdb || strchr(name, '/') != NULL ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s.sqlite", dir, name) >= sizeof(path))
+		return WD_STORE_FDB_NONE;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(db);
+		return WD_STORE_FDB_NONE;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	sqlite3_stmt *stmt = NULL;
+	int ret = WD_STORE_FDB_NONE;
+	if (sqlite3_prepare_v2(db, "SELECT table_name FROM _ferretdb_collections WHERE name = "
+				   "'journal'", -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(stmt, 0);
+		if (t != NULL && strchr(t, '"') == NULL &&
+		    (size_t)snprintf(table, size, "%s", t) < size)
+			ret = WD_OK;
+	}
+	sqlite3_finalize(stmt);
+	if (ret != WD_OK)
+		sqlite3_close(db);
+	else
+		*db_r = db;
+	return ret;
+}
+
+int wd_store_journal_since_fdb(struct wd_store *store, const bson_oid_t *mailbox, uint32_t modseq,
+			     wd_journal_fn *fn, void *context, char **error_r)
+{
+	char table[256], hex[25], quoted[27];
+	sqlite3 *db;
+	if (journal_fdb_open(store, &db, table, sizeof(table)) != WD_OK)
+		return WD_STORE_FDB_NONE;
+	/* `->"mailbox"` exactly as FerretDB's index on {mailbox, modseq} has it */
+	char *sql = sqlite3_mprintf("SELECT " JOURNAL_COLUMNS " FROM \"%s\" WHERE " SJ
+				    "->\"mailbox\" = ?1 AND " SJ "->>'$.modseq' > ?2 ORDER BY " SJ
+				    "->>'$.modseq', " SJ "->>'$._id'", table);
+	sqlite3_stmt *stmt = NULL;
+	if (sql == NULL || sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		wd_debug("store", "FerretDB SQLite: no journal path: %s", sqlite3_errmsg(db));
+		sqlite3_free(sql);
+		sqlite3_close(db);
+		return WD_STORE_FDB_NONE;
+	}
+	sqlite3_free(sql);
+	bson_oid_to_string(mailbox, hex);
+	snprintf(quoted, sizeof(quoted), "\"%s\"", hex);
+	sqlite3_bind_text(stmt, 1, quoted, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, modseq);
+	const char *flags[JOURNAL_MAX_FLAGS];
+	char *buf = NULL;
+	size_t buf_size = 0;
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct wd_journal_entry entry;
+		if (journal_row(stmt, &entry, flags, &buf, &buf_size) && !fn(&entry, context)) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	int ret = WD_OK;
+	if (rc != SQLITE_DONE) {
+		*error_r = wd__store_error("cannot read journal from FerretDB's SQLite: %s",
+					   sqlite3_errmsg(db));
+		ret = WD_ERROR;
+	}
+	free(buf);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return ret;
+}
+
 int wd_store_journal_since(struct wd_store *store, const bson_oid_t *mailbox, uint32_t modseq,
 			   wd_journal_fn *fn, void *context, char **error_r)
 {
+	int fdb = wd_store_journal_since_fdb(store, mailbox, modseq, fn, context, error_r);
+	if (fdb != WD_STORE_FDB_NONE)
+		return fdb;
+
 	/* WildDuck caps keywords so that 5 system flags + custom ≤ 100 */
 	enum { MAX_FLAGS = 128 };
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);

@@ -79,6 +79,12 @@ int wd_store_journal_add(struct wd_store *store, const bson_oid_t *mailbox,
 typedef bool wd_journal_fn(const struct wd_journal_entry *entry, void *context);
 int wd_store_journal_since(struct wd_store *store, const bson_oid_t *mailbox, uint32_t modseq,
 			   wd_journal_fn *fn, void *context, char **error_r);
+/* The same read straight from FerretDB's SQLite file (dbs.ferretdbSqlite),
+   which wd_store_journal_since() tries first: WD_OK, WD_STORE_FDB_NONE (1:
+   not FerretDB/SQLite, no directory or no journal table; nothing was
+   called) or WD_ERROR with *error_r. */
+int wd_store_journal_since_fdb(struct wd_store *store, const bson_oid_t *mailbox,
+			       uint32_t modseq, wd_journal_fn *fn, void *context, char **error_r);
 
 /* PUBLISH wd_events {"e":"<user hex>"}. Returns 0 also when Redis is down
    (logged): sessions then catch up on their next journal read. */

@@ -466,6 +466,11 @@ int wl_imap_run_active(const struct wl_imap_run *run)
 	return run->active;
 }
 
+int wl_imap_run_pending(const struct wl_imap_run *run)
+{
+	return run->pending;
+}
+
 void wl_imap_run_free(struct wl_imap_run *run)
 {
 	free(run->cl);

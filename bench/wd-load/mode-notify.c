@@ -14,7 +14,9 @@
  *
  * --background-clients N runs the imap mode's mix against server A at the
  * same time, as users 2..N+1 of --user-prefix (never the notify user, whose
- * EXISTS updates would be ambiguous); its table is printed as well.
+ * EXISTS updates would be ambiguous); its table is printed as well. The
+ * rounds start once every background client has logged in and selected (or
+ * failed), so that they measure under the mix, not under the logins.
  *
  * Design: both clients are wl_imap sessions on the one loop; timestamps come
  * from the same monotonic clock, taken in the read callbacks, so the figures
@@ -126,6 +128,10 @@ static void start_round(void)
 {
 	if (N.done || !N.a_ready || !N.b_idling || N.waiting)
 		return;
+	if (N.bg != NULL && wl_imap_run_pending(N.bg) > 0) {
+		uv_timer_start(&N.gap, gap_cb, 100, 0); /* background still logging in */
+		return;
+	}
 	N.round++;
 	N.waiting = true;
 	N.t_ok = N.t_seen = 0;

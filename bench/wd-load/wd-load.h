@@ -220,5 +220,7 @@ struct wl_imap_run *wl_imap_run_start(const char *host, int port, int clients, i
 void wl_imap_run_free(struct wl_imap_run *run);
 void wl_imap_run_stop(struct wl_imap_run *run);
 int wl_imap_run_active(const struct wl_imap_run *run);
+/* clients still logging in or selecting (0: all run the mix or failed) */
+int wl_imap_run_pending(const struct wl_imap_run *run);
 
 #endif

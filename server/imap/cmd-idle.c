@@ -37,6 +37,10 @@ struct wd__imap_idle {
 	uv_timer_t timer;
 	bool job_pending;
 	bool dirty; /* woken while a job was running */
+	/* uv_hrtime() of the wake that the job in flight serves, of the job's
+	   start on a worker and of the end of its read (the debug log) */
+	uint64_t woken_ns, started_ns, read_ns;
+	uint64_t dirty_ns; /* the first wake while a job ran */
 
 	struct wd_work work;
 	struct wd_store *store;
@@ -54,7 +58,23 @@ static void idle_unref(struct wd__imap_idle *idle)
 static void idle_work(struct wd_work *work)
 {
 	struct wd__imap_idle *idle = work->context;
+	idle->started_ns = uv_hrtime();
 	wd_imap_selected_read_run(idle->store, &idle->read, NULL);
+	idle->read_ns = uv_hrtime();
+}
+
+/* Where the time from the wake to the written responses went. */
+static void idle_log_timing(const struct wd__imap_idle *idle, const char *session_id,
+			    uint64_t database_ns, uint64_t redis_ns)
+{
+	uint64_t now = uv_hrtime();
+	wd_debug("imap", "%s: IDLE %s read: queued %.2f ms, database %.2f ms, Redis %.2f ms, "
+		 "read %.2f ms, sent %.2f ms after the wake", session_id,
+		 idle->read.kind == WD_IMAP_SYNC_FULL ? "mailbox" : "journal",
+		 (double)(idle->started_ns - idle->woken_ns) / 1e6,
+		 (double)database_ns / 1e6, (double)redis_ns / 1e6,
+		 (double)(idle->read_ns - idle->started_ns) / 1e6,
+		 (double)(now - idle->woken_ns) / 1e6);
 }
 
 static void idle_read(struct wd__imap_idle *idle);
@@ -67,8 +87,14 @@ static void idle_work_done(struct wd_work *work, int status)
 	if (status == WD_OK && session != NULL && !session->closed &&
 	    session->selected != NULL &&
 	    bson_oid_equal(&session->selected->mailbox, &idle->read.mailbox)) {
+		uint64_t database_ns = 0, redis_ns = 0;
+		if (idle->read.changes != NULL) { /* finish takes the changes */
+			database_ns = idle->read.changes->database_ns;
+			redis_ns = idle->read.changes->redis_ns;
+		}
 		wd_imap_selected_read_finish(session, &idle->read, true);
 		wd_conn_flush(session->conn);
+		idle_log_timing(idle, session->id, database_ns, redis_ns);
 	}
 	/* before a new read may be submitted into the same struct */
 	wd_imap_selected_read_clear(&idle->read);
@@ -83,9 +109,12 @@ static void idle_read(struct wd__imap_idle *idle)
 	if (session == NULL || session->closed || session->selected == NULL)
 		return;
 	if (idle->job_pending) {
+		if (!idle->dirty)
+			idle->dirty_ns = uv_hrtime();
 		idle->dirty = true;
 		return;
 	}
+	idle->woken_ns = idle->dirty ? idle->dirty_ns : uv_hrtime();
 	idle->dirty = false;
 	wd_imap_selected_read_clear(&idle->read);
 	wd_imap_selected_read_prepare(session, &idle->read);

@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 /* Room for one more item in a malloc'd array of `size`-byte items;
    itemsp is the address of the array pointer (of any pointer type, hence
@@ -242,8 +243,12 @@ static void claim_new(struct wd_store *store, const bson_oid_t *mailbox,
 {
 	uint32_t first;
 
-	if (last_uid == 0 || wd_imap_recent_claim(store, mailbox, last_uid, &first) < 0 ||
-	    first > last_uid)
+	if (last_uid == 0)
+		return;
+	uint64_t start = uv_hrtime();
+	int ret = wd_imap_recent_claim(store, mailbox, last_uid, &first);
+	changes->redis_ns += uv_hrtime() - start;
+	if (ret < 0 || first > last_uid)
 		return;
 	changes->recent_first = first;
 	changes->recent_last = last_uid;
@@ -304,9 +309,11 @@ int wd_imap_sync_read_journal(struct wd_store *store, const bson_oid_t *mailbox,
 		return WD_ERROR;
 	}
 	jr.changes->modseq = modseq;
+	uint64_t start = uv_hrtime();
 	int ret = wd_store_journal_since(store, mailbox, modseq > UINT32_MAX ? UINT32_MAX :
 						  (uint32_t)modseq,
 					 journal_entry, &jr, error_r);
+	jr.changes->database_ns = uv_hrtime() - start;
 	if (ret == 0 && jr.failed) {
 		*error_r = strdup("out of memory");
 		ret = WD_ERROR;
@@ -387,6 +394,7 @@ int wd_imap_sync_read_full(struct wd_store *store, const bson_oid_t *mailbox, ui
 {
 	struct wd_imap_changes *changes = wd_imap_changes_create();
 	uint64_t now_modseq = 0;
+	uint64_t start = uv_hrtime();
 
 	*changes_r = NULL;
 	*error_r = NULL;
@@ -399,6 +407,7 @@ int wd_imap_sync_read_full(struct wd_store *store, const bson_oid_t *mailbox, ui
 	int ret = wd_imap_view_load(store, mailbox, &changes->current, &now_modseq, error_r);
 	if (ret == WD_OK)
 		ret = read_changed_flags(store, mailbox, modseq, changes, error_r);
+	changes->database_ns = uv_hrtime() - start;
 	if (ret != WD_OK) {
 		wd_imap_changes_free(&changes);
 		return ret < 0 ? ret : WD_ERROR;

@@ -58,6 +58,9 @@ struct wd_imap_changes {
 	struct wd_imap_view *current;   /* full re-sync: every UID in the mailbox now */
 	uint32_t recent_first, recent_last; /* UIDs claimed as \Recent; first 0: none */
 	bool truncated;                 /* more FETCH changes than kept (flags not sent) */
+	/* where the read's time went (diagnostics: the IDLE debug log) */
+	uint64_t database_ns;           /* journal or mailbox queries */
+	uint64_t redis_ns;              /* the \Recent claim */
 };
 
 struct wd_imap_changes *wd_imap_changes_create(void);
