@@ -12,7 +12,7 @@
  * called once per reader, and opening by _id is the one indexed lookup
  * FerretDB has. BINARY opens up to three (the part's MIME header for its
  * Content-Transfer-Encoding, a decoding pass for the size, the streaming
- * pass); the decoders below keep their state across chunks.
+ * pass); the decoders (imap-cte.h) keep their state across chunks.
  *
  * Errors before HEAD leave nothing written for the message (the session
  * answers NO). After that the response cannot be taken back: a reader
@@ -21,6 +21,7 @@
  * marks the generator broken and the session closes the connection. */
 #include "imap-fetch.h"
 
+#include "imap-cte.h"
 #include "wd-arena.h"
 #include "wd-buffer.h"
 #include "wd-imap-structure.h"
@@ -92,224 +93,6 @@ void wd_imap_fetch_internaldate(int64_t ms, char *buf, size_t size)
 		memset(&tm, 0, sizeof(tm));
 	snprintf(buf, size, "\"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday,
 		 months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-/* ---- content transfer decoding, streamed ---- */
-
-enum cte {
-	CTE_IDENTITY,
-	CTE_BASE64,
-	CTE_QP,
-};
-
-struct decoder {
-	enum cte cte;
-	uint32_t quad;    /* base64: bits of the pending characters */
-	unsigned quad_n;  /* base64: characters pending (0..3) */
-	unsigned qp;      /* QP state: 0 text, 1 "=", 2 "=H", 3 "=CR", 4 "= " */
-	uint8_t qp_c1;    /* the H of "=H" */
-	uint8_t ws[64];   /* QP: whitespace held until we know it is not trailing */
-	size_t ws_len;
-};
-
-static int b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-static int hex_value(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Emit what a partial base64 quad holds ("QQ=" → 1 byte, "QUI=" → 2). */
-static int b64_flush(struct decoder *d, struct wd_buffer *out)
-{
-	uint8_t bytes[2];
-	size_t n = 0;
-	if (d->quad_n == 2) {
-		bytes[n++] = (uint8_t)(d->quad >> 4);
-	} else if (d->quad_n == 3) {
-		bytes[n++] = (uint8_t)(d->quad >> 10);
-		bytes[n++] = (uint8_t)(d->quad >> 2);
-	}
-	d->quad = 0;
-	d->quad_n = 0;
-	return n > 0 ? wd_buffer_append(out, bytes, n) : WD_OK;
-}
-
-static int b64_decode(struct decoder *d, const uint8_t *in, size_t len, struct wd_buffer *out)
-{
-	uint8_t *p = wd_buffer_reserve(out, len / 4 * 3 + 3);
-	if (p == NULL)
-		return WD_ERROR;
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (in[i] == '=') {
-			/* padding ends a quad; a concatenated block may follow */
-			wd_buffer_commit(out, n);
-			n = 0;
-			if (b64_flush(d, out) < 0 || (p = wd_buffer_reserve(out, len / 4 * 3 + 3)) == NULL)
-				return WD_ERROR;
-			continue;
-		}
-		int v = b64_value(in[i]);
-		if (v < 0)
-			continue; /* line breaks and garbage are skipped */
-		d->quad = d->quad << 6 | (uint32_t)v;
-		if (++d->quad_n == 4) {
-			p[n++] = (uint8_t)(d->quad >> 16);
-			p[n++] = (uint8_t)(d->quad >> 8);
-			p[n++] = (uint8_t)d->quad;
-			d->quad = 0;
-			d->quad_n = 0;
-		}
-	}
-	wd_buffer_commit(out, n);
-	return WD_OK;
-}
-
-static int qp_flush_ws(struct decoder *d, struct wd_buffer *out)
-{
-	int ret = d->ws_len > 0 ? wd_buffer_append(out, d->ws, d->ws_len) : WD_OK;
-	d->ws_len = 0;
-	return ret;
-}
-
-/* Quoted-printable (RFC 2045 §6.7): "=XX" is a byte, "=" at the end of a
-   line (after optional whitespace) is a soft break, whitespace at the end
-   of a line is dropped, hard line breaks are kept as they are. Malformed
-   "=" sequences are kept literally, as most decoders do. */
-static int qp_decode(struct decoder *d, const uint8_t *in, size_t len, struct wd_buffer *out)
-{
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = in[i];
-		int ret = WD_OK;
-		switch (d->qp) {
-		case 0:
-			if (c == ' ' || c == '\t') {
-				if (d->ws_len == sizeof(d->ws))
-					ret = qp_flush_ws(d, out);
-				d->ws[d->ws_len++] = c;
-			} else if (c == '\r' || c == '\n') {
-				d->ws_len = 0; /* trailing whitespace */
-				ret = wd_buffer_append(out, &c, 1);
-			} else if (c == '=') {
-				ret = qp_flush_ws(d, out);
-				d->qp = 1;
-			} else {
-				ret = qp_flush_ws(d, out);
-				if (ret == WD_OK)
-					ret = wd_buffer_append(out, &c, 1);
-			}
-			break;
-		case 1:
-			if (hex_value(c) >= 0) {
-				d->qp_c1 = c;
-				d->qp = 2;
-			} else if (c == '\r') {
-				d->qp = 3;
-			} else if (c == '\n') {
-				d->qp = 0;
-			} else if (c == ' ' || c == '\t') {
-				d->qp = 4;
-			} else {
-				d->qp = 0;
-				ret = wd_buffer_append(out, "=", 1);
-				i--; /* the character is text */
-			}
-			break;
-		case 2:
-			d->qp = 0;
-			if (hex_value(c) >= 0) {
-				uint8_t byte = (uint8_t)(hex_value(d->qp_c1) << 4 | hex_value(c));
-				ret = wd_buffer_append(out, &byte, 1);
-			} else {
-				uint8_t two[2] = { '=', d->qp_c1 };
-				ret = wd_buffer_append(out, two, 2);
-				i--;
-			}
-			break;
-		case 3:
-			d->qp = 0;
-			if (c != '\n')
-				i--; /* "=" CR alone: a soft break all the same */
-			break;
-		case 4:
-			if (c == '\r') {
-				d->qp = 3;
-			} else if (c == '\n') {
-				d->qp = 0;
-			} else if (c != ' ' && c != '\t') {
-				d->qp = 0;
-				ret = wd_buffer_append(out, "=", 1);
-				i--;
-			}
-			break;
-		}
-		if (ret < 0)
-			return WD_ERROR;
-	}
-	return WD_OK;
-}
-
-static int decoder_feed(struct decoder *d, const uint8_t *in, size_t len, struct wd_buffer *out)
-{
-	switch (d->cte) {
-	case CTE_BASE64:
-		return b64_decode(d, in, len, out);
-	case CTE_QP:
-		return qp_decode(d, in, len, out);
-	case CTE_IDENTITY:
-		break;
-	}
-	return wd_buffer_append(out, in, len);
-}
-
-static int decoder_finish(struct decoder *d, struct wd_buffer *out)
-{
-	if (d->cte == CTE_BASE64)
-		return b64_flush(d, out);
-	if (d->cte == CTE_QP) {
-		uint8_t two[2] = { '=', d->qp_c1 };
-		int ret = d->qp == 1 ? wd_buffer_append(out, two, 1) :
-			  d->qp == 2 ? wd_buffer_append(out, two, 2) :
-				       WD_OK;
-		d->qp = 0;
-		d->ws_len = 0; /* whitespace at the very end is trailing too */
-		return ret;
-	}
-	return WD_OK;
-}
-
-static int cte_from_name(const char *name, enum cte *cte_r)
-{
-	if (name == NULL || wd_str_eq_nocase(name, "7bit") || wd_str_eq_nocase(name, "8bit") ||
-	    wd_str_eq_nocase(name, "binary"))
-		*cte_r = CTE_IDENTITY;
-	else if (wd_str_eq_nocase(name, "base64"))
-		*cte_r = CTE_BASE64;
-	else if (wd_str_eq_nocase(name, "quoted-printable"))
-		*cte_r = CTE_QP;
-	else
-		return WD_ERROR;
-	return WD_OK;
 }
 
 /* ---- projection ---- */
@@ -617,7 +400,7 @@ enum msg_state {
 
 /* BINARY items: what the first decoding pass learnt. */
 struct binary_info {
-	enum cte cte;
+	enum wd_imap_cte cte;
 	uint64_t decoded_size;
 	bool has_nul;
 };
@@ -644,7 +427,7 @@ struct wd_imap_fetch_msg {
 	size_t body_index;
 	struct wd_message_reader *reader;
 	uint64_t remaining;   /* bytes of the literal still to send */
-	struct decoder decoder;
+	struct wd_imap_cte_decoder decoder;
 	uint64_t skip;        /* BINARY partial: decoded bytes to drop first */
 	struct wd_buffer raw; /* BINARY: a chunk before decoding */
 	struct wd_buffer decoded;
@@ -729,7 +512,7 @@ static int read_section(struct wd_imap_fetch_msg *msg, const struct wd_mime_sect
    header, or for part 1 of a single-part message (which has none) from the
    message header. */
 static int part_encoding(struct wd_imap_fetch_msg *msg, const struct wd_mime_section_spec *body,
-			 enum cte *cte_r, char **error_r)
+			 enum wd_imap_cte *cte_r, char **error_r)
 {
 	struct wd_mime_section_spec spec = *body;
 	struct wd_buffer header = WD_BUFFER_INIT;
@@ -748,7 +531,7 @@ static int part_encoding(struct wd_imap_fetch_msg *msg, const struct wd_mime_sec
 	    wd_mime_tree_parse(arena, wd_buffer_bytes(&header), header.len, NULL, &tree, &error) ==
 		    WD_OK)
 		encoding = tree->root->transfer_encoding;
-	if (ret == WD_OK && cte_from_name(encoding, cte_r) < 0) {
+	if (ret == WD_OK && wd_imap_cte_from_name(encoding, cte_r) < 0) {
 		*error_r = fetch_error("[UNKNOWN-CTE] Unknown Content-Transfer-Encoding %s",
 				       encoding);
 		ret = WD_ERROR;
@@ -772,13 +555,13 @@ static int binary_prepare(struct wd_imap_fetch_msg *msg, const struct wd_imap_fe
 {
 	struct wd_mime_section_spec spec;
 	binary_body_spec(body, &spec);
-	info->cte = CTE_IDENTITY;
+	info->cte = WD_IMAP_CTE_IDENTITY;
 	if (spec.path_len > 0 && part_encoding(msg, &spec, &info->cte, error_r) < 0)
 		return WD_ERROR;
 	struct wd_message_reader *reader = open_section(msg, &spec, 0, UINT64_MAX, error_r);
 	if (reader == NULL)
 		return WD_ERROR;
-	struct decoder decoder = { .cte = info->cte };
+	struct wd_imap_cte_decoder decoder = { .cte = info->cte };
 	uint64_t first = body->partial ? body->offset : 0;
 	uint64_t last = body->partial && body->length <= UINT64_MAX - first ? first + body->length :
 									      UINT64_MAX;
@@ -789,10 +572,10 @@ static int binary_prepare(struct wd_imap_fetch_msg *msg, const struct wd_imap_fe
 		wd_buffer_clear(&raw);
 		wd_buffer_clear(&decoded);
 		ret = wd_message_reader_read(reader, &raw, &eof, error_r);
-		if (ret == WD_OK && decoder_feed(&decoder, wd_buffer_bytes(&raw), raw.len,
+		if (ret == WD_OK && wd_imap_cte_decoder_feed(&decoder, wd_buffer_bytes(&raw), raw.len,
 						 &decoded) < 0)
 			ret = WD_ERROR;
-		if (ret == WD_OK && eof && decoder_finish(&decoder, &decoded) < 0)
+		if (ret == WD_OK && eof && wd_imap_cte_decoder_finish(&decoder, &decoded) < 0)
 			ret = WD_ERROR;
 		/* a NUL in the part of the data that is sent needs literal8 */
 		uint64_t from = info->decoded_size, to = from + decoded.len;
@@ -1031,7 +814,7 @@ static int body_start(struct wd_imap_fetch_msg *msg, struct wd_buffer *out, char
 		msg->reader = open_section(msg, &spec, 0, UINT64_MAX, error_r);
 		if (msg->reader == NULL)
 			return WD_ERROR;
-		msg->decoder = (struct decoder){ .cte = info->cte };
+		msg->decoder = (struct wd_imap_cte_decoder){ .cte = info->cte };
 		msg->skip = offset;
 		uint64_t avail = info->decoded_size > offset ? info->decoded_size - offset : 0;
 		msg->remaining = avail < length ? avail : length;
@@ -1103,9 +886,9 @@ static int body_data(struct wd_imap_fetch_msg *msg, struct wd_buffer *out, char 
 		wd_buffer_clear(&msg->decoded);
 		if (wd_message_reader_read(msg->reader, &msg->raw, &eof, error_r) < 0)
 			return WD_ERROR;
-		if (decoder_feed(&msg->decoder, wd_buffer_bytes(&msg->raw), msg->raw.len,
+		if (wd_imap_cte_decoder_feed(&msg->decoder, wd_buffer_bytes(&msg->raw), msg->raw.len,
 				 &msg->decoded) < 0 ||
-		    (eof && decoder_finish(&msg->decoder, &msg->decoded) < 0))
+		    (eof && wd_imap_cte_decoder_finish(&msg->decoder, &msg->decoded) < 0))
 			goto oom;
 		const uint8_t *data = wd_buffer_bytes(&msg->decoded);
 		size_t len = msg->decoded.len;
