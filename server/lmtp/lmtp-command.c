@@ -146,6 +146,36 @@ static size_t local_part_len(const uint8_t *s, size_t len)
 	return i;
 }
 
+/* A quoted local part whose content (quoted pairs resolved) is atext and
+   dots names the same mailbox as the content unquoted (RFC 5321 §4.1.2:
+   "zqxbob"@example.com is zqxbob@example.com). Address resolution
+   compares unquoted forms, so the quotes go here; otherwise the quoted
+   form would miss the owner's address and could fall through to another
+   user's catch-all. Other quoted local parts are kept as they are. */
+static void unquote_local_part(char *addr)
+{
+	if (addr[0] != '"')
+		return;
+	size_t local = local_part_len((const uint8_t *)addr, strlen(addr));
+	size_t n = 0;
+	for (size_t i = 1; i + 1 < local; i++) {
+		if (addr[i] == '\\')
+			i++;
+		if (!is_atext((uint8_t)addr[i]) && addr[i] != '.')
+			return;
+		n++;
+	}
+	if (n == 0)
+		return;
+	size_t o = 0;
+	for (size_t i = 1; i + 1 < local; i++) {
+		if (addr[i] == '\\')
+			i++;
+		addr[o++] = addr[i];
+	}
+	memmove(addr + o, addr + local, strlen(addr + local) + 1);
+}
+
 /* The mailbox inside the brackets (source route already dropped). */
 static bool mailbox_valid(const uint8_t *s, size_t len, bool allow_postmaster)
 {
@@ -224,6 +254,7 @@ static int parse_path(const char *args, size_t len, size_t *pos, const struct pa
 		return SYNTAX(error_r, 501, rules->status, "Bad address syntax");
 	memcpy(out, in, in_len);
 	out[in_len] = '\0';
+	unquote_local_part(out);
 	return WD_OK;
 }
 

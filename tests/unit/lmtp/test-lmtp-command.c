@@ -190,6 +190,21 @@ static void test_rcpt(void **state)
 	assert_int_equal(err.code, 553);
 	assert_int_equal(wd_lmtp_parse_rcpt(a, strlen(a), true, &rcpt, &err), WD_OK);
 	assert_string_equal(rcpt.address, "b\xc3\xb6@example.com");
+	/* a quoted local part that needs no quotes names the unquoted mailbox
+	   (tests/isolation: it went to another user's catch-all) */
+	const char *same[][2] = {
+		{ "TO:<\"bob\"@example.com>", "bob@example.com" },
+		{ "TO:<\"b\\ob\"@example.com>", "bob@example.com" },
+		{ "TO:<@relay.example:\"bob+x.\"@example.com>", "bob+x.@example.com" },
+		{ "TO:<\"bob smith\"@example.com>", "\"bob smith\"@example.com" },
+		{ "TO:<\"bob@x\"@example.com>", "\"bob@x\"@example.com" },
+		{ "TO:<\"b\\\"ob\"@example.com>", "\"b\\\"ob\"@example.com" },
+	};
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		a = same[i][0];
+		assert_int_equal(wd_lmtp_parse_rcpt(a, strlen(a), false, &rcpt, &err), WD_OK);
+		assert_string_equal(rcpt.address, same[i][1]);
+	}
 }
 
 static void test_utf8(void **state)
