@@ -200,6 +200,8 @@ static void test_router(void **state)
 			 API_MATCH_OTHER_METHOD);
 	assert_int_equal(api_router_match(API_GET, "/nope", &r, &params), API_MATCH_NONE);
 	assert_int_equal(api_router_match(API_GET, "/users/\xff\xfe", &r, &params), API_MATCH_NONE);
+	/* not 405 either: no method has a route for a path that is not UTF-8 */
+	assert_int_equal(api_router_match(API_POST, "/users/\xff\xfe", &r, &params), API_MATCH_NONE);
 	char deep[600];
 	memset(deep, 0, sizeof(deep));
 	for (int i = 0; i < 100; i++)
