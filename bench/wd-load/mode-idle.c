@@ -17,8 +17,13 @@
  *     retried, so the final line says exactly how many were held.
  *   - Server untagged output while idling (EXISTS...) is read and dropped;
  *     the operation timeout is disarmed once a connection idles.
+ *   - The hold ends after --hold seconds or at SIGUSR1, whichever comes
+ *     first: a driver (bench/imap-idle-memory.py) that samples the server
+ *     itself holds with a long --hold and signals when it has its figures.
+ *     While holding, a line every 5 s says how many connections still idle.
  *   - At the end every connection is closed (no DONE/LOGOUT: the server sees
  *     N disconnects, which is what a crash of many clients looks like too). */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +43,8 @@ static struct {
 	int target, opened, established, failed, open_now;
 	struct wl_stats *stats;
 	struct wl_stat *st_setup, *st_fail;
-	uv_timer_t ramp, hold;
+	uv_timer_t ramp, hold, report;
+	uv_signal_t stop;
 	double t_start, t_ramped;
 	bool ramp_done, closing;
 	long rss0, hwm0, rss1, hwm1, rss2, hwm2;
@@ -153,13 +159,40 @@ static void close_all(void)
 			wl_imap_close(I.c[i].im, "done");
 	uv_close((uv_handle_t *)&I.ramp, NULL);
 	uv_close((uv_handle_t *)&I.hold, NULL);
+	uv_close((uv_handle_t *)&I.report, NULL);
+	uv_close((uv_handle_t *)&I.stop, NULL);
+}
+
+static void end_hold(void)
+{
+	if (I.closing)
+		return;
+	memory(&I.rss2, &I.hwm2);
+	fprintf(stderr, "  hold ended: %d idling, %d dropped\n", I.established,
+		(int)I.st_fail->errors);
+	close_all();
 }
 
 static void hold_cb(uv_timer_t *t)
 {
 	(void)t;
-	memory(&I.rss2, &I.hwm2);
-	close_all();
+	end_hold();
+}
+
+static void stop_cb(uv_signal_t *s, int signum)
+{
+	(void)s;
+	(void)signum;
+	if (!I.ramp_done) /* not holding yet: counted as the ramp's end */
+		I.t_ramped = wl_now_s();
+	end_hold();
+}
+
+static void report_cb(uv_timer_t *t)
+{
+	(void)t;
+	fprintf(stderr, "  holding: %d idling, %d dropped\n", I.established,
+		(int)I.st_fail->errors);
 }
 
 static void ramp_cb(uv_timer_t *t)
@@ -196,6 +229,7 @@ static void ramp_cb(uv_timer_t *t)
 		uv_timer_stop(&I.ramp);
 		/* let the server settle a moment before reading its memory */
 		uv_timer_start(&I.hold, hold_cb, (uint64_t)(wl_opt.hold * 1000), 0);
+		uv_timer_start(&I.report, report_cb, 5000, 5000);
 		memory(&I.rss1, &I.hwm1);
 		fprintf(stderr, "  ramp done in %.1f s: %d idling, %d failed; holding %.0f s\n",
 			now - I.t_start, I.established, I.failed, wl_opt.hold);
@@ -243,6 +277,9 @@ int wl_mode_idle(void)
 	I.t_start = wl_now_s();
 	uv_timer_init(wl_loop, &I.ramp);
 	uv_timer_init(wl_loop, &I.hold);
+	uv_timer_init(wl_loop, &I.report);
+	uv_signal_init(wl_loop, &I.stop);
+	uv_signal_start(&I.stop, stop_cb, SIGUSR1);
 	uv_timer_start(&I.ramp, ramp_cb, 0, 10);
 	uv_run(wl_loop, UV_RUN_DEFAULT);
 
