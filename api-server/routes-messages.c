@@ -25,6 +25,7 @@
  * MOVE, deleting is \Deleted + UID EXPUNGE (archived unless a draft, as
  * WildDuck), upload is an APPEND with meta.source "API". */
 #include "api.h"
+#include "attachment-decode.h"
 #include "input.h"
 #include "message-compose.h"
 #include "message-json.h"
@@ -1001,121 +1002,27 @@ static void get_message_source(struct api_request *req)
 
 /* ------------------------------------------------------------ attachments */
 
-enum decode_kind { DECODE_NONE, DECODE_BASE64, DECODE_QP };
-
 struct attachment_stream {
 	struct wd_attachment_reader *reader;
-	enum decode_kind kind;
-	struct wd_buffer raw;    /* encoded bytes not decoded yet */
-	struct wd_buffer out;    /* decoded bytes not sent yet */
-	uint32_t quad;           /* base64: bits collected */
-	unsigned quad_n;
+	struct api_decoder decoder; /* encoded bytes go to decoder.raw */
+	struct wd_buffer out;       /* decoded bytes not sent yet */
 	bool eof;
 };
-
-static int b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Lenient base64: characters outside the alphabet are skipped (line
-   breaks, padding, stray white space), as libbase64's decoder does. */
-static void decode_base64(struct attachment_stream *s)
-{
-	const uint8_t *p = wd_buffer_bytes(&s->raw);
-	for (size_t i = 0; i < s->raw.len; i++) {
-		int v = b64_value(p[i]);
-		if (v < 0)
-			continue;
-		s->quad = (s->quad << 6) | (uint32_t)v;
-		if (++s->quad_n == 4) {
-			uint8_t b[3] = { (uint8_t)(s->quad >> 16), (uint8_t)(s->quad >> 8),
-					 (uint8_t)s->quad };
-			wd_buffer_append(&s->out, b, 3);
-			s->quad = 0;
-			s->quad_n = 0;
-		}
-	}
-	wd_buffer_clear(&s->raw);
-	if (s->eof && s->quad_n >= 2) {
-		uint8_t b[2];
-		if (s->quad_n == 2) {
-			b[0] = (uint8_t)(s->quad >> 4);
-			wd_buffer_append(&s->out, b, 1);
-		} else {
-			b[0] = (uint8_t)(s->quad >> 10);
-			b[1] = (uint8_t)(s->quad >> 2);
-			wd_buffer_append(&s->out, b, 2);
-		}
-		s->quad_n = 0;
-	}
-}
-
-static int hex_digit(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (uint8_t)tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Quoted-printable; an '=' sequence cut by a chunk boundary waits in raw. */
-static void decode_qp(struct attachment_stream *s)
-{
-	const uint8_t *p = wd_buffer_bytes(&s->raw);
-	size_t len = s->raw.len, i = 0;
-	while (i < len) {
-		uint8_t c = p[i];
-		if (c != '=') {
-			wd_buffer_append(&s->out, &c, 1);
-			i++;
-			continue;
-		}
-		size_t left = len - i;
-		if (left >= 3 && hex_digit(p[i + 1]) >= 0 && hex_digit(p[i + 2]) >= 0) {
-			uint8_t b = (uint8_t)(hex_digit(p[i + 1]) * 16 + hex_digit(p[i + 2]));
-			wd_buffer_append(&s->out, &b, 1);
-			i += 3;
-		} else if (left >= 2 && p[i + 1] == '\n') {
-			i += 2;
-		} else if (left >= 3 && p[i + 1] == '\r' && p[i + 2] == '\n') {
-			i += 3;
-		} else if (!s->eof && left < 3) {
-			break; /* wait for the rest */
-		} else {
-			wd_buffer_append(&s->out, &c, 1);
-			i++;
-		}
-	}
-	wd_buffer_consume(&s->raw, i);
-}
 
 static ssize_t attachment_read(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct attachment_stream *s = cls;
 	(void)pos;
-	while (s->out.len == 0 && !(s->eof && s->raw.len == 0)) {
+	while (s->out.len == 0 && !(s->eof && s->decoder.raw.len == 0)) {
 		if (!s->eof) {
 			char *error = NULL;
-			struct wd_buffer *target = s->kind == DECODE_NONE ? &s->out : &s->raw;
-			if (wd_attachment_reader_read(s->reader, target, &s->eof, &error) < 0) {
+			if (wd_attachment_reader_read(s->reader, &s->decoder.raw, &s->eof, &error) < 0) {
 				wd_error("api", "attachment: %s", error != NULL ? error : "read failed");
 				free(error);
 				return -2;
 			}
 		}
-		if (s->kind == DECODE_BASE64)
-			decode_base64(s);
-		else if (s->kind == DECODE_QP)
-			decode_qp(s);
-		if (s->eof && s->kind == DECODE_QP && s->raw.len > 0)
-			decode_qp(s);
+		api_decoder_run(&s->decoder, s->eof, &s->out);
 	}
 	if (s->out.len == 0)
 		return -1;
@@ -1129,7 +1036,7 @@ static void attachment_free(void *cls)
 {
 	struct attachment_stream *s = cls;
 	wd_attachment_reader_close(&s->reader);
-	wd_buffer_release(&s->raw);
+	api_decoder_release(&s->decoder);
 	wd_buffer_release(&s->out);
 	free(s);
 }
@@ -1213,9 +1120,7 @@ static void get_message_attachment(struct api_request *req)
 		return;
 	}
 	s->reader = reader;
-	s->kind = strcasecmp(encoding, "base64") == 0		? DECODE_BASE64 :
-		  strcasecmp(encoding, "quoted-printable") == 0 ? DECODE_QP :
-								    DECODE_NONE;
+	s->decoder.kind = api_decode_kind_of(encoding);
 	api_reply_stream(req, content_type, UINT64_MAX, attachment_read, attachment_free, s, NULL);
 }
 

@@ -15,7 +15,7 @@
 set -eu
 build=$(cd "$1" && pwd) target=$2 seconds=$3
 src=$(cd "$(dirname "$0")" && pwd)
-bin=$build/tests/fuzz/fuzz-$target
+bin=${FUZZ_BIN:-$build/tests/fuzz/fuzz-$target} # FUZZ_BIN: another build of it
 dir=$build/fuzz-long/$target
 mkdir -p "$dir/corpus"
 cd "$dir"
