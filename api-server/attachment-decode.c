@@ -1,19 +1,10 @@
 /* The attachment download decoder (attachment-decode.h). */
 #include "attachment-decode.h"
 
+#include "wd-base64.h"
+
 #include <ctype.h>
 #include <strings.h>
-
-static int b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
 
 /* Lenient base64: characters outside the alphabet are skipped (line
    breaks, padding, stray white space), as libbase64's decoder does. */
@@ -21,7 +12,7 @@ static void decode_base64(struct api_decoder *d, bool eof, struct wd_buffer *out
 {
 	const uint8_t *p = wd_buffer_bytes(&d->raw);
 	for (size_t i = 0; i < d->raw.len; i++) {
-		int v = b64_value(p[i]);
+		int v = wd_base64_value(p[i]);
 		if (v < 0)
 			continue;
 		d->quad = (d->quad << 6) | (uint32_t)v;

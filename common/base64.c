@@ -46,7 +46,7 @@ int wd_base64_encode(const uint8_t *data, size_t len, size_t line_len, struct wd
 	return WD_OK;
 }
 
-static int value_of(uint8_t c)
+int wd_base64_value(uint8_t c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -81,7 +81,7 @@ int wd_base64_decode(const uint8_t *data, size_t len, struct wd_buffer *out)
 				return WD_ERROR;
 			continue;
 		}
-		int v = value_of(c);
+		int v = wd_base64_value(c);
 		if (v < 0 || padding > 0)
 			return WD_ERROR;
 		acc = acc << 6 | (uint32_t)v;

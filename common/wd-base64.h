@@ -20,5 +20,8 @@ int wd_base64_encode(const uint8_t *data, size_t len, size_t line_len, struct wd
 /* Appends the decoded bytes; WD_ERROR (and out unchanged) on anything but
    clean base64 with optional CRLF/LF line breaks. */
 int wd_base64_decode(const uint8_t *data, size_t len, struct wd_buffer *out);
+/* The 6-bit value of an alphabet character, -1 for any other byte (for
+   decoders with their own rules: streamed, lenient). */
+int wd_base64_value(uint8_t c);
 
 #endif

@@ -3,24 +3,10 @@
  * the input anywhere; fuzz-imap-cte checks that the cuts do not matter. */
 #include "imap-cte.h"
 
+#include "wd-base64.h"
 #include "wd-buffer.h"
 #include "wd-result.h"
 #include "wd-str.h"
-
-static int b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 static int hex_value(uint8_t c)
 {
@@ -65,7 +51,7 @@ static int b64_decode(struct wd_imap_cte_decoder *d, const uint8_t *in, size_t l
 				return WD_ERROR;
 			continue;
 		}
-		int v = b64_value(in[i]);
+		int v = wd_base64_value(in[i]);
 		if (v < 0)
 			continue; /* line breaks and garbage are skipped */
 		d->quad = d->quad << 6 | (uint32_t)v;
