@@ -11,6 +11,7 @@
  * (RFC 2047 names) is initialised by the message summary that precedes. */
 #include "deliver-private.h"
 #include "wd-log.h"
+#include "wd-store-fdb.h"
 #include "wd-store-user.h"
 #include "wd-store.h"
 
@@ -59,7 +60,37 @@ static void upsert(struct register_ctx *ctx, const char *address, const char *ad
 	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN,
 							"addressregister");
 	bson_error_t error;
-	if (!mongoc_collection_update_one(coll, query, &update, opts, NULL, &error))
+	/* FerretDB/SQLite: the entry found in SQLite's index and updated by
+	   _id, or inserted as the upsert would (_id, the filter's fields, $set,
+	   $setOnInsert): no scan of the register */
+	bool found;
+	bson_oid_t id;
+	int fret = wd_store_fdb_find_id(store, "addressregister", query, &found, &id);
+	bool ok;
+	if (fret == WD_OK && found) {
+		bson_t *by_id = BCON_NEW("_id", BCON_OID(&id));
+		ok = mongoc_collection_update_one(coll, by_id, &update, NULL, NULL, &error);
+		bson_destroy(by_id);
+	} else if (fret == WD_OK) {
+		bson_t doc = BSON_INITIALIZER;
+		bson_oid_init(&id, NULL);
+		BSON_APPEND_OID(&doc, "_id", &id);
+		bson_concat(&doc, query);
+		bson_iter_t it, field;
+		if (bson_iter_init(&it, &update)) {
+			while (bson_iter_next(&it)) {
+				if (bson_iter_recurse(&it, &field)) {
+					while (bson_iter_next(&field))
+						bson_append_iter(&doc, NULL, 0, &field);
+				}
+			}
+		}
+		ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &error);
+		bson_destroy(&doc);
+	} else {
+		ok = mongoc_collection_update_one(coll, query, &update, opts, NULL, &error);
+	}
+	if (!ok)
 		wd_warning(DELIVER_LOG, "address register not updated: %s", error.message);
 	mongoc_collection_destroy(coll);
 	wd_store_client_release(store, WD_STORE_DB_MAIN, client);

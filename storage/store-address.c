@@ -14,6 +14,8 @@
  * units: they differ only for characters outside the BMP. */
 #include "store-op.h"
 #include "wd-log.h"
+#include "wd-result.h"
+#include "wd-store-fdb.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -194,9 +196,20 @@ static int address_find(struct wd_store *store, const bson_t *query, struct wd_a
 	struct wd__coll c;
 	bson_t doc;
 	*addr_r = NULL;
+	/* FerretDB/SQLite: {addrview} found in SQLite's index, read by _id */
+	bool found;
+	bson_oid_t id;
+	bson_t *by_id = NULL;
+	int fret = wd_store_fdb_find_id(store, "addresses", query, &found, &id);
+	if (fret == WD_OK && !found)
+		return WD_STORE_ERR_NOT_FOUND;
+	if (fret == WD_OK)
+		query = by_id = BCON_NEW("_id", BCON_OID(&id));
 	int ret = wd__find_one(wd__coll_open(&c, store, WD_STORE_DB_USERS, "addresses"), query,
 			       NULL, &doc, error_r);
 	wd__coll_close(&c);
+	if (by_id != NULL)
+		bson_destroy(by_id);
 	if (ret < 0)
 		return ret;
 	*addr_r = calloc(1, sizeof(**addr_r));

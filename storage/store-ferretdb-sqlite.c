@@ -42,6 +42,8 @@
 #define FDB_MODSEQ FDB_J "->>'$.modseq'"
 /* the index's name after the table's; a new definition needs a new name */
 #define FDB_INDEX "_wdc_meta1"
+/* threads by user and subject: WildDuck's thread lookup without a scan */
+#define FDB_THREAD_INDEX "_wdc_thread1"
 
 /* The covering metadata index of a messages table. */
 static int index_messages(sqlite3 *db, const char *path, const char *table)
@@ -53,6 +55,48 @@ static int index_messages(sqlite3 *db, const char *path, const char *table)
 	int ret = WD_OK;
 	if (sql == NULL || sqlite3_exec(db, sql, NULL, NULL, &error) != SQLITE_OK) {
 		wd_warning("store", "FerretDB SQLite %s: no metadata index on %s: %s", path, table,
+			   error != NULL ? error : "out of memory");
+		ret = WD_ERROR;
+	}
+	sqlite3_free(error);
+	sqlite3_free(sql);
+	return ret;
+}
+
+/* Equality lookups answered from SQLite (wd_store_fdb_find_id), each by an
+   index on its fields' ->> expressions; the threads one also serves
+   wd_store_fdb_thread_find. A new definition needs a new name. */
+struct fdb_lookup {
+	enum wd_store_db db;
+	const char *collection, *index;
+	const char *fields[2]; /* one or two */
+};
+static const struct fdb_lookup fdb_lookups[] = {
+	{ WD_STORE_DB_MAIN, "threads", FDB_THREAD_INDEX, { "user", "subject" } },
+	{ WD_STORE_DB_MAIN, "mailboxes", "_wdc_user_path1", { "user", "path" } },
+	{ WD_STORE_DB_MAIN, "addressregister", "_wdc_user_addrview1", { "user", "addrview" } },
+	{ WD_STORE_DB_USERS, "addresses", "_wdc_addrview1", { "addrview", NULL } },
+};
+
+static size_t lookup_fields(const struct fdb_lookup *lookup)
+{
+	return lookup->fields[1] != NULL ? 2 : 1;
+}
+
+static int index_lookup(sqlite3 *db, const char *path, const char *table,
+			const struct fdb_lookup *lookup)
+{
+	char *sql = lookup_fields(lookup) == 2 ?
+		sqlite3_mprintf("CREATE INDEX IF NOT EXISTS \"%s%s\" ON \"%s\" (" FDB_J
+				"->>'$.%s', " FDB_J "->>'$.%s')",
+				table, lookup->index, table, lookup->fields[0], lookup->fields[1]) :
+		sqlite3_mprintf("CREATE INDEX IF NOT EXISTS \"%s%s\" ON \"%s\" (" FDB_J
+				"->>'$.%s')",
+				table, lookup->index, table, lookup->fields[0]);
+	char *error = NULL;
+	int ret = WD_OK;
+	if (sql == NULL || sqlite3_exec(db, sql, NULL, NULL, &error) != SQLITE_OK) {
+		wd_warning("store", "FerretDB SQLite %s: no lookup index on %s: %s", path, table,
 			   error != NULL ? error : "out of memory");
 		ret = WD_ERROR;
 	}
@@ -95,6 +139,11 @@ static int index_database(const char *path, unsigned *tables_r)
 		if (name != NULL && strcmp(name, "messages") == 0 &&
 		    index_messages(db, path, table) < 0)
 			ret = WD_ERROR;
+		for (size_t i = 0; name != NULL && i < WD_N_ELEMENTS(fdb_lookups); i++) {
+			if (strcmp(name, fdb_lookups[i].collection) == 0 &&
+			    index_lookup(db, path, table, &fdb_lookups[i]) < 0)
+				ret = WD_ERROR;
+		}
 		sqlite3_free(error);
 		sqlite3_free(sql);
 		rc = SQLITE_OK;
@@ -133,15 +182,16 @@ int wd__store_ferretdb_id_indexes(struct wd_store *store, const char *dir)
 
 /* ---- the read-only metadata path ---- */
 
-/* The main database opened read-only and the messages table's name, or
-   WD_STORE_FDB_NONE. */
-static int fdb_open(struct wd_store *store, sqlite3 **db_r, char *table, size_t table_size)
+/* Database `which` opened read-only and the table's name of `collection`,
+   or WD_STORE_FDB_NONE. */
+static int fdb_open(struct wd_store *store, enum wd_store_db which, const char *collection,
+		    sqlite3 **db_r, char *table, size_t table_size)
 {
 	const char *dir = wd__store_ferretdb_sqlite(store);
 	*db_r = NULL;
 	if (dir == NULL || !wd_store_caps(store)->ferretdb)
 		return WD_STORE_FDB_NONE;
-	const char *name = wd_store_db_name(store, WD_STORE_DB_MAIN);
+	const char *name = wd_store_db_name(store, which);
 	char path[4096];
 	if (strchr(name, '/') != NULL ||
 	    (size_t)snprintf(path, sizeof(path), "%s/%s.sqlite", dir, name) >= sizeof(path))
@@ -155,9 +205,9 @@ static int fdb_open(struct wd_store *store, sqlite3 **db_r, char *table, size_t 
 	sqlite3_busy_timeout(db, 10000);
 	sqlite3_stmt *stmt = NULL;
 	int ret = WD_STORE_FDB_NONE;
-	if (sqlite3_prepare_v2(db, "SELECT table_name FROM _ferretdb_collections WHERE name = "
-				   "'messages'",
+	if (sqlite3_prepare_v2(db, "SELECT table_name FROM _ferretdb_collections WHERE name = ?1",
 			       -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC) == SQLITE_OK &&
 	    sqlite3_step(stmt) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(stmt, 0);
 		if (t != NULL && strchr(t, '"') == NULL &&
@@ -180,86 +230,126 @@ struct wd_store_fdb_cursor {
 	bool end, docs;
 };
 
-/* The names of the top-level fields an inclusion projection reads (_id
-   too unless excluded), as a malloc'd array of pointers into the
-   projection's keys' copies; false when a name cannot be used in a JSON
-   path. */
-static bool projection_fields(const bson_t *projection, char ***names_r, size_t *count_r)
+/* A field name that can go into a JSON path literal as it is. */
+static bool plain_name(const char *name, size_t len)
 {
-	bson_iter_t it;
-	size_t cap = bson_count_keys(projection) + 1, n = 0;
-	char **names = calloc(cap, sizeof(*names));
-	bool ok = names != NULL && bson_iter_init(&it, projection);
-	bool id_excluded = false;
-	while (ok && bson_iter_next(&it)) {
-		const char *key = bson_iter_key(&it);
-		if (strcmp(key, "_id") == 0 && !bson_iter_as_bool(&it)) {
-			id_excluded = true;
-			continue;
-		}
-		size_t len = strcspn(key, ".");
-		bool seen = false;
-		for (size_t i = 0; i < n && !seen; i++)
-			seen = strlen(names[i]) == len && memcmp(names[i], key, len) == 0;
-		if (seen)
-			continue;
-		ok = len > 0 && memchr(key, '"', len) == NULL && memchr(key, '\\', len) == NULL &&
-		     (names[n] = strndup(key, len)) != NULL;
-		n += ok;
-	}
-	if (ok && !id_excluded && !bson_has_field(projection, "_id"))
-		ok = (names[n++] = strdup("_id")) != NULL;
-	if (!ok) {
-		for (size_t i = 0; names != NULL && i < n; i++)
-			free(names[i]);
-		free(names);
+	if (len == 0)
 		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
 	}
-	*names_r = names;
-	*count_r = n;
 	return true;
 }
 
-/* The SQL expression of the document column: the whole sjson text, or for
-   a projection an sjson object of just its top-level fields (values and
-   their schema entries; the field names are parameters from ?6 on). */
-static char *doc_column(const bson_t *projection, char ***names_r, size_t *count_r)
+/* Appends to *values (", 'name', value") and *schemas (", 'name', schema
+   entry") one top-level field of the projection: the field whole, or when
+   the projection names only children "name.child", an object of just
+   those, narrowed in SQL (the parent's own type kept, so a projection into
+   a non-object fails in the decoder as it must; an absent parent gives
+   NULL for both, which the decoder skips). sqlite3_mprintf'd strings;
+   false when out of memory. */
+static bool field_sql(const bson_t *projection, const char *name, char **values, char **schemas)
 {
-	*names_r = NULL;
-	*count_r = 0;
-	if (projection == NULL)
-		return sqlite3_mprintf(", " FDB_J);
-	if (!projection_fields(projection, names_r, count_r))
-		return NULL;
-	/* json_object('$s', json_object('p', json_object(n, schema…), '$k',
-	   the document's own field order), n, value…); ?(6+3i) the name,
-	   ?(7+3i) '$."name"', ?(8+3i) '$."$s".p."name"' */
-	char *schema = sqlite3_mprintf(""), *values = sqlite3_mprintf("");
-	for (size_t i = 0; i < *count_r && schema != NULL && values != NULL; i++) {
-		int p = 6 + 3 * (int)i;
-		char *s = sqlite3_mprintf("%s%s?%d, " FDB_J "->?%d", schema, i > 0 ? ", " : "", p,
-					  p + 2);
-		char *v = sqlite3_mprintf("%s, ?%d, " FDB_J "->?%d", values, p, p + 1);
-		sqlite3_free(schema);
-		sqlite3_free(values);
-		schema = s;
-		values = v;
+	bson_iter_t it;
+	size_t len = strlen(name);
+	bool whole = false;
+	char *kids_v = sqlite3_mprintf(""), *kids_s = sqlite3_mprintf("");
+	size_t kids = 0;
+	if (bson_iter_init(&it, projection)) {
+		while (bson_iter_next(&it) && kids_v != NULL && kids_s != NULL) {
+			const char *key = bson_iter_key(&it);
+			if (strncmp(key, name, len) != 0 || (key[len] != '\0' && key[len] != '.'))
+				continue;
+			const char *child = key[len] == '.' ? key + len + 1 : NULL;
+			if (child == NULL || strchr(child, '.') != NULL ||
+			    !plain_name(child, strlen(child))) {
+				whole = true;
+				continue;
+			}
+			char *v = sqlite3_mprintf("%s%s'%s', " FDB_J "->'$.\"%s\".\"%s\"'", kids_v,
+						  kids > 0 ? ", " : "", child, name, child);
+			char *sc = sqlite3_mprintf("%s%s'%s', " FDB_J
+						   "->'$.\"$s\".p.\"%s\".\"$s\".p.\"%s\"'",
+						   kids_s, kids > 0 ? ", " : "", child, name, child);
+			sqlite3_free(kids_v);
+			sqlite3_free(kids_s);
+			kids_v = v;
+			kids_s = sc;
+			kids++;
+		}
 	}
-	char *sql = NULL;
-	if (schema != NULL && values != NULL)
-		sql = sqlite3_mprintf(", json_object('$s', json_object('p', json_object(%s), '$k', "
-				      FDB_J "->'$.\"$s\".\"$k\"')%s)",
-				      schema, values);
-	sqlite3_free(schema);
-	sqlite3_free(values);
-	return sql;
+	char *v = NULL, *sc = NULL;
+	if (kids_v != NULL && kids_s != NULL && (whole || kids == 0)) {
+		v = sqlite3_mprintf("%s, '%s', " FDB_J "->'$.\"%s\"'", *values, name, name);
+		sc = sqlite3_mprintf("%s, '%s', " FDB_J "->'$.\"$s\".p.\"%s\"'", *schemas, name,
+				     name);
+	} else if (kids_v != NULL && kids_s != NULL) {
+		v = sqlite3_mprintf("%s, '%s', CASE WHEN " FDB_J "->'$.\"%s\"' IS NULL THEN NULL "
+				    "ELSE json_object(%s) END",
+				    *values, name, name, kids_v);
+		sc = sqlite3_mprintf("%s, '%s', CASE WHEN " FDB_J "->'$.\"%s\"' IS NULL THEN NULL "
+				     "ELSE json_object('t', " FDB_J "->>'$.\"$s\".p.\"%s\".t', '$s', "
+				     "json_object('p', json_object(%s), '$k', " FDB_J
+				     "->'$.\"$s\".p.\"%s\".\"$s\".\"$k\"')) END",
+				     *schemas, name, name, name, kids_s, name);
+	}
+	sqlite3_free(kids_v);
+	sqlite3_free(kids_s);
+	sqlite3_free(*values);
+	sqlite3_free(*schemas);
+	*values = v;
+	*schemas = sc;
+	return v != NULL && sc != NULL;
 }
 
-static void free_names(char **names, size_t count)
+/* The SQL expression of the document column: the whole sjson text, or for
+   an inclusion projection an sjson object of just the fields it reads
+   (their values and schema entries; _id too unless excluded) with the
+   document's own field order; NULL when a name cannot go into a path. */
+static char *doc_column(const bson_t *projection)
 {
-	for (size_t i = 0; i < count; i++)
-		free(names[i]);
-	free(names);
+	if (projection == NULL)
+		return sqlite3_mprintf(", " FDB_J);
+	bson_iter_t it;
+	size_t cap = bson_count_keys(projection) + 1, n = 0;
+	char **done = calloc(cap, sizeof(*done));
+	char *values = sqlite3_mprintf("'_k', 0"), *schemas = sqlite3_mprintf("'_k', 0");
+	bool ok = done != NULL && values != NULL && schemas != NULL &&
+		  bson_iter_init(&it, projection);
+	bool id_named = false;
+	while (ok && bson_iter_next(&it)) {
+		const char *key = bson_iter_key(&it);
+		size_t len = strcspn(key, ".");
+		if (len == 3 && strncmp(key, "_id", 3) == 0) {
+			id_named = true;
+			if (!bson_iter_as_bool(&it))
+				continue;
+		}
+		bool seen = false;
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = strlen(done[i]) == len && strncmp(done[i], key, len) == 0;
+		if (seen)
+			continue;
+		ok = plain_name(key, len) && (done[n] = strndup(key, len)) != NULL &&
+		     field_sql(projection, done[n++], &values, &schemas);
+	}
+	if (ok && !id_named)
+		ok = field_sql(projection, "_id", &values, &schemas);
+	for (size_t i = 0; done != NULL && i < n; i++)
+		free(done[i]);
+	free(done);
+	char *sql = NULL;
+	/* '_k' is a placeholder for the leading comma; not in "$k", never read */
+	if (ok)
+		sql = sqlite3_mprintf(", json_object('$s', json_object('p', json_object(%s), '$k', "
+				      FDB_J "->'$.\"$s\".\"$k\"'), %s)",
+				      schemas, values);
+	sqlite3_free(values);
+	sqlite3_free(schemas);
+	return sql;
 }
 
 /* The uids as a JSON array text for json_each(). */
@@ -285,13 +375,10 @@ int wd_store_fdb_cursor_select(struct wd_store *store, const bson_oid_t *mailbox
 	char table[256];
 	sqlite3 *db;
 	*cursor_r = NULL;
-	if (fdb_open(store, &db, table, sizeof(table)) != WD_OK)
+	if (fdb_open(store, WD_STORE_DB_MAIN, "messages", &db, table, sizeof(table)) != WD_OK)
 		return WD_STORE_FDB_NONE;
-	char **names = NULL;
-	size_t name_count = 0;
 	bool docs = select != NULL && select->docs;
-	char *doc_sql = docs ? doc_column(select->projection, &names, &name_count) :
-			       sqlite3_mprintf("");
+	char *doc_sql = docs ? doc_column(select->projection) : sqlite3_mprintf("");
 	bool uids = select != NULL && select->uids != NULL;
 	char *uid_json = uids ? uid_list_json(select->uids, select->uid_count) : NULL;
 	/* INDEXED BY: the planner would otherwise pick any index starting with
@@ -313,7 +400,6 @@ int wd_store_fdb_cursor_select(struct wd_store *store, const bson_oid_t *mailbox
 		wd_debug("store", "FerretDB SQLite: no metadata path: %s", sqlite3_errmsg(db));
 		sqlite3_free(sql);
 		free(uid_json);
-		free_names(names, name_count);
 		if (cursor != NULL && cursor->projection != NULL)
 			bson_destroy(cursor->projection);
 		free(cursor);
@@ -331,15 +417,6 @@ int wd_store_fdb_cursor_select(struct wd_store *store, const bson_oid_t *mailbox
 									(sqlite3_int64)modseq_above);
 	if (uids)
 		sqlite3_bind_text(stmt, 5, uid_json, -1, free);
-	for (size_t i = 0; i < name_count; i++) {
-		int p = 6 + 3 * (int)i;
-		sqlite3_bind_text(stmt, p, names[i], -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(stmt, p + 1, sqlite3_mprintf("$.\"%s\"", names[i]), -1,
-				  sqlite3_free);
-		sqlite3_bind_text(stmt, p + 2, sqlite3_mprintf("$.\"$s\".p.\"%s\"", names[i]), -1,
-				  sqlite3_free);
-	}
-	free_names(names, name_count);
 	cursor->db = db;
 	cursor->stmt = stmt;
 	cursor->docs = docs;
@@ -628,4 +705,154 @@ bool wd_store_fdb_next_flag(const char *json, size_t len, size_t *pos, char *buf
 	buf[n] = '\0';
 	*pos = i + 1;
 	return true;
+}
+
+int wd_store_fdb_thread_find(struct wd_store *store, const bson_oid_t *user, const char *subject,
+			     const char ids[][32], size_t id_count, bool *found_r,
+			     bson_oid_t *thread_r)
+{
+	char table[256];
+	sqlite3 *db;
+	*found_r = false;
+	if (id_count == 0 || fdb_open(store, WD_STORE_DB_MAIN, "threads", &db, table, sizeof(table)) != WD_OK)
+		return WD_STORE_FDB_NONE;
+	/* the filter {user: ObjectId, ids: {$in: [...]}, subject: string} with
+	   the types checked against the document's schema, as FerretDB would
+	   compare them; the first match in table order, as its scan finds it */
+	char *sql = sqlite3_mprintf(
+		"SELECT " FDB_J "->>'$._id', " FDB_J "->>'$.\"$s\".p._id.t' FROM \"%s\" "
+		"INDEXED BY \"%s" FDB_THREAD_INDEX "\" WHERE " FDB_J "->>'$.user' = ?1 AND " FDB_J
+		"->>'$.subject' = ?2 AND " FDB_J "->>'$.\"$s\".p.user.t' = 'objectId' AND " FDB_J
+		"->>'$.\"$s\".p.subject.t' = 'string' AND EXISTS (SELECT 1 FROM json_each(" FDB_J
+		", '$.ids') AS e WHERE e.type = 'text' AND e.value IN (SELECT value FROM "
+		"json_each(?3))) ORDER BY rowid LIMIT 1",
+		table, table);
+	sqlite3_stmt *stmt = NULL;
+	char *list = NULL;
+	size_t len = 2;
+	for (size_t i = 0; i < id_count; i++)
+		len += strlen(ids[i]) * 6 + 3;
+	list = malloc(len + 1);
+	int ret = WD_STORE_FDB_NONE;
+	if (sql != NULL && list != NULL &&
+	    sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK) {
+		/* the ids are base64 and hex: no character JSON must escape */
+		size_t n = 0;
+		bool plain = true;
+		list[n++] = '[';
+		for (size_t i = 0; i < id_count; i++) {
+			plain = plain && strpbrk(ids[i], "\"\\") == NULL;
+			n += (size_t)sprintf(list + n, "%s\"%s\"", i > 0 ? "," : "", ids[i]);
+		}
+		list[n++] = ']';
+		list[n] = '\0';
+		char hex[25];
+		bson_oid_to_string(user, hex);
+		sqlite3_bind_text(stmt, 1, hex, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(stmt, 2, subject, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 3, list, -1, SQLITE_STATIC);
+		int rc = plain ? sqlite3_step(stmt) : SQLITE_ERROR;
+		if (rc == SQLITE_ROW) {
+			const char *id = (const char *)sqlite3_column_text(stmt, 0);
+			const char *type = (const char *)sqlite3_column_text(stmt, 1);
+			if (id != NULL && type != NULL && strcmp(type, "objectId") == 0 &&
+			    bson_oid_is_valid(id, strlen(id))) {
+				bson_oid_init_from_string(thread_r, id);
+				*found_r = true;
+				ret = WD_OK;
+			}
+		} else if (rc == SQLITE_DONE) {
+			ret = WD_OK;
+		}
+	} else {
+		wd_debug("store", "FerretDB SQLite: no thread path: %s", sqlite3_errmsg(db));
+	}
+	sqlite3_finalize(stmt);
+	sqlite3_free(sql);
+	free(list);
+	sqlite3_close(db);
+	return ret;
+}
+
+int wd_store_fdb_find_id(struct wd_store *store, const char *collection, const bson_t *filter,
+			 bool *found_r, bson_oid_t *id_r)
+{
+	*found_r = false;
+	bson_iter_t it;
+	const struct fdb_lookup *lookup = NULL;
+	for (size_t i = 0; i < WD_N_ELEMENTS(fdb_lookups) && lookup == NULL; i++) {
+		size_t fields = lookup_fields(&fdb_lookups[i]);
+		if (strcmp(fdb_lookups[i].collection, collection) != 0 ||
+		    bson_count_keys(filter) != fields || !bson_iter_init(&it, filter))
+			continue;
+		bool same = true;
+		for (size_t f = 0; f < fields && same; f++)
+			same = bson_iter_next(&it) &&
+			       strcmp(bson_iter_key(&it), fdb_lookups[i].fields[f]) == 0 &&
+			       (BSON_ITER_HOLDS_UTF8(&it) || BSON_ITER_HOLDS_OID(&it));
+		if (same)
+			lookup = &fdb_lookups[i];
+	}
+	char table[256];
+	sqlite3 *db;
+	if (lookup == NULL || fdb_open(store, lookup->db, collection, &db, table, sizeof(table)) != WD_OK)
+		return WD_STORE_FDB_NONE;
+	/* each value compared with its type from the document's schema, as
+	   FerretDB compares; the first match in table order, as its scan */
+	const char *second = lookup->fields[lookup_fields(lookup) - 1];
+	char *sql = sqlite3_mprintf(
+		"SELECT " FDB_J "->>'$._id', " FDB_J "->>'$.\"$s\".p._id.t' FROM \"%s\" "
+		"INDEXED BY \"%s%s\" WHERE " FDB_J "->>'$.%s' = ?1 AND " FDB_J "->>'$.%s' = ?2 "
+		"AND " FDB_J "->>'$.\"$s\".p.%s.t' = ?3 AND " FDB_J "->>'$.\"$s\".p.%s.t' = ?4 "
+		"ORDER BY rowid LIMIT 1",
+		table, table, lookup->index, lookup->fields[0], second, lookup->fields[0], second);
+	sqlite3_stmt *stmt = NULL;
+	int ret = WD_STORE_FDB_NONE;
+	if (sql != NULL && sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
+	    bson_iter_init(&it, filter)) {
+		/* a one-field lookup binds its field for both conditions */
+		bson_iter_t v0, v1;
+		size_t n = 0;
+		if (bson_iter_next(&it)) {
+			v0 = it;
+			n++;
+		}
+		if (n == 1 && bson_iter_next(&it)) {
+			v1 = it;
+			n++;
+		}
+		for (int f = 0; f < 2 && n > 0; f++) {
+			const bson_iter_t *v = f == 1 && n == 2 ? &v1 : &v0;
+			if (BSON_ITER_HOLDS_OID(v)) {
+				char hex[25];
+				bson_oid_to_string(bson_iter_oid(v), hex);
+				sqlite3_bind_text(stmt, 1 + f, hex, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(stmt, 3 + f, "objectId", -1, SQLITE_STATIC);
+			} else {
+				uint32_t len;
+				const char *value = bson_iter_utf8(v, &len);
+				sqlite3_bind_text(stmt, 1 + f, value, (int)len, SQLITE_TRANSIENT);
+				sqlite3_bind_text(stmt, 3 + f, "string", -1, SQLITE_STATIC);
+			}
+		}
+		int rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			const char *id = (const char *)sqlite3_column_text(stmt, 0);
+			const char *type = (const char *)sqlite3_column_text(stmt, 1);
+			if (id != NULL && type != NULL && strcmp(type, "objectId") == 0 &&
+			    bson_oid_is_valid(id, strlen(id))) {
+				bson_oid_init_from_string(id_r, id);
+				*found_r = true;
+				ret = WD_OK;
+			}
+		} else if (rc == SQLITE_DONE) {
+			ret = WD_OK;
+		}
+	} else {
+		wd_debug("store", "FerretDB SQLite: no lookup path: %s", sqlite3_errmsg(db));
+	}
+	sqlite3_finalize(stmt);
+	sqlite3_free(sql);
+	sqlite3_close(db);
+	return ret;
 }

@@ -17,6 +17,8 @@
  * itself has happened. */
 #include "store-op.h"
 #include "wd-log.h"
+#include "wd-result.h"
+#include "wd-store-fdb.h"
 #include "wd-store-journal.h"
 
 #include <stdlib.h>
@@ -175,9 +177,20 @@ static int mailbox_find(struct wd_store *store, const bson_t *query, struct wd_m
 	struct wd__coll c;
 	bson_t doc;
 	*mailbox_r = NULL;
+	/* FerretDB/SQLite: {user, path} found in SQLite's index, read by _id */
+	bool found;
+	bson_oid_t id;
+	bson_t *by_id = NULL;
+	int fret = wd_store_fdb_find_id(store, "mailboxes", query, &found, &id);
+	if (fret == WD_OK && !found)
+		return wd__fail(error_r, WD_STORE_ERR_NOT_FOUND, "mailbox does not exist");
+	if (fret == WD_OK)
+		query = by_id = BCON_NEW("_id", BCON_OID(&id));
 	int ret = wd__find_one(wd__coll_open(&c, store, WD_STORE_DB_MAIN, "mailboxes"), query, NULL,
 			       &doc, error_r);
 	wd__coll_close(&c);
+	if (by_id != NULL)
+		bson_destroy(by_id);
 	if (ret == WD_STORE_ERR_NOT_FOUND)
 		return wd__fail(error_r, ret, "mailbox does not exist");
 	if (ret < 0)

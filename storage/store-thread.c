@@ -3,6 +3,7 @@
  * the same normalised subject, exactly as WildDuck decides it, so threads
  * written by Node and C processes agree. */
 #include "store-private.h"
+#include "wd-store-fdb.h"
 #include "wd-store-thread.h"
 #include "wd-log.h"
 #include "wd-result.h"
@@ -168,20 +169,34 @@ int wd_store_thread_get(struct wd_store *store, const bson_oid_t *user, const ch
 		bson_append_document_end(&update, &set);
 		mongoc_find_and_modify_opts_t *opts = mongoc_find_and_modify_opts_new();
 		mongoc_find_and_modify_opts_set_update(opts, &update);
-		bson_t reply;
-		if (mongoc_collection_find_and_modify_with_opts(coll, &query, opts, &reply, &error)) {
-			bson_iter_t iter, idit;
-			if (bson_iter_init_find(&iter, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&iter) &&
-			    bson_iter_recurse(&iter, &idit) && bson_iter_find(&idit, "_id") &&
-			    BSON_ITER_HOLDS_OID(&idit)) {
-				bson_oid_copy(bson_iter_oid(&idit), thread_r);
-				found = true;
+		/* FerretDB/SQLite: the match from SQLite's index, then an update by
+		   _id (the one filter FerretDB does not answer with a scan) */
+		int fret = wd_store_fdb_thread_find(store, user, subject, ids, id_count, &found,
+						    thread_r);
+		if (fret == WD_OK && found) {
+			bson_t *by_id = BCON_NEW("_id", BCON_OID(thread_r));
+			if (!mongoc_collection_update_one(coll, by_id, &update, NULL, NULL, &error)) {
+				*error_r = wd__store_error("thread update failed: %s", error.message);
+				ret = WD_ERROR;
 			}
-		} else {
-			*error_r = wd__store_error("thread lookup failed: %s", error.message);
-			ret = WD_ERROR;
+			bson_destroy(by_id);
+		} else if (fret != WD_OK) {
+			bson_t reply;
+			if (mongoc_collection_find_and_modify_with_opts(coll, &query, opts, &reply,
+									&error)) {
+				bson_iter_t iter, idit;
+				if (bson_iter_init_find(&iter, &reply, "value") &&
+				    BSON_ITER_HOLDS_DOCUMENT(&iter) && bson_iter_recurse(&iter, &idit) &&
+				    bson_iter_find(&idit, "_id") && BSON_ITER_HOLDS_OID(&idit)) {
+					bson_oid_copy(bson_iter_oid(&idit), thread_r);
+					found = true;
+				}
+			} else {
+				*error_r = wd__store_error("thread lookup failed: %s", error.message);
+				ret = WD_ERROR;
+			}
+			bson_destroy(&reply);
 		}
-		bson_destroy(&reply);
 		mongoc_find_and_modify_opts_destroy(opts);
 		bson_destroy(&update);
 		bson_destroy(&query);

@@ -104,6 +104,24 @@ int wd_store_fdb_load_uids(struct wd_store *store, const bson_oid_t *mailbox,
 			   const uint32_t *uids, size_t count, const bson_t *projection,
 			   bson_t ***docs_r, size_t *count_r, char **error_r);
 
+/* WildDuck's thread lookup {user, ids: {$in: ids}, subject} (store-thread.c)
+   from SQLite through an index on (user, subject) instead of a FerretDB
+   scan of every thread: WD_OK with *found_r and *thread_r (the first match,
+   in FerretDB's scan order), or WD_STORE_FDB_NONE. The caller holds the
+   user's thread lock, so no thread of this user appears in between. */
+int wd_store_fdb_thread_find(struct wd_store *store, const bson_oid_t *user, const char *subject,
+			     const char ids[][32], size_t id_count, bool *found_r,
+			     bson_oid_t *thread_r);
+
+/* A find_one by {f1: v1, f2: v2} (strings or ObjectIds, in this order) of
+   a lookup store-ferretdb-sqlite.c indexes — mailboxes {user, path},
+   addressregister {user, addrview} — answered from SQLite: WD_OK with
+   *found_r and the first match's _id (FerretDB's scan order), so the
+   caller reads or updates it by _id; WD_STORE_FDB_NONE for any other
+   filter, collection or database. */
+int wd_store_fdb_find_id(struct wd_store *store, const char *collection, const bson_t *filter,
+			 bool *found_r, bson_oid_t *id_r);
+
 /* Append to `doc` (initialised) the fields of one index row as the
    messages document has them: _id, uid, modseq, size, unseen, undeleted,
    flags (an array of strings). */

@@ -239,6 +239,29 @@ static void test_search_projection(void **state)
 	bson_destroy(proj);
 }
 
+static void test_narrowed_projection(void **state)
+{
+	(void)state;
+	/* children of an absent object: nothing, as FerretDB answers */
+	bson_t *proj = BCON_NEW("nosuch.x", BCON_INT32(1), "wdc.size", BCON_INT32(1),
+				"wdc.v", BCON_INT32(1));
+	bson_t *full = BCON_NEW("nosuch.x", BCON_INT32(1), "wdc.size", BCON_INT32(1),
+				"wdc.v", BCON_INT32(1), "mailbox", BCON_INT32(1), "uid",
+				BCON_INT32(1));
+	compare(proj, full);
+	bson_destroy(proj);
+	bson_destroy(full);
+	/* a child of an array: left to FerretDB */
+	proj = BCON_NEW("flags.x", BCON_INT32(1));
+	bson_t **docs = NULL;
+	size_t count = 0;
+	char *error = NULL;
+	assert_int_equal(wd_store_fdb_load_uids(store, &mailbox, uids, 3, proj, &docs, &count,
+						&error),
+			 WD_STORE_FDB_NONE);
+	bson_destroy(proj);
+}
+
 /* The raw sjson of the only document of `collection`. */
 static char *sjson_of(const char *collection)
 {
@@ -349,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_whole_documents),
 		cmocka_unit_test(test_fetch_projection),
 		cmocka_unit_test(test_search_projection),
+		cmocka_unit_test(test_narrowed_projection),
 		cmocka_unit_test(test_every_type),
 		cmocka_unit_test(test_refuses_what_it_does_not_know),
 	};
