@@ -3,8 +3,9 @@
  * (--rcpt "user%d@domain", %d = 1..--users, random), for --count messages
  * in all or for --duration seconds.
  *
- * Per connection: greeting, LHLO, then per message MAIL FROM, RCPT TO, DATA,
- * the message, "." and the recipient's reply; QUIT at the end. Commands are
+ * Per connection: greeting, LHLO, then per message MAIL FROM (with SIZE= when
+ * the LHLO reply advertises SIZE), RCPT TO, DATA, the message, "." and the
+ * recipient's reply; QUIT at the end. Commands are
  * not pipelined: every step waits for its reply (what a simple MTA does).
  *
  * Reported: messages/s, MB/s, latency per message (MAIL FROM written to the
@@ -18,6 +19,7 @@
  * queued (the transport copies it), so memory is one message per connection. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "wd-load.h"
 
@@ -32,6 +34,7 @@ struct lclient {
 	double t0;
 	size_t size;
 	bool open;
+	bool size_ext; /* the LHLO reply advertised SIZE (RFC 1870) */
 };
 
 static struct {
@@ -78,7 +81,12 @@ static void next_message(struct lclient *c)
 	c->state = L_MAIL;
 	c->t0 = wl_now_s();
 	c->size = wl_size_mix_pick(L.mix);
-	wl_conn_printf(c->conn, "MAIL FROM:<%s> SIZE=%zu\r\n", wl_opt.from, c->size);
+	/* SIZE= only to a server that announced the extension: one that did not
+	   (Dovecot 2.3's LMTP) refuses the parameter with 555 */
+	if (c->size_ext)
+		wl_conn_printf(c->conn, "MAIL FROM:<%s> SIZE=%zu\r\n", wl_opt.from, c->size);
+	else
+		wl_conn_printf(c->conn, "MAIL FROM:<%s>\r\n", wl_opt.from);
 	wl_conn_timeout(c->conn, wl_opt.timeout);
 }
 
@@ -121,6 +129,7 @@ static void on_reply(struct lclient *c, int code, const char *line)
 		if (code != 220)
 			goto refused;
 		c->state = L_LHLO;
+		c->size_ext = false;
 		wl_conn_printf(c->conn, "LHLO wd-load.bench.invalid\r\n");
 		wl_conn_timeout(c->conn, wl_opt.timeout);
 		return;
@@ -201,6 +210,10 @@ static void on_input(struct wl_conn *conn, void *ctx)
 			wl_conn_close(conn, "malformed reply");
 			return;
 		}
+		/* "250-SIZE", "250 SIZE 52428800": any line of the LHLO reply */
+		if (c->state == L_LHLO && strlen(line) >= 8 && strncasecmp(line + 4, "SIZE", 4) == 0 &&
+		    (line[8] == '\0' || line[8] == ' '))
+			c->size_ext = true;
 		if (line[3] == '-')
 			continue; /* multi-line reply goes on */
 		on_reply(c, atoi(line), line);
