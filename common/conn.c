@@ -34,6 +34,7 @@
 struct wd_conn {
 	uv_tcp_t tcp;
 	uv_timer_t *timer;
+	uv_timer_t *write_timer; /* the drain deadline, made when output first backs up */
 	uv_loop_t *loop;
 	int refcount;
 	unsigned handles_open;
@@ -68,6 +69,10 @@ struct wd_conn {
 	wd__conn_ready_fn *ready;
 	void *ready_context;
 
+	/* called once when the connection is gone (the listener's per-address count) */
+	wd__conn_release_fn *release;
+	void *release_context;
+
 	const char *close_reason;
 	char reason_buf[160];
 	struct sockaddr_storage peer, local;
@@ -91,6 +96,7 @@ void wd_conn_limits_default(struct wd_conn_limits *limits)
 	limits->output_low = 16 * 1024;
 	limits->output_max = 16 * 1024 * 1024;
 	limits->close_timeout_ms = 5000;
+	limits->write_timeout_ms = 300000;
 }
 
 static void update_peer_ip(struct wd_conn *conn)
@@ -143,6 +149,40 @@ static void update_reading(struct wd_conn *conn)
 
 /* ---- output ---- */
 
+/* The drain deadline: output that went above the high watermark must fall
+   below the low one within limits.write_timeout_ms, or the peer is not
+   reading and the connection is closed (no BYE: it would not be read). */
+static void write_timeout_cb(uv_timer_t *timer)
+{
+	struct wd_conn *conn = timer->data;
+	wd_conn_ref(conn);
+	snprintf(conn->reason_buf, sizeof(conn->reason_buf),
+		 "write timeout: the client read no output for %u s",
+		 conn->limits.write_timeout_ms / 1000);
+	conn->closing = true;
+	conn->close_reason = conn->reason_buf;
+	conn_close_now(conn);
+	wd_conn_unref(&conn);
+}
+
+static void write_deadline_start(struct wd_conn *conn)
+{
+	if (conn->limits.write_timeout_ms == 0 || conn->closed)
+		return;
+	if (conn->write_timer == NULL) {
+		conn->write_timer = malloc(sizeof(*conn->write_timer));
+		if (conn->write_timer == NULL ||
+		    uv_timer_init(conn->loop, conn->write_timer) < 0) {
+			free(conn->write_timer);
+			conn->write_timer = NULL;
+			return;
+		}
+		conn->write_timer->data = conn;
+		conn->handles_open++;
+	}
+	uv_timer_start(conn->write_timer, write_timeout_cb, conn->limits.write_timeout_ms, 0);
+}
+
 static void write_cb(uv_write_t *req, int status)
 {
 	struct conn_write_req *wreq = (struct conn_write_req *)req;
@@ -165,6 +205,8 @@ static void write_cb(uv_write_t *req, int status)
 	} else if (conn->output_above_high &&
 		   conn->out_in_flight + conn->out_plain.len <= conn->limits.output_low) {
 		conn->output_above_high = false;
+		if (conn->write_timer != NULL)
+			uv_timer_stop(conn->write_timer);
 		update_reading(conn);
 		if (conn->cb.on_drain != NULL)
 			conn->cb.on_drain(conn, conn->cb_context);
@@ -177,6 +219,7 @@ static void note_output_level(struct wd_conn *conn)
 	if (!conn->output_above_high &&
 	    conn->out_in_flight + conn->out_plain.len > conn->limits.output_high) {
 		conn->output_above_high = true;
+		write_deadline_start(conn);
 		update_reading(conn);
 	}
 }
@@ -576,6 +619,8 @@ static void handle_close_cb(uv_handle_t *handle)
 		free(handle);
 	if (--conn->handles_open > 0)
 		return;
+	if (conn->release != NULL)
+		conn->release(conn, conn->release_context);
 	if (conn->cb.on_close != NULL)
 		conn->cb.on_close(conn, conn->cb_context, conn->close_reason);
 	wd_conn_unref(&conn);
@@ -590,6 +635,10 @@ static void conn_close_now(struct wd_conn *conn)
 	if (conn->timer != NULL) {
 		uv_close((uv_handle_t *)conn->timer, handle_close_cb);
 		conn->timer = NULL;
+	}
+	if (conn->write_timer != NULL) {
+		uv_close((uv_handle_t *)conn->write_timer, handle_close_cb);
+		conn->write_timer = NULL;
 	}
 	uv_close((uv_handle_t *)&conn->tcp, handle_close_cb);
 }
@@ -725,6 +774,12 @@ struct wd_conn *wd__conn_accept(uv_stream_t *server, const struct wd_conn_limits
 	}
 	wd_conn_unref(&conn);
 	return conn;
+}
+
+void wd__conn_set_release(struct wd_conn *conn, wd__conn_release_fn *fn, void *context)
+{
+	conn->release = fn;
+	conn->release_context = context;
 }
 
 void wd_conn_set_callbacks(struct wd_conn *conn, const struct wd_conn_callbacks *callbacks,

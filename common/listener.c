@@ -1,7 +1,14 @@
 /* TCP listener: hand-made socket (SO_REUSEPORT), then libuv for accepting.
  * Accept errors (EMFILE and friends) are logged and the listener keeps going;
  * a connection that fails during setup is dropped without bothering the
- * engine. */
+ * engine.
+ *
+ * Per-address limit: the count of open connections per peer address lives
+ * in a small locked hash table shared by the service's listeners on all
+ * loops. A connection is counted when it is ready (the PROXY header, when
+ * one is expected, names the real address) and uncounted by the
+ * connection's release hook when it is gone; one over the limit gets the
+ * protocol's refusal line and is closed without reaching the engine. */
 #include "wd-listener.h"
 #include "wd-conn-private.h"
 #include "wd-log.h"
@@ -9,6 +16,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +33,146 @@ struct wd_listener {
 	char name[80];
 };
 
+/* ---- per-address limit ---- */
+
+#define IP_BUCKETS 256
+
+struct ip_count {
+	struct ip_count *next;
+	unsigned count;
+	char ip[INET6_ADDRSTRLEN + 2];
+};
+
+struct wd_listener_ip_limit {
+	atomic_int refcount;
+	unsigned max;
+	char *refusal;
+	pthread_mutex_t lock;
+	struct ip_count *buckets[IP_BUCKETS];
+};
+
+struct wd_listener_ip_limit *wd_listener_ip_limit_create(unsigned max, const char *refusal)
+{
+	struct wd_listener_ip_limit *limit = calloc(1, sizeof(*limit));
+	if (limit == NULL)
+		return NULL;
+	limit->refusal = strdup(refusal);
+	if (limit->refusal == NULL) {
+		free(limit);
+		return NULL;
+	}
+	atomic_init(&limit->refcount, 1);
+	limit->max = max;
+	pthread_mutex_init(&limit->lock, NULL);
+	return limit;
+}
+
+void wd_listener_ip_limit_ref(struct wd_listener_ip_limit *limit)
+{
+	atomic_fetch_add(&limit->refcount, 1);
+}
+
+int wd_listener_ip_limit_share(struct wd_listener_ip_limit *shared, unsigned max,
+			       const char *refusal, struct wd_listener_ip_limit **limit_r)
+{
+	*limit_r = NULL;
+	if (shared != NULL) {
+		wd_listener_ip_limit_ref(shared);
+		*limit_r = shared;
+	} else if (max > 0) {
+		*limit_r = wd_listener_ip_limit_create(max, refusal);
+		if (*limit_r == NULL)
+			return WD_ERROR;
+	}
+	return WD_OK;
+}
+
+void wd_listener_ip_limit_unref(struct wd_listener_ip_limit **_limit)
+{
+	struct wd_listener_ip_limit *limit = *_limit;
+	*_limit = NULL;
+	if (limit == NULL || atomic_fetch_sub(&limit->refcount, 1) > 1)
+		return;
+	for (size_t i = 0; i < IP_BUCKETS; i++) {
+		while (limit->buckets[i] != NULL) {
+			struct ip_count *c = limit->buckets[i];
+			limit->buckets[i] = c->next;
+			free(c);
+		}
+	}
+	pthread_mutex_destroy(&limit->lock);
+	free(limit->refusal);
+	free(limit);
+}
+
+static struct ip_count **ip_slot(struct wd_listener_ip_limit *limit, const char *ip)
+{
+	unsigned hash = 5381;
+	for (const char *p = ip; *p != '\0'; p++)
+		hash = hash * 33 + (unsigned char)*p;
+	struct ip_count **slot = &limit->buckets[hash % IP_BUCKETS];
+	while (*slot != NULL && strcmp((*slot)->ip, ip) != 0)
+		slot = &(*slot)->next;
+	return slot;
+}
+
+unsigned wd_listener_ip_limit_count(struct wd_listener_ip_limit *limit, const char *ip)
+{
+	pthread_mutex_lock(&limit->lock);
+	struct ip_count *c = *ip_slot(limit, ip);
+	unsigned count = c != NULL ? c->count : 0;
+	pthread_mutex_unlock(&limit->lock);
+	return count;
+}
+
+/* Counts the connection; false when the address is at its limit (or its
+   entry cannot be allocated: then the process is out of memory anyway). */
+static bool ip_take(struct wd_listener_ip_limit *limit, const char *ip)
+{
+	pthread_mutex_lock(&limit->lock);
+	struct ip_count **slot = ip_slot(limit, ip);
+	if (*slot == NULL) {
+		*slot = calloc(1, sizeof(**slot));
+		if (*slot != NULL)
+			snprintf((*slot)->ip, sizeof((*slot)->ip), "%s", ip);
+	}
+	bool allowed = *slot != NULL && (*slot)->count < limit->max;
+	if (allowed)
+		(*slot)->count++;
+	pthread_mutex_unlock(&limit->lock);
+	return allowed;
+}
+
+static void ip_release(struct wd_conn *conn, void *context)
+{
+	struct wd_listener_ip_limit *limit = context;
+	pthread_mutex_lock(&limit->lock);
+	struct ip_count **slot = ip_slot(limit, wd_conn_peer_ip(conn));
+	struct ip_count *c = *slot;
+	if (c != NULL && --c->count == 0) {
+		*slot = c->next;
+		free(c);
+	}
+	pthread_mutex_unlock(&limit->lock);
+	wd_listener_ip_limit_unref(&limit);
+}
+
 static void conn_ready(struct wd_conn *conn, void *context)
 {
 	struct wd_listener *listener = context;
+	struct wd_listener_ip_limit *limit = listener->set.ip_limit;
+	if (limit != NULL) {
+		const char *ip = wd_conn_peer_ip(conn);
+		if (!ip_take(limit, ip)) {
+			wd_info("listener", "%s: refused %s: %u connections from that address",
+				listener->name, ip, limit->max);
+			wd_conn_write_str(conn, limit->refusal);
+			wd_conn_close(conn, "too many connections from the address");
+			return;
+		}
+		wd_listener_ip_limit_ref(limit);
+		wd__conn_set_release(conn, ip_release, limit);
+	}
 	listener->accept(conn, listener->context);
 }
 
@@ -99,6 +245,8 @@ struct wd_listener *wd_listener_create(uv_loop_t *loop, const struct wd_listener
 		return NULL;
 	}
 	listener->set = *set;
+	if (set->ip_limit != NULL)
+		wd_listener_ip_limit_ref(set->ip_limit);
 	listener->accept = accept;
 	listener->context = context;
 	uv_tcp_init(loop, &listener->tcp);
@@ -132,7 +280,9 @@ unsigned wd_listener_port(const struct wd_listener *listener)
 
 static void listener_close_cb(uv_handle_t *handle)
 {
-	free(handle->data);
+	struct wd_listener *listener = handle->data;
+	wd_listener_ip_limit_unref(&listener->set.ip_limit);
+	free(listener);
 }
 
 void wd_listener_close(struct wd_listener **_listener)

@@ -54,6 +54,11 @@ struct wd_conn *wd__conn_accept(uv_stream_t *server, const struct wd_conn_limits
 				unsigned proxy_timeout_ms, wd__conn_ready_fn *ready,
 				void *ready_context, const char **error_r);
 
+/* Called once when the connection is gone, before the engine's on_close (the
+   listener's per-address count). */
+typedef void wd__conn_release_fn(struct wd_conn *conn, void *context);
+void wd__conn_set_release(struct wd_conn *conn, wd__conn_release_fn *fn, void *context);
+
 struct ssl_ctx_st;
 struct wd_conn_layer *wd__conn_tls_layer_create(struct ssl_ctx_st *ssl_ctx, const char **error_r);
 const char *wd__conn_tls_layer_version(const struct wd_conn_layer *layer);

@@ -25,7 +25,9 @@
  * batch goes through the layers (DEFLATE with Z_SYNC_FLUSH) and to the socket.
  * wd_conn_output_full() is true above the high watermark: the engine should
  * park the command (WAIT_OUTPUT) until on_drain says it fell below the low
- * watermark. Output past the hard limit closes the connection.
+ * watermark. Output past the hard limit closes the connection, and so does
+ * output that stays above the high watermark for write_timeout_ms (a peer
+ * that does not read).
  *
  * Lifetime: callbacks run on the loop thread only. wd_conn_close() stops
  * reading, lets queued output drain (bounded by a timeout) and closes;
@@ -57,6 +59,9 @@ struct wd_conn_limits {
 	size_t output_low;      /* on_drain below this (16 KiB) */
 	size_t output_max;      /* hard cap; past it the connection is closed (16 MiB) */
 	unsigned close_timeout_ms; /* how long close waits for queued output (5 s) */
+	/* output above output_high must fall below output_low within this, or
+	   the peer is not reading and the connection is closed (300 s; 0 = never) */
+	unsigned write_timeout_ms;
 };
 
 void wd_conn_limits_default(struct wd_conn_limits *limits);

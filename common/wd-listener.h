@@ -16,6 +16,7 @@
 
 struct wd_listener;
 struct wd_tls_context;
+struct wd_listener_ip_limit;
 
 struct wd_listener_settings {
 	const char *host;         /* numeric address or name; "0.0.0.0", "::", "127.0.0.1" */
@@ -25,7 +26,26 @@ struct wd_listener_settings {
 	bool proxy;               /* expect a PROXY protocol header */
 	unsigned proxy_timeout_ms; /* 0 = 10 s */
 	struct wd_conn_limits limits;
+	/* Connections per peer address (after the PROXY header), shared by the
+	   listeners of one service on every loop; NULL = no limit. */
+	struct wd_listener_ip_limit *ip_limit;
 };
+
+/* The per-address connection limit of a service (imap.maxConnectionsPerIp
+   and the like): a count of open connections per peer address, locked, so
+   the listeners of all loops share it. A connection over `max` gets
+   `refusal` (the protocol's line, CRLF included) and is closed before the
+   engine sees it. Reference counted: listeners and counted connections each
+   hold one. */
+struct wd_listener_ip_limit *wd_listener_ip_limit_create(unsigned max, const char *refusal);
+void wd_listener_ip_limit_ref(struct wd_listener_ip_limit *limit);
+/* For a service instance: a reference to `shared` (the first loop's) when
+   set, else a new limit when max > 0, else NULL. WD_ERROR: out of memory. */
+int wd_listener_ip_limit_share(struct wd_listener_ip_limit *shared, unsigned max,
+			       const char *refusal, struct wd_listener_ip_limit **limit_r);
+void wd_listener_ip_limit_unref(struct wd_listener_ip_limit **limit);
+/* Open connections counted for `ip` ("ip" text as wd_conn_peer_ip gives it). */
+unsigned wd_listener_ip_limit_count(struct wd_listener_ip_limit *limit, const char *ip);
 
 /* Called for every new connection once it is ready (after the PROXY header
    when one is expected). The callback sets the connection's callbacks; it
