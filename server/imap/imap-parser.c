@@ -14,7 +14,8 @@
  * literal in the tree gets its arena block when the caller has decided not
  * to stream it; that block is bounded by max_tree_literals per command.
  *
- * Error recovery is a state too: P_SKIP drops bytes up to the next LF and
+ * Error recovery is a state too: P_SKIP drops bytes up to the next LF (a
+ * line that has not ended after max_discard dropped bytes closes) and
  * looks at the tail of the dropped line for a "{n+}" header, whose bytes
  * P_DISCARD then drops as well (so literal data is never read as a
  * command); P_DEAD repeats the "close" error. */
@@ -79,6 +80,7 @@ struct wd_imap_parser {
 	char *lit_buf;
 
 	uint64_t discard_left;
+	uint64_t skipped; /* bytes of the line P_SKIP dropped so far */
 	uint8_t tail[SKIP_TAIL_MAX];
 	size_t tail_len;
 };
@@ -255,6 +257,7 @@ static enum step fail(struct wd_imap_parser *p, struct wd_imap_event *ev,
 	case WD_IMAP_RECOVER_SKIP:
 		p->state = P_SKIP;
 		p->tail_len = 0;
+		p->skipped = 0;
 		break;
 	case WD_IMAP_RECOVER_CLOSE:
 		p->state = P_DEAD;
@@ -965,8 +968,15 @@ static enum step step_skip(struct wd_imap_parser *p, const uint8_t *d, size_t av
 		p->tail_len += n;
 	}
 	*used_r += n;
-	if (lf == NULL)
+	p->skipped += n;
+	if (lf == NULL) {
+		/* a line without end (an endless stream, a COMPRESS bomb) is
+		   not skipped forever */
+		if (p->skipped > p->limits.max_discard)
+			return fail(p, ev, WD_IMAP_PARSE_ERROR_TOOBIG, WD_IMAP_RECOVER_CLOSE,
+				    "Line too long, closing the connection");
 		return STEP_AGAIN;
+	}
 	bool literal = tail_nonsync_literal(p, &size);
 	p->tail_len = 0;
 	if (!literal) {
@@ -991,6 +1001,7 @@ static enum step step_discard(struct wd_imap_parser *p, size_t avail, size_t *us
 		return STEP_AGAIN;
 	p->state = P_SKIP;
 	p->tail_len = 0;
+	p->skipped = 0;
 	return STEP_CONT;
 }
 
