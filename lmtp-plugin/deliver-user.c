@@ -193,7 +193,10 @@ static void store(const struct deliver_txn *txn, const struct wd_user *user,
 		wd_error(DELIVER_LOG, "cannot store for <%s>: %s", recipient,
 			 error != NULL ? error : "out of memory");
 		snprintf(outcome->reason, sizeof(outcome->reason), "store failed");
-		wd__deliver_reply_db(reply);
+		if (ret == WD_STORE_ERR_LIMIT) /* the message's fault: retrying cannot help */
+			wd__deliver_reply(reply, 552, "5.3.4", "Message headers too large to store");
+		else
+			wd__deliver_reply_db(reply);
 	} else {
 		outcome->action = DELIVER_STORED;
 		outcome->uid = added.uid;

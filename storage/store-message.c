@@ -37,6 +37,8 @@
    every further leaf body goes to GridFS. */
 #define LITERAL_BUDGET (8 * 1024 * 1024)
 #define HEADER_VALUE_MAX 880
+/* MongoDB's (and FerretDB's) largest document */
+#define STORE_MAX_DOCUMENT (16u * 1024u * 1024u)
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 
@@ -647,6 +649,7 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 		flush_literal(&ctx);
 	uint64_t size = req->len;
 	bool quota_taken = false;
+	bool too_large = false; /* the failure is the message's: WD_STORE_ERR_LIMIT */
 	if (ret < 0) {
 		*error_r = ctx.error != NULL ? ctx.error : wd__store_error("cannot store message");
 		ctx.error = NULL;
@@ -696,6 +699,7 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 		bson_append_document_end(&doc, &tree_doc);
 		bson_destroy(&doc);
 		*error_r = wd__store_error("cannot store message: its headers are too large");
+		too_large = true;
 		goto fail;
 	}
 	bson_append_document_begin(&tree_doc, "attachmentMap", -1, &map);
@@ -745,6 +749,17 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	append_imap_cache(&wdc, tree);
 	bson_append_document_end(&doc, &wdc);
 
+	if (doc.len > STORE_MAX_DOCUMENT) {
+		/* the header lines are in the document three times (the literal
+		   piece, mimeTree.header, parsedHeader): megabytes of headers do
+		   not fit; a permanent refusal, not a database error to retry */
+		*error_r = wd__store_error("cannot store message: its headers are too large "
+					   "(a %u byte document; the database takes 16 MiB)",
+					   (unsigned)doc.len);
+		bson_destroy(&doc);
+		too_large = true;
+		goto fail;
+	}
 	mongoc_client_t *client = wd_store_client(store, WD_STORE_DB_MAIN);
 	mongoc_collection_t *coll = wd_store_collection(store, client, WD_STORE_DB_MAIN, "messages");
 	bson_error_t error;
@@ -786,7 +801,7 @@ int wd_store_message_add(struct wd_store *store, const bson_oid_t *mailbox,
 	ret = WD_OK;
 	goto out;
 fail:
-	ret = WD_ERROR;
+	ret = too_large ? WD_STORE_ERR_LIMIT : WD_ERROR;
 	if (quota_taken) {
 		char *e = NULL;
 		if (wd__store_change_quota(store, &mbox.user, -(int64_t)size, &e) < 0) {
