@@ -9,7 +9,9 @@ For each scenario it takes the newest bench/results/<date>-<scenario>.json and w
   idle.png                       KiB per idle connection vs connection count, per server/TLS
   notify.png                     notification latency percentiles (p50/p90/p99/max), per pair
                                  and background load: wd-load reports percentiles, not samples,
-                                 so this is the distribution at those points, not a full CDF
+                                 so this is the distribution at those points, not a full CDF;
+                                 a "before" block in the result (same run, previous build) is
+                                 drawn dashed
   storage.png                    bytes on disk vs the raw message bytes, per store
 Needs matplotlib (Debian: apt-get install python3-matplotlib); without it, says so and
 exits 0, so a benchmark run never fails for want of plots.
@@ -130,26 +132,45 @@ def plot_idle(plt, data, path):
 
 
 def plot_notify(plt, data, path):
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    """One step curve per pair and background load; rows of data["before"] (the same run
+    with the build before a change, when the result file carries one) dashed."""
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     pcts = [("p50_ms", 0.50), ("p90_ms", 0.90), ("p99_ms", 0.99), ("max_ms", 1.0)]
-    for row in data["rows"]:
+    # from-publish (the wd_events message to B's EXISTS) when the run measured it: under
+    # load A's OK often comes after B's EXISTS, and from-OK is then 0
+    metric = "from_publish" if any((r.get("from_publish") or {}).get("p50_ms") for r in data["rows"]) \
+        else "from_ok"
+    series = [(row, "-", "") for row in data["rows"]]
+    before = data.get("before") or {}
+    series += [(row, "--", "before: ") for row in before.get("rows", [])]
+    colors = {}
+    for row, style, prefix in series:
         xs, ys = [], []
         for key, q in pcts:
-            m, _ = err(row["from_ok"].get(key))
+            m, _ = err((row.get(metric) or {}).get(key))
             if m is not None:
-                xs.append(m)
+                xs.append(max(m, 0.1))  # log axis: 0 (EXISTS before the OK) drawn at 0.1
                 ys.append(q)
-        if xs:
-            ax.step([xs[0]] + xs, [0] + ys, where="post", marker="o",
-                    label="%s, %d background" % (row["pair"], row["background"]))
+        if not xs:
+            continue
+        key = (row["pair"], row["background"])
+        line = ax.step([xs[0]] + xs, [0] + ys, where="post", marker="o", linestyle=style,
+                       color=colors.get(key),
+                       label="%s%s, %d background" % (prefix, row["pair"], row["background"]))
+        colors.setdefault(key, line[0].get_color())
     ax.axvline(50, color="grey", linestyle="--", linewidth=0.8)
     ax.text(50, 0.05, " 50 ms target (p99)", fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel("ms from A's APPEND OK to B's * EXISTS (median over rounds of each percentile)")
+    ax.set_xlabel(("ms from the wd_events message (A's publish) to B's * EXISTS"
+                   if metric == "from_publish" else "ms from A's APPEND OK to B's * EXISTS")
+                  + " (median over rounds of each percentile)")
     ax.set_ylabel("fraction of notifications")
-    ax.set_title("Cross-instance notification latency (p50/p90/p99/max)\n" + CAVEAT, fontsize=8)
+    title = "Cross-instance notification latency (p50/p90/p99/max)"
+    if before:
+        title += "; dashed: %s" % before.get("label", "before")
+    ax.set_title(title + "\n" + CAVEAT, fontsize=8)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

@@ -126,14 +126,16 @@ static void usage(FILE *f)
 		"idle:   --clients N --rate R (per second, default 200) --hold S (default 10)\n"
 		"        --server-pid PID --source-ips K|ip,ip,...\n"
 		"notify: --host-a H --port-a P --host-b H --port-b P --count K (default 100)\n"
-		"        --background-clients N (imap mix on A meanwhile)\n");
+		"        --background-clients N (imap mix on A meanwhile)\n"
+		"        --events-port P --events-user HEX (Redis on 127.0.0.1:P: time from the\n"
+		"        wd_events message naming user HEX to B's EXISTS, from-publish)\n");
 }
 
 enum {
 	O_HOST = 256, O_PORT, O_TLS, O_CLIENTS, O_DURATION, O_WARMUP, O_HOLD, O_RATE, O_TIMEOUT,
 	O_USER_PREFIX, O_USER, O_USERS, O_PASSWORD, O_AUTH, O_MAILBOX, O_MIX, O_MSGSIZE,
 	O_SIZEMIX, O_RCPT, O_FROM, O_COUNT, O_RETR, O_RSET, O_PID, O_SOURCES, O_BG, O_JSON,
-	O_SEED, O_HOSTA, O_PORTA, O_HOSTB, O_PORTB, O_HELP, O_VERBOSE,
+	O_SEED, O_HOSTA, O_PORTA, O_HOSTB, O_PORTB, O_HELP, O_VERBOSE, O_EVPORT, O_EVUSER,
 };
 
 static const struct option long_opts[] = {
@@ -168,6 +170,8 @@ static const struct option long_opts[] = {
 	{ "host-a", required_argument, NULL, O_HOSTA },
 	{ "port-a", required_argument, NULL, O_PORTA },
 	{ "host-b", required_argument, NULL, O_HOSTB },
+	{ "events-port", required_argument, NULL, O_EVPORT },
+	{ "events-user", required_argument, NULL, O_EVUSER },
 	{ "port-b", required_argument, NULL, O_PORTB },
 	{ "verbose", no_argument, NULL, O_VERBOSE },
 	{ "help", no_argument, NULL, O_HELP },
@@ -260,6 +264,8 @@ int main(int argc, char **argv)
 		case O_PORTA: if (num(name, optarg, 1, 65535, &v) < 0) return 2; wl_opt.port_a = (int)v; break;
 		case O_HOSTB: wl_opt.host_b = optarg; break;
 		case O_PORTB: if (num(name, optarg, 1, 65535, &v) < 0) return 2; wl_opt.port_b = (int)v; break;
+		case O_EVPORT: if (num(name, optarg, 1, 65535, &v) < 0) return 2; wl_opt.events_port = (int)v; break;
+		case O_EVUSER: wl_opt.events_user = optarg; break;
 		case 'v':
 		case O_VERBOSE: wl_opt.verbose = true; break;
 		case O_HELP: usage(stdout); return 0;

@@ -18,6 +18,15 @@
  * rounds start once every background client has logged in and selected (or
  * failed), so that they measure under the mix, not under the logins.
  *
+ * --events-port P --events-user HEX subscribes to wd_events on the Redis at
+ * 127.0.0.1:P (a plain RESP SUBSCRIBE on the loop) and adds from-publish:
+ * the time from the wd_events message naming the notify user (its id, from
+ * `wdctl user list`) to B's EXISTS. That is the cross-instance path alone
+ * (Redis, B's wake, B's read of the change, B's write), whatever A does
+ * after publishing: under load A's OK often comes after B's EXISTS, so
+ * from-ok is 0 for those rounds and says little. A round whose message was
+ * not seen is counted under publish-unseen.
+ *
  * Design: both clients are wl_imap sessions on the one loop; timestamps come
  * from the same monotonic clock, taken in the read callbacks, so the figures
  * include this process's loop latency (small unless the background load
@@ -37,7 +46,8 @@ static struct {
 	char *msg;
 	size_t msg_len;
 	struct wl_stats *stats, *bg_stats;
-	struct wl_stat *st_send, *st_ok, *st_append, *st_first;
+	struct wl_stat *st_send, *st_ok, *st_append, *st_first, *st_pub, *st_pub_unseen;
+	double t_pub;
 	struct wl_imap_run *bg;
 	uv_timer_t gap, round_timer;
 	double t_start;
@@ -45,6 +55,18 @@ static struct {
 } N;
 
 static void start_round(void);
+
+/* The wd_events subscriber (--events-port). */
+static struct {
+	uv_tcp_t tcp;
+	uv_connect_t connect;
+	uv_write_t write;
+	bool open, subscribed;
+	char pattern[48]; /* "e":"<hex>", as wd-server and WildDuck publish it */
+	size_t pattern_len;
+	char buf[8192];
+	size_t len;
+} E;
 
 static void finish(const char *error)
 {
@@ -57,6 +79,10 @@ static void finish(const char *error)
 		wl_imap_close(N.a, "done");
 	if (N.b != NULL)
 		wl_imap_close(N.b, "done");
+	if (E.open) {
+		E.open = false;
+		uv_close((uv_handle_t *)&E.tcp, NULL);
+	}
 	if (N.bg != NULL)
 		wl_imap_run_stop(N.bg);
 	uv_close((uv_handle_t *)&N.gap, NULL);
@@ -91,6 +117,12 @@ static void maybe_complete(void)
 		N.st_first->count++;
 	}
 	wl_stat_record(N.st_ok, (uint64_t)(d * 1e6));
+	if (wl_opt.events_port > 0) {
+		if (N.t_pub > 0)
+			wl_stat_record(N.st_pub, (uint64_t)((N.t_seen > N.t_pub ? N.t_seen - N.t_pub : 0) * 1e6));
+		else
+			N.st_pub_unseen->count++;
+	}
 	round_over();
 }
 
@@ -128,18 +160,92 @@ static void start_round(void)
 {
 	if (N.done || !N.a_ready || !N.b_idling || N.waiting)
 		return;
-	if (N.bg != NULL && wl_imap_run_pending(N.bg) > 0) {
-		uv_timer_start(&N.gap, gap_cb, 100, 0); /* background still logging in */
+	if ((N.bg != NULL && wl_imap_run_pending(N.bg) > 0) ||
+	    (wl_opt.events_port > 0 && E.open && !E.subscribed)) {
+		/* background still logging in, or not yet subscribed */
+		uv_timer_start(&N.gap, gap_cb, 100, 0);
 		return;
 	}
 	N.round++;
 	N.waiting = true;
-	N.t_ok = N.t_seen = 0;
+	N.t_ok = N.t_seen = N.t_pub = 0;
 	N.expect = wl_imap_exists(N.b) + 1;
 	N.t_send = wl_now_s();
 	uv_timer_start(&N.round_timer, round_timeout, (uint64_t)(wl_opt.timeout * 1000), 0);
 	if (wl_imap_command(N.a, append_done, "APPEND INBOX {%zu}", N.msg_len) < 0)
 		finish("cannot send APPEND");
+}
+
+static void events_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	buf->base = E.buf + E.len;
+	buf->len = sizeof(E.buf) - E.len;
+}
+
+/* Each occurrence of the user's pattern is one message for that user. */
+static void events_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	(void)stream;
+	(void)buf;
+	if (nread < 0) {
+		if (E.open) {
+			E.open = false;
+			uv_close((uv_handle_t *)&E.tcp, NULL);
+		}
+		if (!N.done)
+			finish("the wd_events subscription closed");
+		return;
+	}
+	E.len += (size_t)nread;
+	if (!E.subscribed && memmem(E.buf, E.len, "subscribe", 9) != NULL)
+		E.subscribed = true;
+	size_t scan = 0;
+	const char *hit;
+	while ((hit = memmem(E.buf + scan, E.len - scan, E.pattern, E.pattern_len)) != NULL) {
+		if (N.waiting && N.t_pub == 0)
+			N.t_pub = wl_now_s();
+		scan = (size_t)(hit - E.buf) + E.pattern_len;
+	}
+	/* keep what could be the start of a pattern cut by the read */
+	size_t keep = E.len >= E.pattern_len ? E.len - (E.pattern_len - 1) : 0;
+	if (keep < scan)
+		keep = scan;
+	memmove(E.buf, E.buf + keep, E.len - keep);
+	E.len -= keep;
+	if (E.subscribed)
+		start_round();
+}
+
+static void events_connected(uv_connect_t *req, int status)
+{
+	(void)req;
+	static char cmd[] = "SUBSCRIBE wd_events\r\n";
+	uv_buf_t buf = uv_buf_init(cmd, sizeof(cmd) - 1);
+	if (status < 0 || uv_write(&E.write, (uv_stream_t *)&E.tcp, &buf, 1, NULL) < 0 ||
+	    uv_read_start((uv_stream_t *)&E.tcp, events_alloc, events_read) < 0)
+		finish("cannot subscribe to wd_events (--events-port)");
+}
+
+static int events_start(void)
+{
+	struct sockaddr_in addr;
+	if (wl_opt.events_user == NULL || strlen(wl_opt.events_user) != 24) {
+		fprintf(stderr, "wd-load: --events-port needs --events-user (24 hex digits)\n");
+		return -1;
+	}
+	E.pattern_len = (size_t)snprintf(E.pattern, sizeof(E.pattern), "\"e\":\"%s\"",
+					 wl_opt.events_user);
+	uv_ip4_addr("127.0.0.1", wl_opt.events_port, &addr);
+	uv_tcp_init(wl_loop, &E.tcp);
+	E.open = true;
+	if (uv_tcp_connect(&E.connect, &E.tcp, (const struct sockaddr *)&addr,
+			   events_connected) < 0) {
+		finish("cannot connect to Redis (--events-port)");
+		return -1;
+	}
+	return 0;
 }
 
 static void a_continue(struct wl_imap *im, void *ctx, const struct wl_imap_response *r)
@@ -268,7 +374,9 @@ int wl_mode_notify(void)
 	N.st_ok = wl_stats_op(N.stats, "from-ok");
 	N.st_append = wl_stats_op(N.stats, "append");
 	N.st_first = wl_stats_op(N.stats, "exists-first");
-	N.st_append->setup = N.st_first->setup = true;
+	N.st_pub = wl_stats_op(N.stats, "from-publish");
+	N.st_pub_unseen = wl_stats_op(N.stats, "publish-unseen");
+	N.st_append->setup = N.st_first->setup = N.st_pub_unseen->setup = true;
 	wl_raise_nofile();
 	char user[128];
 	printf("wd-load notify: APPEND on %s:%d, IDLE on %s:%d%s, user %s, %ld rounds, "
@@ -279,6 +387,8 @@ int wl_mode_notify(void)
 	uv_timer_init(wl_loop, &N.gap);
 	uv_timer_init(wl_loop, &N.round_timer);
 	N.t_start = wl_now_s();
+	if (wl_opt.events_port > 0 && events_start() < 0)
+		return 2;
 	N.a = wl_imap_open(host_a, port_a, wl_opt.tls, &a_events, &N.a);
 	N.b = wl_imap_open(host_b, port_b, wl_opt.tls, &b_events, &N.b);
 	if (N.a == NULL || N.b == NULL)

@@ -35,6 +35,8 @@ struct wl_options {
 	int port;
 	const char *host_a, *host_b; /* notify */
 	int port_a, port_b;
+	int events_port;             /* notify: Redis port for wd_events (0: none) */
+	const char *events_user;     /* notify: the notify user's id (24 hex digits) */
 	bool tls;
 	int clients;
 	double duration, warmup, hold, rate;

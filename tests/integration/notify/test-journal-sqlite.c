@@ -11,7 +11,8 @@
  * field, in the same order (modseq, then _id), from every starting modseq;
  * the callback's "stop" must stop both; the other mailbox's entries must not
  * appear. Without dbs.ferretdbSqlite the direct read must answer "not here"
- * (WD_STORE_FDB_NONE) and call nothing.
+ * (WD_STORE_FDB_NONE) and call nothing. After the database is dropped and
+ * created again, the direct read must read the new file.
  *
  * Needs WD_MONGO_URL, WD_REDIS_URL and WD_FERRETDB_SQLITE (scripts/stack.sh
  * prints them); skipped (77) without. */
@@ -334,6 +335,36 @@ static void test_stop_and_other_mailbox(void **state)
 	assert_int_equal(compare_reads(&none, 0, 0, &d), 0);
 }
 
+/* A database dropped and created again (a new file under the same path)
+   must be read anew, never the old file's entries. A reader that kept its
+   SQLite connection open across the drop would also leave the old -shm
+   behind (FerretDB cannot remove what another process holds), and FerretDB
+   then fails to create the database again ("disk I/O error"): the direct
+   read must hold nothing between reads. */
+static void test_database_created_again(void **state)
+{
+	(void)state;
+	static struct collected d;
+	assert_true(compare_reads(&mailbox, 0, 0, &d) > 0); /* the connection is open */
+	mongoc_client_t *client = wd_store_client(through, WD_STORE_DB_MAIN);
+	mongoc_database_t *db = mongoc_client_get_database(client, db_name);
+	bson_error_t error;
+	assert_true(mongoc_database_drop(db, &error));
+	mongoc_database_destroy(db);
+	wd_store_client_release(through, WD_STORE_DB_MAIN, client);
+	insert_mailbox(&mailbox, "INBOX");
+	struct wd_store_index_report report;
+	char *err = NULL;
+	if (wd_store_ensure_indexes(through, &report, &err) < 0)
+		fail_msg("indexes: %s", err);
+	struct wd_journal_entry exists = { .command = WD_JOURNAL_EXISTS, .uid = 7, .modseq = 5,
+					   .ignore = "after-drop", .unseen = 1 };
+	add(&mailbox, &exists, 1);
+	assert_int_equal(compare_reads(&mailbox, 0, 0, &d), 1);
+	assert_int_equal(d.items[0].e.uid, 7);
+	assert_string_equal(d.items[0].ignore, "after-drop");
+}
+
 static void test_not_taken_without_directory(void **state)
 {
 	(void)state;
@@ -353,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_from_each_modseq),
 		cmocka_unit_test(test_stop_and_other_mailbox),
 		cmocka_unit_test(test_not_taken_without_directory),
+		cmocka_unit_test(test_database_created_again),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
