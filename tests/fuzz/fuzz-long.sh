@@ -24,7 +24,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 /usr/bin/time -f "%U %S" -o "$dir/time" nice -n 19 "$bin" -max_total_time="$seconds" \
-	-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -error_exitcode=1 \
 	"$dir/corpus" "$src/corpus/$target" >"$log" 2>&1 || status=$?
 cpu=$(awk '{printf "%.0f", $1 + $2}' "$dir/time")
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
