@@ -358,7 +358,8 @@ static enum wd_imap_cmd_result stream_step_done(struct wd_imap_cmd *cmd)
 			wd_imap_session_bye(session, "FETCH response could not be completed");
 			return WD_IMAP_CMD_DONE;
 		}
-		return wd_imap_cmd_reply(cmd, "NO", NULL,
+		/* the database failed (unreachable, past dbs.timeout): temporary */
+		return wd_imap_cmd_reply(cmd, "NO", "UNAVAILABLE",
 					 stream->error != NULL ? stream->error : "FETCH failed");
 	}
 	if (stream->ret == WD_OK)

@@ -65,6 +65,12 @@ enum wd_imap_cmd_result wd_imap_cmd_store_error(struct wd_imap_cmd *cmd, int ret
 	case WD_STORE_ERR_NOT_PERMITTED:
 		code = "CANNOT";
 		break;
+	case WD_STORE_ERR_DATABASE:
+		/* the database unreachable, stuck past dbs.timeout or answering
+		   errors: RFC 5530's temporary failure, the client tries again */
+		code = "UNAVAILABLE";
+		text = "Temporarily unavailable, try again later";
+		break;
 	default:
 		code = "SERVERBUG";
 		text = "Internal server error";

@@ -15,7 +15,10 @@
  * pass); the decoders (imap-cte.h) keep their state across chunks.
  *
  * Errors before HEAD leave nothing written for the message (the session
- * answers NO). After that the response cannot be taken back: a reader
+ * answers NO), and so do errors while all of the message's response is
+ * still in the step's output (wd_imap_fetch_run_step takes it back: the
+ * usual case, a body read failing because the database went away). After
+ * that the response cannot be taken back: a reader
  * that comes up short is padded with spaces to the promised literal size
  * (and logged) so that the client stays in sync; a reader that fails
  * marks the generator broken and the session closes the connection. */
@@ -1079,13 +1082,21 @@ int wd_imap_fetch_run_step(struct wd_imap_fetch_run *run, struct wd_buffer *out,
 	*error_r = NULL;
 	for (;;) {
 		if (run->msg != NULL) {
-			size_t used = out->len - start;
+			size_t used = out->len - start, msg_start = out->len;
+			/* all of a message begun in this step is still in `out` */
+			bool fresh = run->msg->state <= MSG_HEAD;
 			int ret = wd_imap_fetch_msg_write(run->msg, out,
 							  budget > used ? budget - used : 1, error_r);
 			if (ret == WD_AGAIN)
 				return WD_AGAIN;
 			if (ret < 0) {
-				run->broken = wd_imap_fetch_msg_broken(run->msg);
+				/* a failed read (the database gone) of a message none of
+				   whose response has left yet: take it back, so the
+				   session answers NO instead of closing */
+				if (fresh)
+					out->len = msg_start;
+				else
+					run->broken = wd_imap_fetch_msg_broken(run->msg);
 				return WD_ERROR;
 			}
 			wd_imap_fetch_msg_destroy(&run->msg);
