@@ -4,7 +4,17 @@
  *
  * A `dbs.users`/`dbs.gridfs`/`dbs.sender` value containing "://" is a URL of
  * its own (its own pool unless it names the same server as the main URL);
- * anything else is a database name on the main connection. */
+ * anything else is a database name on the main connection.
+ *
+ * Every database wait is bounded by `dbs.timeout` (seconds, default 30):
+ * socketTimeoutMS (each round trip), and connectTimeoutMS and
+ * serverSelectionTimeoutMS (at most 10 s each) are added to every URL that
+ * does not set them itself. libmongoc's own socket timeout is 5 minutes: a
+ * database that accepts connections and answers nothing (frozen, a network
+ * black hole) held every worker thread that long, and nothing answered. With
+ * the bound such an operation fails, the caller answers a temporary error
+ * (IMAP NO [UNAVAILABLE], LMTP 451), and the pool reconnects by itself when
+ * the database is back (tests/faults/test_db_outage.py). */
 #include "store-private.h"
 #include "wd-config.h"
 #include "wd-log.h"
@@ -48,9 +58,21 @@ char *wd__store_error(const char *fmt, ...)
 	return msg;
 }
 
-/* A pool for `url_text`; the database named in the URL goes to *db_name_r
-   (NULL when the URL names none). */
-static mongoc_client_pool_t *pool_create(const char *url_text, char **db_name_r, char **error_r)
+#define STORE_TIMEOUT_DEFAULT_S 30
+#define STORE_CONNECT_TIMEOUT_MAX_MS 10000
+
+/* `option` set to `ms` unless the URL sets it. */
+static void uri_default_timeout(mongoc_uri_t *uri, const char *option, int32_t ms)
+{
+	if (!mongoc_uri_has_option(uri, option))
+		mongoc_uri_set_option_as_int32(uri, option, ms);
+}
+
+/* A pool for `url_text` whose waits are bounded by `timeout_ms`; the
+   database named in the URL goes to *db_name_r (NULL when the URL names
+   none). */
+static mongoc_client_pool_t *pool_create(const char *url_text, int32_t timeout_ms,
+					 char **db_name_r, char **error_r)
 {
 	bson_error_t error;
 	mongoc_uri_t *uri = mongoc_uri_new_with_error(url_text, &error);
@@ -58,9 +80,13 @@ static mongoc_client_pool_t *pool_create(const char *url_text, char **db_name_r,
 		*error_r = wd__store_error("invalid MongoDB URL \"%s\": %s", url_text, error.message);
 		return NULL;
 	}
-	/* Fail fast when the server is down instead of mongoc's 30 s default. */
-	if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
-		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 10000);
+	/* Fail within the bound when the server is down or stuck instead of
+	   mongoc's defaults (30 s selection, 5 min socket). */
+	int32_t connect_ms = timeout_ms < STORE_CONNECT_TIMEOUT_MAX_MS ? timeout_ms
+								       : STORE_CONNECT_TIMEOUT_MAX_MS;
+	uri_default_timeout(uri, MONGOC_URI_SOCKETTIMEOUTMS, timeout_ms);
+	uri_default_timeout(uri, MONGOC_URI_CONNECTTIMEOUTMS, connect_ms);
+	uri_default_timeout(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, connect_ms);
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
 		mongoc_uri_set_appname(uri, "wildduck-c");
 	const char *db = mongoc_uri_get_database(uri);
@@ -158,8 +184,16 @@ struct wd_store *wd_store_open(const struct wd_config *config, char **error_r)
 	if (config_string(config, keys[WD_STORE_DB_MAIN], "mongodb://127.0.0.1:27017/wildduck",
 			  &main_url, error_r) < 0)
 		goto fail;
+	int64_t timeout_s;
+	const char *timeout_error;
+	if (wd_config_get_int(config, "dbs.timeout", STORE_TIMEOUT_DEFAULT_S, &timeout_s,
+			      &timeout_error) < 0 || timeout_s < 1 || timeout_s > 3600) {
+		*error_r = strdup("dbs.timeout: expected 1..3600 seconds");
+		goto fail;
+	}
+	int32_t timeout_ms = (int32_t)timeout_s * 1000;
 	char *main_db = NULL;
-	mongoc_client_pool_t *main_pool = pool_create(main_url, &main_db, error_r);
+	mongoc_client_pool_t *main_pool = pool_create(main_url, timeout_ms, &main_db, error_r);
 	if (main_pool == NULL)
 		goto fail;
 	store->pools[store->pool_count++] = main_pool;
@@ -177,7 +211,7 @@ struct wd_store *wd_store_open(const struct wd_config *config, char **error_r)
 			sdb->name = strdup(store->dbs[WD_STORE_DB_MAIN].name);
 		} else if (strstr(value, "://") != NULL) {
 			char *name = NULL;
-			mongoc_client_pool_t *pool = pool_create(value, &name, error_r);
+			mongoc_client_pool_t *pool = pool_create(value, timeout_ms, &name, error_r);
 			if (pool == NULL)
 				goto fail;
 			store->pools[store->pool_count++] = pool;
