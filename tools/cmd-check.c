@@ -11,7 +11,17 @@
  * With --repair the counters are set to the recounted values and the
  * attachment garbage collector runs (24 h grace). Run it while nothing is
  * delivering to the affected mailboxes: a message stored during the recount
- * is not seen by it. Exit status 3 when problems remain. */
+ * is not seen by it. Exit status 3 when problems remain.
+ *
+ * `wdctl gc` runs the same recount as its repair of interrupted writes
+ * (wdctl_recount_settled): a store killed between its steps leaves an
+ * attachment's counters or storageUsed too high (the counter changes come
+ * before the message insert). There a counter is corrected only when it
+ * has not changed for the settle time (metadata.cu, users.wdcQuotaChanged:
+ * no store is in flight for it), and only if it is still what was read
+ * (the update's filter), so gc may run while mail is delivered. Mailboxes
+ * are not touched there: a UID allocated for a message never inserted is a
+ * gap, not an error. */
 #include "wdctl.h"
 #include "wd-store-attachment.h"
 
@@ -179,21 +189,57 @@ static int scan_messages(struct wdctl *ctl, const char *collection, bool live, s
 struct tally {
 	unsigned problems, repaired;
 	bool repair;
+	/* gc: repair only counters unchanged since this time (ms), 0: all */
+	int64_t settled_before;
 };
 
+static int64_t now_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* A counter's last change (a Date field), or -1 when the field is absent. */
+static int64_t date_field(const bson_t *doc, const char *key)
+{
+	bson_iter_t iter, found;
+	return bson_iter_init(&iter, doc) && bson_iter_find_descendant(&iter, key, &found) &&
+			       BSON_ITER_HOLDS_DATE_TIME(&found) ?
+		       bson_iter_date_time(&found) : -1;
+}
+
+/* In gc mode a counter whose time field changed within the settle time
+   may belong to a store in flight: left alone (not a problem either). */
+static bool unsettled(const struct tally *t, const bson_t *doc, const char *time_key)
+{
+	return t->settled_before != 0 && date_field(doc, time_key) >= t->settled_before;
+}
+
+/* $set on one document; `guard` (may be NULL) holds more filter fields:
+   the values the recount saw, so a change since then makes it a no-op. */
 static void set_fields(struct wdctl *ctl, enum wd_store_db db, const char *collection,
-		       const bson_value_t *id, bson_t *set, struct tally *t)
+		       const bson_value_t *id, const bson_t *guard, bson_t *set, struct tally *t)
 {
 	mongoc_client_t *client = wd_store_client(ctl->store, db);
 	mongoc_collection_t *coll = wd_store_collection(ctl->store, client, db, collection);
-	bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER;
+	bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, reply;
 	BSON_APPEND_VALUE(&query, "_id", id);
+	if (guard != NULL)
+		bson_concat(&query, guard);
 	BSON_APPEND_DOCUMENT(&update, "$set", set);
 	bson_error_t error;
-	if (mongoc_collection_update_one(coll, &query, &update, NULL, NULL, &error))
-		t->repaired++;
-	else
+	if (mongoc_collection_update_one(coll, &query, &update, NULL, &reply, &error)) {
+		bson_iter_t iter;
+		if (guard == NULL || (bson_iter_init_find(&iter, &reply, "modifiedCount") &&
+				      bson_iter_as_int64(&iter) > 0))
+			t->repaired++;
+		else
+			printf("  changed meanwhile, left for the next run\n");
+	} else {
 		fprintf(stderr, "wdctl: repair failed: %s\n", error.message);
+	}
+	bson_destroy(&reply);
 	bson_destroy(&update);
 	bson_destroy(&query);
 	mongoc_collection_destroy(coll);
@@ -209,7 +255,7 @@ static void check_files(struct wdctl *ctl, struct array *atts, struct tally *t)
 		wd_store_collection(ctl->store, client, WD_STORE_DB_GRIDFS, "attachments.files");
 	bson_t query = BSON_INITIALIZER;
 	bson_t *opts = BCON_NEW("projection", "{", "metadata.c", BCON_INT32(1), "metadata.m",
-				BCON_INT32(1), "}");
+				BCON_INT32(1), "metadata.cu", BCON_INT32(1), "}");
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &query, opts, NULL);
 	const bson_t *doc;
 	while (mongoc_cursor_next(cursor, &doc)) {
@@ -227,7 +273,7 @@ static void check_files(struct wdctl *ctl, struct array *atts, struct tally *t)
 		if (r != NULL)
 			seen[r - refs] = true;
 		int64_t c = int_field(doc, "metadata.c"), m = int_field(doc, "metadata.m");
-		if (c == want_c && m == want_m)
+		if ((c == want_c && m == want_m) || unsettled(t, doc, "metadata.cu"))
 			continue;
 		char hex[2 * WD_ATTACHMENT_HASH_LEN + 1];
 		for (int i = 0; i < WD_ATTACHMENT_HASH_LEN; i++)
@@ -236,11 +282,19 @@ static void check_files(struct wdctl *ctl, struct array *atts, struct tally *t)
 		       (long long)c, (long long)m, (long long)want_c, (long long)want_m);
 		t->problems++;
 		if (t->repair) {
+			/* cu restarts the garbage collector's grace period */
 			bson_t *set = BCON_NEW("metadata.c", BCON_INT64(want_c), "metadata.m",
-					       BCON_INT64(want_m));
+					       BCON_INT64(want_m), "metadata.cu",
+					       BCON_DATE_TIME(now_ms()));
+			bson_t *guard = t->settled_before == 0 ? NULL :
+					BCON_NEW("metadata.c", BCON_INT64(c), "metadata.m",
+						 BCON_INT64(m), "metadata.cu",
+						 BCON_DATE_TIME(date_field(doc, "metadata.cu")));
 			set_fields(ctl, WD_STORE_DB_GRIDFS, "attachments.files", bson_iter_value(&iter),
-				   set, t);
+				   guard, set, t);
 			bson_destroy(set);
+			if (guard != NULL)
+				bson_destroy(guard);
 		}
 	}
 	mongoc_cursor_destroy(cursor);
@@ -280,6 +334,8 @@ static void check_documents(struct wdctl *ctl, enum wd_store_db db, const char *
 		bson_iter_t iter;
 		bson_iter_init_find(&iter, doc, "_id");
 		if (mailboxes) {
+			if (t->settled_before != 0)
+				continue;
 			int64_t uid_next = int_field(doc, "uidNext"), modify = int_field(doc, "modifyIndex");
 			if (uid_next > a && modify >= b)
 				continue;
@@ -291,12 +347,12 @@ static void check_documents(struct wdctl *ctl, enum wd_store_db db, const char *
 				bson_t *set = BCON_NEW("uidNext", BCON_INT32((int32_t)(uid_next > a ? uid_next : a + 1)),
 						       "modifyIndex",
 						       BCON_INT32((int32_t)(modify >= b ? modify : b)));
-				set_fields(ctl, db, collection, bson_iter_value(&iter), set, t);
+				set_fields(ctl, db, collection, bson_iter_value(&iter), NULL, set, t);
 				bson_destroy(set);
 			}
 		} else {
 			int64_t used = int_field(doc, "storageUsed");
-			if (used == a)
+			if (used == a || unsettled(t, doc, "wdcQuotaChanged"))
 				continue;
 			printf("user %s: storageUsed=%lld, messages sum to %lld\n", hex,
 			       (long long)used, (long long)a);
@@ -306,8 +362,21 @@ static void check_documents(struct wdctl *ctl, enum wd_store_db db, const char *
 				bson_t *set = a >= INT32_MIN && a <= INT32_MAX ?
 						      BCON_NEW("storageUsed", BCON_INT32((int32_t)a)) :
 						      BCON_NEW("storageUsed", BCON_INT64(a));
-				set_fields(ctl, db, collection, bson_iter_value(&iter), set, t);
+				bson_t *guard = NULL;
+				if (t->settled_before != 0) {
+					/* numbers compare across int32/int64/double */
+					guard = BCON_NEW("storageUsed", BCON_INT64(used));
+					int64_t changed = date_field(doc, "wdcQuotaChanged");
+					if (changed >= 0)
+						BSON_APPEND_DATE_TIME(guard, "wdcQuotaChanged", changed);
+					else
+						BCON_APPEND(guard, "wdcQuotaChanged", "{", "$exists",
+							    BCON_BOOL(false), "}");
+				}
+				set_fields(ctl, db, collection, bson_iter_value(&iter), guard, set, t);
 				bson_destroy(set);
+				if (guard != NULL)
+					bson_destroy(guard);
 			}
 		}
 	}
@@ -315,6 +384,38 @@ static void check_documents(struct wdctl *ctl, enum wd_store_db db, const char *
 	bson_destroy(&query);
 	mongoc_collection_destroy(coll);
 	wd_store_client_release(ctl->store, db, client);
+}
+
+/* The recount and the comparisons (repairs as t->repair and
+   t->settled_before say); WDCTL_EXIT_FAIL when the messages cannot be read. */
+static int recount(struct wdctl *ctl, struct tally *t)
+{
+	struct array atts = { .size = sizeof(struct att_ref) };
+	struct array mailboxes = { .size = sizeof(struct max_entry) };
+	struct array users = { .size = sizeof(struct max_entry) };
+	if (scan_messages(ctl, "messages", true, &atts, &mailboxes, &users) != 0 ||
+	    scan_messages(ctl, "archived", false, &atts, &mailboxes, &users) != 0)
+		return WDCTL_EXIT_FAIL;
+	merge_att(&atts);
+	merge_max(&mailboxes, false);
+	merge_max(&users, true);
+	check_files(ctl, &atts, t);
+	check_documents(ctl, WD_STORE_DB_MAIN, "mailboxes", &mailboxes, true, t);
+	check_documents(ctl, WD_STORE_DB_USERS, "users", &users, false, t);
+	free(atts.items);
+	free(mailboxes.items);
+	free(users.items);
+	return WDCTL_EXIT_OK;
+}
+
+int wdctl_recount_settled(struct wdctl *ctl, int64_t settled_before_ms, unsigned *found_r,
+			  unsigned *repaired_r)
+{
+	struct tally t = { .repair = true, .settled_before = settled_before_ms };
+	int ret = recount(ctl, &t);
+	*found_r = t.problems;
+	*repaired_r = t.repaired;
+	return ret;
 }
 
 int wdctl_check(struct wdctl *ctl, int argc, char **argv)
@@ -326,27 +427,12 @@ int wdctl_check(struct wdctl *ctl, int argc, char **argv)
 		else
 			return wdctl_fail("usage: wdctl check [--repair]");
 	}
-	struct array atts = { .size = sizeof(struct att_ref) };
-	struct array mailboxes = { .size = sizeof(struct max_entry) };
-	struct array users = { .size = sizeof(struct max_entry) };
-	if (scan_messages(ctl, "messages", true, &atts, &mailboxes, &users) != 0 ||
-	    scan_messages(ctl, "archived", false, &atts, &mailboxes, &users) != 0)
+	if (recount(ctl, &t) != WDCTL_EXIT_OK)
 		return WDCTL_EXIT_FAIL;
-	merge_att(&atts);
-	merge_max(&mailboxes, false);
-	merge_max(&users, true);
-	check_files(ctl, &atts, &t);
-	check_documents(ctl, WD_STORE_DB_MAIN, "mailboxes", &mailboxes, true, &t);
-	check_documents(ctl, WD_STORE_DB_USERS, "users", &users, false, &t);
-	free(atts.items);
-	free(mailboxes.items);
-	free(users.items);
 	if (t.repair) {
-		struct timeval tv;
-		gettimeofday(&tv, NULL);
 		struct wd_attachment_gc_report gc;
 		char *error = NULL;
-		if (wd_store_attachment_gc(ctl->store, (int64_t)tv.tv_sec * 1000, 24LL * 3600 * 1000,
+		if (wd_store_attachment_gc(ctl->store, now_ms(), 24LL * 3600 * 1000,
 					   &gc, &error) < 0) {
 			wdctl_fail("check: garbage collection failed: %s", error);
 			free(error);

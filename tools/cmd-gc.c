@@ -6,7 +6,11 @@
  *   2. retention: expired messages deleted (archived unless copied or their
  *      user was deleted), archived messages past their date purged, in
  *      batches until none is left;
- *   3. attachment files no message references any more, once their counters
+ *   3. counters left by interrupted writes (a process killed between a
+ *      store's counter changes and its insert): attachment references and
+ *      storageUsed recounted and set where they have not changed for the
+ *      settle time (default 60 min, `--settle-minutes`; cmd-check.c);
+ *   4. attachment files no message references any more, once their counters
  *      have been at zero for the grace period (default 24 h, as WildDuck).
  * Every step is idempotent, so two runs at once only repeat work. */
 #include "wdctl.h"
@@ -26,18 +30,21 @@
 
 int wdctl_gc(struct wdctl *ctl, int argc, char **argv)
 {
-	int64_t grace_hours = 24;
+	int64_t grace_hours = 24, settle_minutes = 60;
 	for (int i = 0; i < argc; i++) {
 		uint64_t value;
-		if (strcmp(argv[i], "--grace-hours") == 0 && i + 1 < argc &&
+		bool grace = strcmp(argv[i], "--grace-hours") == 0;
+		if ((grace || strcmp(argv[i], "--settle-minutes") == 0) && i + 1 < argc &&
 		    wd_str_to_uint64(argv[i + 1], strlen(argv[i + 1]), &value) == 0 &&
-		    value <= 24 * 365) {
-			grace_hours = (int64_t)value;
+		    value <= 24 * 365 * 60) {
+			*(grace ? &grace_hours : &settle_minutes) = (int64_t)value;
 			i++;
 		} else {
-			return wdctl_fail("usage: wdctl gc [--grace-hours N]");
+			return wdctl_fail("usage: wdctl gc [--grace-hours N] [--settle-minutes N]");
 		}
 	}
+	if (grace_hours > 24 * 365)
+		return wdctl_fail("gc: --grace-hours at most %d", 24 * 365);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -65,6 +72,12 @@ int wdctl_gc(struct wdctl *ctl, int argc, char **argv)
 	printf("retention: %u messages deleted (%u of them archived), %u archived messages "
 	       "purged\n",
 	       total.expired, total.archived, total.purged);
+
+	unsigned found, repaired;
+	if (wdctl_recount_settled(ctl, now - settle_minutes * 60 * 1000, &found, &repaired) != 0)
+		return WDCTL_EXIT_FAIL;
+	printf("interrupted writes: %u settled counters off, %u set to the recount\n", found,
+	       repaired);
 
 	struct wd_attachment_gc_report gc = { 0 };
 	if (wd_store_attachment_gc(ctl->store, now, grace_hours * 3600 * 1000, &gc, &error) < 0)

@@ -52,7 +52,7 @@ static const struct command commands[] = {
 	{ { "message", "export" }, "message export <user> <mailbox> <uid>", wdctl_message_export },
 	{ { "check", NULL }, "check [--repair]", wdctl_check },
 	{ { "gc", NULL },
-	  "gc [--grace-hours N]   (expire TTL data, apply retention, remove unreferenced attachments)",
+	  "gc [--grace-hours N] [--settle-minutes N]   (expire TTL data, apply retention, repair counters of interrupted writes, remove unreferenced attachments)",
 	  wdctl_gc },
 };
 

@@ -37,6 +37,12 @@ int wdctl_totp_disable(struct wdctl *ctl, int argc, char **argv);
 int wdctl_auth_check(struct wdctl *ctl, int argc, char **argv);
 int wdctl_auth_expire(struct wdctl *ctl, int argc, char **argv);
 
+/* The repair of counters left by interrupted writes (cmd-check.c, used by
+   gc): counters whose time field is older than `settled_before_ms` are set
+   to the recount. Problems found and repaired go to *found_r and *repaired_r. */
+int wdctl_recount_settled(struct wdctl *ctl, int64_t settled_before_ms, unsigned *found_r,
+			  unsigned *repaired_r);
+
 /* Shared helpers (wdctl.c). */
 int wdctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Resolve a user by username (or 24-hex id) and a mailbox by path. */
