@@ -10,8 +10,8 @@
  *
  * Work limits: a hash comes from the database, which operators fill by
  * importing from older systems, so its cost parameters are checked before
- * anything is computed (PBKDF2 iterations, Argon2 memory and passes;
- * crypt(3) schemes carry their own caps in libxcrypt). */
+ * anything is computed (PBKDF2 iterations, Argon2 memory and passes,
+ * bcrypt cost, sha-crypt rounds: libxcrypt's own caps allow hours). */
 #include "wd-auth-password.h"
 #include "wd-auth.h"
 #include "auth-b64.h"
@@ -202,6 +202,27 @@ void wd_auth_password_burn(const char *password, size_t len)
 
 /* ---- crypt(3): DES, md5-crypt, sha-crypt, bcrypt ---- */
 
+/* The cost a crypt(3) hash asks for is within our limits ("$2b$NN$",
+   "$5$rounds=N$", "$6$rounds=N$"; the others have fixed costs). */
+static bool crypt_cost_ok(enum wd_password_scheme scheme, const char *hash, const char **error_r)
+{
+	if (scheme == WD_PASSWORD_BCRYPT) {
+		const char *p = hash + 4; /* "$2b$" */
+		if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' &&
+		    (p[0] - '0') * 10 + (p[1] - '0') > WD_BCRYPT_MAX_COST) {
+			*error_r = "bcrypt hash with too high a cost";
+			return false;
+		}
+	} else if (scheme == WD_PASSWORD_SHA_CRYPT && strncmp(hash + 3, "rounds=", 7) == 0) {
+		const char *p = hash + 10;
+		if (*p >= '0' && *p <= '9' && strtoul(p, NULL, 10) > WD_SHA_CRYPT_MAX_ROUNDS) {
+			*error_r = "sha-crypt hash with too many rounds";
+			return false;
+		}
+	}
+	return true;
+}
+
 static int crypt_verify(const char *password, size_t len, const char *hash, bool *match_r,
 			const char **error_r)
 {
@@ -295,6 +316,8 @@ int wd_auth_password_verify(const char *password, size_t len, const char *hash, 
 	case WD_PASSWORD_ARGON2:
 		return argon2_check(password, len, hash, match_r, error_r);
 	default:
+		if (!crypt_cost_ok(scheme, hash, error_r))
+			return -1;
 		return crypt_verify(password, len, hash, match_r, error_r);
 	}
 }

@@ -34,6 +34,10 @@ enum wd_password_scheme {
 #define WD_PBKDF2_MAX_ITERATIONS 10000000
 #define WD_ARGON2_MAX_MEMORY_KIB (1024 * 1024)
 #define WD_ARGON2_MAX_TIME 64
+/* bcrypt cost 16 and 10 M sha-crypt rounds take seconds; libxcrypt itself
+   goes to cost 31 (hours) and 999,999,999 rounds (minutes). */
+#define WD_BCRYPT_MAX_COST 16
+#define WD_SHA_CRYPT_MAX_ROUNDS 10000000
 
 /* The scheme of a stored hash (WildDuck's checkHashSupport). */
 enum wd_password_scheme wd_auth_password_scheme(const char *hash);

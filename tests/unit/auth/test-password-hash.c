@@ -223,6 +223,15 @@ static void test_malformed(void **state)
 	free(huge);
 	/* NULL hash */
 	assert_int_equal(wd_auth_password_verify("x", 1, NULL, &match, &error), -1);
+	/* crypt(3) costs past our limits are refused, not computed: libxcrypt
+	   would spend hours on cost 31 (found by fuzz-auth-hash) */
+	assert_int_equal(wd_auth_password_verify("x", 1,
+						 "$2b$31$abcdefghijklmnopqrstuu1234567890123456789012345678901",
+						 &match, &error), -1);
+	assert_non_null(strstr(error, "cost"));
+	assert_int_equal(wd_auth_password_verify("x", 1, "$6$rounds=999999999$salt$hash", &match,
+						 &error), -1);
+	assert_non_null(strstr(error, "rounds"));
 	/* a crypt hash never matches a password with a NUL inside */
 	const char *md5 = NULL;
 	for (size_t i = 0; i < vector_count && md5 == NULL; i++)
