@@ -20,7 +20,14 @@
  * for whole mailboxes (mailbox, uid, modseq, unseen, undeleted, size,
  * flags, _id), which wd_store_fdb_messages() (wd-store-fdb.h) reads directly,
  * read-only, instead of asking FerretDB to decode every document. The
- * index's expressions and the query's must match textually (FDB_COLUMNS). */
+ * index's expressions and the query's must match textually (FDB_COLUMNS).
+ * The same reader decodes whole documents or projections of them
+ * (store-fdb-sjson.c) for the messages a command names or a SEARCH must
+ * look into, and answers the equality lookups delivery and IMAP make on
+ * other collections (threads, mailboxes by path, addresses, the address
+ * register) from indexes of their own, so the caller reads or writes the
+ * document by _id. A table made after startup gets its indexes from the
+ * first reader that misses them (fdb_open). */
 #include "store-private.h"
 #include "wd-store-fdb.h"
 #include "wd-store-user.h"
@@ -31,6 +38,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FDB_J "_ferretdb_sjson"
@@ -184,8 +192,45 @@ int wd__store_ferretdb_id_indexes(struct wd_store *store, const char *dir)
 
 /* Database `which` opened read-only and the table's name of `collection`,
    or WD_STORE_FDB_NONE. */
+/* Whether `db` has the index named `table``suffix`. */
+static bool has_index(sqlite3 *db, const char *table, const char *suffix)
+{
+	sqlite3_stmt *stmt = NULL;
+	char *name = sqlite3_mprintf("%s%s", table, suffix);
+	bool found = name != NULL &&
+		     sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND "
+					    "name = ?1",
+					-1, &stmt, NULL) == SQLITE_OK &&
+		     sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+		     sqlite3_step(stmt) == SQLITE_ROW;
+	sqlite3_finalize(stmt);
+	sqlite3_free(name);
+	return found;
+}
+
+/* Adding the indexes to a database file that lacks them (one made after
+   startup) is tried at most this often per process. */
+#define FDB_INDEX_RETRY_MS 10000
+
+static bool index_attempt_due(void)
+{
+	static int64_t last_ms;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t last = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
+	if (last != 0 && now - last < FDB_INDEX_RETRY_MS)
+		return false;
+	return __atomic_compare_exchange_n(&last_ms, &last, now, false, __ATOMIC_RELAXED,
+					   __ATOMIC_RELAXED);
+}
+
+/* Database `which` opened read-only, the table's name of `collection` and
+   the index `table``index` present, or WD_STORE_FDB_NONE. A table made
+   after startup (a new database, a first message) gets its indexes here,
+   the first time a reader misses them. */
 static int fdb_open(struct wd_store *store, enum wd_store_db which, const char *collection,
-		    sqlite3 **db_r, char *table, size_t table_size)
+		    const char *index, sqlite3 **db_r, char *table, size_t table_size)
 {
 	const char *dir = wd__store_ferretdb_sqlite(store);
 	*db_r = NULL;
@@ -196,31 +241,39 @@ static int fdb_open(struct wd_store *store, enum wd_store_db which, const char *
 	if (strchr(name, '/') != NULL ||
 	    (size_t)snprintf(path, sizeof(path), "%s/%s.sqlite", dir, name) >= sizeof(path))
 		return WD_STORE_FDB_NONE;
-	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
+	for (int attempt = 0; attempt < 2; attempt++) {
+		sqlite3 *db = NULL;
+		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+		    SQLITE_OK) {
+			sqlite3_close(db);
+			return WD_STORE_FDB_NONE;
+		}
+		sqlite3_busy_timeout(db, 10000);
+		sqlite3_stmt *stmt = NULL;
+		int ret = WD_STORE_FDB_NONE;
+		if (sqlite3_prepare_v2(db, "SELECT table_name FROM _ferretdb_collections WHERE "
+					   "name = ?1",
+				       -1, &stmt, NULL) == SQLITE_OK &&
+		    sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC) == SQLITE_OK &&
+		    sqlite3_step(stmt) == SQLITE_ROW) {
+			const char *t = (const char *)sqlite3_column_text(stmt, 0);
+			if (t != NULL && strchr(t, '"') == NULL &&
+			    (size_t)snprintf(table, table_size, "%s", t) < table_size)
+				ret = WD_OK;
+		}
+		sqlite3_finalize(stmt);
+		if (ret == WD_OK && has_index(db, table, index)) {
+			*db_r = db;
+			return WD_OK;
+		}
 		sqlite3_close(db);
-		return WD_STORE_FDB_NONE;
+		unsigned tables = 0;
+		if (ret != WD_OK || attempt > 0 || !index_attempt_due() ||
+		    index_database(path, &tables) < 0)
+			return WD_STORE_FDB_NONE;
+		wd_info("store", "FerretDB: indexes added to %s (%u tables)", path, tables);
 	}
-	sqlite3_busy_timeout(db, 10000);
-	sqlite3_stmt *stmt = NULL;
-	int ret = WD_STORE_FDB_NONE;
-	if (sqlite3_prepare_v2(db, "SELECT table_name FROM _ferretdb_collections WHERE name = ?1",
-			       -1, &stmt, NULL) == SQLITE_OK &&
-	    sqlite3_bind_text(stmt, 1, collection, -1, SQLITE_STATIC) == SQLITE_OK &&
-	    sqlite3_step(stmt) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(stmt, 0);
-		if (t != NULL && strchr(t, '"') == NULL &&
-		    (size_t)snprintf(table, table_size, "%s", t) < table_size)
-			ret = WD_OK;
-	}
-	sqlite3_finalize(stmt);
-	if (ret != WD_OK) {
-		sqlite3_close(db);
-		return ret;
-	}
-	*db_r = db;
-	return WD_OK;
+	return WD_STORE_FDB_NONE;
 }
 
 struct wd_store_fdb_cursor {
@@ -375,7 +428,8 @@ int wd_store_fdb_cursor_select(struct wd_store *store, const bson_oid_t *mailbox
 	char table[256];
 	sqlite3 *db;
 	*cursor_r = NULL;
-	if (fdb_open(store, WD_STORE_DB_MAIN, "messages", &db, table, sizeof(table)) != WD_OK)
+	if (fdb_open(store, WD_STORE_DB_MAIN, "messages", FDB_INDEX, &db, table, sizeof(table)) !=
+	    WD_OK)
 		return WD_STORE_FDB_NONE;
 	bool docs = select != NULL && select->docs;
 	char *doc_sql = docs ? doc_column(select->projection) : sqlite3_mprintf("");
@@ -714,7 +768,8 @@ int wd_store_fdb_thread_find(struct wd_store *store, const bson_oid_t *user, con
 	char table[256];
 	sqlite3 *db;
 	*found_r = false;
-	if (id_count == 0 || fdb_open(store, WD_STORE_DB_MAIN, "threads", &db, table, sizeof(table)) != WD_OK)
+	if (id_count == 0 || fdb_open(store, WD_STORE_DB_MAIN, "threads", FDB_THREAD_INDEX, &db,
+				      table, sizeof(table)) != WD_OK)
 		return WD_STORE_FDB_NONE;
 	/* the filter {user: ObjectId, ids: {$in: [...]}, subject: string} with
 	   the types checked against the document's schema, as FerretDB would
@@ -795,7 +850,8 @@ int wd_store_fdb_find_id(struct wd_store *store, const char *collection, const b
 	}
 	char table[256];
 	sqlite3 *db;
-	if (lookup == NULL || fdb_open(store, lookup->db, collection, &db, table, sizeof(table)) != WD_OK)
+	if (lookup == NULL ||
+	    fdb_open(store, lookup->db, collection, lookup->index, &db, table, sizeof(table)) != WD_OK)
 		return WD_STORE_FDB_NONE;
 	/* each value compared with its type from the document's schema, as
 	   FerretDB compares; the first match in table order, as its scan */
