@@ -13,6 +13,8 @@
 
 #define WD_AUTH_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 
+struct wd_redis_client;
+
 struct wd_auth {
 	struct wd_store *store;
 	char *totp_secret;   /* NULL: seeds are stored in clear */
@@ -20,14 +22,9 @@ struct wd_auth {
 	int64_t ip_failures;
 	int64_t user_failures;
 
-	/* Redis: settings plus one connection per thread (auth-redis.c) */
-	char redis_host[256];
-	int redis_port;
-	int redis_db;
-	char redis_password[256];
-	pthread_key_t redis_key;
-	pthread_mutex_t lock;  /* warning throttle and the settings cache */
-	time_t redis_warned;
+	/* Redis: one connection per thread (auth-redis.c) */
+	struct wd_redis_client *redis;
+	pthread_mutex_t lock; /* the settings cache */
 
 	/* settings collection cache (auth-context.c) */
 	int64_t settings_loaded_ms;

@@ -21,7 +21,7 @@ packages=(
   libmicrohttpd-dev libjansson-dev libcrypt-dev libargon2-dev liboath-dev libidn2-dev librnp-dev
   libcmocka-dev libsqlite3-dev
   # servers and tools used at run and test time
-  redis-server redis-tools openssl
+  redis-server redis-tools redis-sentinel openssl
   # independent hash and TOTP tools for the auth test vectors (mkpasswd, argon2, oathtool)
   whois argon2 oathtool
   dovecot-dev dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd

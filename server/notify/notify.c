@@ -8,8 +8,11 @@
  *                blocks). Backoff doubles from backoff_min to backoff_max and
  *                is reset by a confirmed SUBSCRIBE.
  *   RESOLVING    uv_getaddrinfo for a host name is pending (hiredis would
- *                resolve synchronously on the loop thread); the timer is the
- *                connect timeout.
+ *                resolve synchronously on the loop thread), or, with a
+ *                redis-sentinel:// URL, the sentinels are being asked for
+ *                the master's address on libuv's thread pool (every attempt
+ *                asks again, so a failover is followed at the reconnect);
+ *                the timer is the connect timeout.
  *   CONNECTING   a redisAsyncContext exists, AUTH (when the URL has a
  *                password), CLIENT SETNAME wd-notify-<pid> and SUBSCRIBE are
  *                queued behind the TCP connect;
@@ -42,6 +45,7 @@
  * types. See wd-notify.h for the accepted forms. */
 #include "wd-notify.h"
 #include "wd-log.h"
+#include "wd-redis-client.h"
 #include "wd-redis-url.h"
 #include "wd-result.h"
 
@@ -89,7 +93,13 @@ struct wd_notify {
 	redisAsyncContext *ac;
 	uv_timer_t timer;
 	uv_getaddrinfo_t resolve;
-	bool resolving;    /* `resolve` is owned by libuv until its callback */
+	uv_work_t sentinel_work; /* the sentinel query (sentinel mode) */
+	bool resolving;    /* `resolve` or `sentinel_work` is owned by libuv until its callback */
+	bool asking_sentinels;
+	/* the sentinels' answer, written by the pool thread */
+	char sentinel_host[256];
+	int sentinel_port;
+	char *sentinel_error;
 	bool timer_closed;
 	bool destroyed;
 
@@ -583,8 +593,10 @@ static void connect_address(struct wd_notify *n, const char *address)
 
 static void maybe_free(struct wd_notify *n)
 {
-	if (n->destroyed && n->timer_closed && !n->resolving)
+	if (n->destroyed && n->timer_closed && !n->resolving) {
+		free(n->sentinel_error);
 		free(n);
+	}
 }
 
 static void resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -620,10 +632,9 @@ static void resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	connect_address(n, n->addrs[n->addr_next++]);
 }
 
-static void start_attempt(struct wd_notify *n)
+/* Connects to url.host (resolving it first unless it is numeric). */
+static void resolve_and_connect(struct wd_notify *n)
 {
-	n->stats.attempts++;
-	timer_start(n, n->connect_timeout_ms);
 	if (n->numeric_host) {
 		connect_address(n, n->url.host);
 		return;
@@ -645,6 +656,66 @@ static void start_attempt(struct wd_notify *n)
 	n->state = NOTIFY_RESOLVING;
 }
 
+static void set_host(struct wd_notify *n, const char *host, int port)
+{
+	if (host != n->url.host)
+		snprintf(n->url.host, sizeof(n->url.host), "%s", host);
+	n->url.port = port;
+	snprintf(n->port_str, sizeof(n->port_str), "%d", port);
+	unsigned char buf[sizeof(struct in6_addr)];
+	n->numeric_host = inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+	n->addr_count = n->addr_next = 0;
+}
+
+static void sentinel_work_cb(uv_work_t *req)
+{
+	struct wd_notify *n = req->data;
+	free(n->sentinel_error);
+	n->sentinel_error = NULL;
+	if (wd_redis_sentinel_master(&n->url, n->connect_timeout_ms / 2, n->sentinel_host,
+				     sizeof(n->sentinel_host), &n->sentinel_port,
+				     &n->sentinel_error) < 0 && n->sentinel_error == NULL)
+		n->sentinel_error = strdup("out of memory");
+}
+
+static void sentinel_done_cb(uv_work_t *req, int status)
+{
+	struct wd_notify *n = req->data;
+	n->resolving = false;
+	n->asking_sentinels = false;
+	if (n->destroyed || n->state != NOTIFY_RESOLVING) {
+		maybe_free(n);
+		return;
+	}
+	if (status != 0 || n->sentinel_error != NULL) {
+		char why[300];
+		snprintf(why, sizeof(why), "%s", status != 0 ? uv_strerror(status) : n->sentinel_error);
+		schedule_retry(n, why);
+		return;
+	}
+	set_host(n, n->sentinel_host, n->sentinel_port);
+	resolve_and_connect(n);
+}
+
+static void start_attempt(struct wd_notify *n)
+{
+	n->stats.attempts++;
+	timer_start(n, n->connect_timeout_ms);
+	if (n->url.sentinel_count == 0) {
+		resolve_and_connect(n);
+		return;
+	}
+	n->sentinel_work.data = n;
+	int ret = uv_queue_work(n->loop, &n->sentinel_work, sentinel_work_cb, sentinel_done_cb);
+	if (ret != 0) {
+		schedule_retry(n, uv_strerror(ret));
+		return;
+	}
+	n->resolving = true;
+	n->asking_sentinels = true;
+	n->state = NOTIFY_RESOLVING;
+}
+
 static void timer_cb(uv_timer_t *timer)
 {
 	struct wd_notify *n = timer->data;
@@ -659,6 +730,11 @@ static void timer_cb(uv_timer_t *timer)
 		start_attempt(n);
 		return;
 	case NOTIFY_RESOLVING:
+		if (n->asking_sentinels) {
+			uv_cancel((uv_req_t *)&n->sentinel_work);
+			schedule_retry(n, "timed out asking the sentinels for the master");
+			return;
+		}
 		uv_cancel((uv_req_t *)&n->resolve);
 		schedule_retry(n, "timed out resolving the host name");
 		return;
@@ -691,10 +767,10 @@ struct wd_notify *wd__notify_create(uv_loop_t *loop, const char *redis_url,
 		free(n);
 		return NULL;
 	}
-	snprintf(n->port_str, sizeof(n->port_str), "%d", n->url.port);
-	unsigned char buf[sizeof(struct in6_addr)];
-	n->numeric_host = inet_pton(AF_INET, n->url.host, buf) == 1 ||
-			  inet_pton(AF_INET6, n->url.host, buf) == 1;
+	if (n->url.sentinel_count == 0)
+		set_host(n, n->url.host, n->url.port);
+	else
+		snprintf(n->url.host, sizeof(n->url.host), "(master \"%s\")", n->url.master_name);
 	n->loop = loop;
 	n->callback = callback;
 	n->context = context;

@@ -21,6 +21,7 @@
 
 #include "ioloop.h"
 
+#include "wd-redis-client.h"
 #include "wd-redis-url.h"
 
 #include <hiredis/async.h>
@@ -239,6 +240,25 @@ static void notify_connect(struct wildduck_notify *notify)
 
 	if (notify->ac != NULL || !notify->url_ok)
 		return;
+	if (notify->url.sentinel_count > 0) {
+		/* Redis Sentinel: ask for the master at every (re)connect, so a
+		   failover is followed; at most 500 ms per sentinel, in this
+		   process's own time (one user's session) */
+		char *error = NULL;
+		if (wd_redis_sentinel_master(&notify->url, 500, notify->url.host,
+					     sizeof(notify->url.host), &notify->url.port,
+					     &error) < 0) {
+			if (!notify->warned) {
+				i_warning("wildduck: Redis Sentinel: %s",
+					  error != NULL ? error : "out of memory");
+				notify->warned = TRUE;
+			}
+			free(error);
+			notify->lost = TRUE;
+			notify_schedule_reconnect(notify);
+			return;
+		}
+	}
 	ac = redisAsyncConnect(notify->url.host, notify->url.port);
 	if (ac == NULL || ac->err != 0) {
 		if (!notify->warned) {

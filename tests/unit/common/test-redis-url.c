@@ -61,11 +61,53 @@ static void test_bad(void **state)
 	free(error);
 }
 
+static void test_sentinel(void **state)
+{
+	(void)state;
+	struct wd_redis_url u;
+	char *error = NULL;
+	assert_int_equal(wd_redis_url_parse("redis-sentinel://:pw@s1:26380,[::1],s3/mymaster/4",
+					    &u, &error), WD_OK);
+	assert_int_equal(u.sentinel_count, 3);
+	assert_string_equal(u.sentinels[0].host, "s1");
+	assert_int_equal(u.sentinels[0].port, 26380);
+	assert_string_equal(u.sentinels[1].host, "::1");
+	assert_int_equal(u.sentinels[1].port, 26379);
+	assert_string_equal(u.sentinels[2].host, "s3");
+	assert_string_equal(u.master_name, "mymaster");
+	assert_string_equal(u.password, "pw");
+	assert_int_equal(u.db, 4);
+	assert_string_equal(u.host, ""); /* asked of the sentinels */
+	assert_int_equal(wd_redis_url_parse("redis-sentinel://127.0.0.1:26379/m", &u, &error), WD_OK);
+	assert_int_equal(u.sentinel_count, 1);
+	assert_int_equal(u.db, 0);
+	/* a plain URL is not in sentinel mode */
+	assert_int_equal(wd_redis_url_parse("redis://h/1", &u, &error), WD_OK);
+	assert_int_equal(u.sentinel_count, 0);
+
+	static const char *const bad[] = {
+		"redis-sentinel://",            /* no sentinel */
+		"redis-sentinel://s1",          /* no master name */
+		"redis-sentinel://s1/",         /* empty master name */
+		"redis-sentinel://s1,,s2/m",    /* empty address */
+		"redis-sentinel://s1:0/m",      /* port */
+		"redis-sentinel://s1/m/x",      /* database */
+		"redis-sentinel://a,b,c,d,e,f,g,h,i/m", /* more than 8 */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		error = NULL;
+		assert_int_equal(wd_redis_url_parse(bad[i], &u, &error), WD_ERROR);
+		assert_non_null(error);
+		free(error);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_sentinel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
