@@ -83,6 +83,19 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def heap_in_use(pid, log_path):
+    """glibc's bytes in use (all arenas and mmapped chunks): malloc_stats() called in the
+    server through gdb, which prints to the server's stderr (its log)"""
+    offset = os.path.getsize(log_path)
+    subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "call (void)malloc_stats()"],
+                   capture_output=True, timeout=120)
+    time.sleep(0.2)
+    with open(log_path) as f:
+        f.seek(offset)
+        found = re.findall(r"in use bytes\s*=\s*(\d+)", f.read())
+    return int(found[-1]) if found else -1
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return [float(x) for x in f.read().split()[:3]]
@@ -152,6 +165,11 @@ class Bench:
             subprocess.run(cli + ["del"] + keys[i:i + 500], capture_output=True)
 
     def start_server(self, j, port, tls, log_path):
+        # wd-server's listener sets SO_REUSEPORT: a leftover server on the port would
+        # silently take half of the connections
+        if subprocess.run(["ss", "-Hltn", "sport = :%d" % port], capture_output=True,
+                          text=True).stdout.strip():
+            raise SystemExit("port %d is in use" % port)
         args = [os.path.join(self.a.build, "server", "wd-server"), "--config=" + self.conf,
                 "--dbs.mongo=" + self.mongo(j), "--dbs.redis=" + self.redis,
                 "--workers.threads=%d" % self.a.threads,
@@ -166,7 +184,10 @@ class Bench:
         if os.environ.get("WD_FERRETDB_SQLITE"):
             args.append("--dbs.ferretdbSqlite=" + os.environ["WD_FERRETDB_SQLITE"])
         logf = open(log_path, "w")
-        proc = subprocess.Popen(args, stderr=logf, stdout=logf)
+        env = dict(os.environ)
+        if self.a.malloc_arena_max:
+            env["MALLOC_ARENA_MAX"] = str(self.a.malloc_arena_max)
+        proc = subprocess.Popen(args, stderr=logf, stdout=logf, env=env)
         logf.close()
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -220,7 +241,7 @@ class Bench:
             for j in range(self.a.first_instance, self.a.first_instance + k):
                 port = self.a.port + 2 * j + int(tls)
                 log_path = os.path.join(self.tmp, "wd-server-%d-%s-%d.log" % (n, label, j))
-                insts.append({"port": port, "tls": tls, "prefix": "idle%du" % j,
+                insts.append({"port": port, "tls": tls, "prefix": "idle%du" % j, "log": log_path,
                               "proc": self.start_server(j, port, tls, log_path), "n": shares[j - self.a.first_instance]})
             for inst in insts:
                 warm = self.wd_load(inst, 10, 1, 5)
@@ -230,7 +251,8 @@ class Bench:
             self.quiet(pids)
             for inst in insts:
                 pid = inst["proc"].pid
-                inst["before"] = {"rss_kib": status_kib(pid, "VmRSS"), "pss_kib": pss_kib(pid)}
+                inst["before"] = {"rss_kib": status_kib(pid, "VmRSS"), "pss_kib": pss_kib(pid),
+                                  "heap_bytes": heap_in_use(pid, inst["log"])}
             t0 = time.time()
             for j, inst in enumerate(insts):
                 inst["json"] = os.path.join(self.tmp, "wd-load-%d-%s-%d.json" % (n, label, j))
@@ -239,17 +261,28 @@ class Bench:
                 inst["stderr"] = []
                 threading.Thread(target=self.follow, args=(inst,), daemon=True).start()
                 threading.Thread(target=inst["load"].stdout.read, daemon=True).start()
+            deadline = t0 + self.a.deadline if self.a.deadline else None
+            cut = False
             for inst in insts:
                 while not inst["ramp"].wait(1):  # (a bare wait() ignores Ctrl-C)
-                    pass
+                    if deadline and time.time() > deadline:
+                        cut = True
+                        break
+                if cut:
+                    break
             ramp_s = time.time() - t0
+            if cut:
+                # sampled with what is held now; logins still in flight are counted in
+                # the servers' memory but not in "held"
+                log("deadline: sampling before every connection is set up")
             load_at_ramp = loadavg()
-            quiet_s, busy = self.quiet(pids)
+            quiet_s, busy = self.quiet(pids) if not cut else (0, None)
             for inst in insts:
                 pid = inst["proc"].pid
                 inst["after"] = {"rss_kib": status_kib(pid, "VmRSS"), "pss_kib": pss_kib(pid),
                                  "hwm_kib": status_kib(pid, "VmHWM"),
-                                 "fds": len(os.listdir("/proc/%d/fd" % pid))}
+                                 "fds": len(os.listdir("/proc/%d/fd" % pid)),
+                                 "heap_bytes": heap_in_use(pid, inst["log"])}
                 inst["client_rss_kib"] = status_kib(inst["load"].pid, "VmRSS")
             for inst in insts:
                 inst["load"].send_signal(signal.SIGUSR1)
@@ -260,13 +293,15 @@ class Bench:
             held = sum(i["result"].get("held", 0) for i in insts)
             d_rss = sum(i["after"]["rss_kib"] - i["before"]["rss_kib"] for i in insts)
             d_pss = sum(i["after"]["pss_kib"] - i["before"]["pss_kib"] for i in insts)
+            d_heap = sum(i["after"]["heap_bytes"] - i["before"]["heap_bytes"] for i in insts)
             row = {
                 "connections": n, "mode": label, "held": held, "command": " ".join(sys.argv),
                 "failed": sum(i["result"].get("failed", 0) for i in insts),
-                "instances": k, "ramp_s": round(ramp_s, 1), "quiet_wait_s": round(quiet_s, 1),
+                "instances": k, "ramp_s": round(ramp_s, 1), "cut_at_deadline": cut, "quiet_wait_s": round(quiet_s, 1),
                 "server_cpu_share_when_sampled": busy,
                 "rss_bytes_per_conn": round(d_rss * 1024 / held) if held else None,
                 "pss_bytes_per_conn": round(d_pss * 1024 / held) if held else None,
+                "heap_bytes_per_conn": round(d_heap / held) if held else None,
                 "loadavg_at_ramp_end": load_at_ramp,
                 "per_instance": [{
                     "port": i["port"], "users": "%s1..%d" % (i["prefix"], math.ceil(
@@ -279,9 +314,9 @@ class Bench:
                     "wd_load": i["result"]} for i in insts],
             }
             log("%s, %d connections on %d instance(s): held %d, +%d KiB RSS, +%d KiB PSS: "
-                "%s B/conn RSS, %s B/conn PSS (ramp %.0f s, quiet after %.0f s, load %s)" % (
+                "%s B/conn RSS, %s B/conn PSS, %s B/conn malloc in use (ramp %.0f s, quiet after %.0f s, load %s)" % (
                     label, n, k, held, d_rss, d_pss, row["rss_bytes_per_conn"],
-                    row["pss_bytes_per_conn"], ramp_s, quiet_s, load_at_ramp))
+                    row["pss_bytes_per_conn"], row["heap_bytes_per_conn"], ramp_s, quiet_s, load_at_ramp))
             return row
         finally:
             for inst in insts:
@@ -325,6 +360,10 @@ def main():
                     help="number of the first instance (database DB<j>, port + 2j): runs side by side")
     ap.add_argument("--timeout", type=int, default=3600,
                     help="wd-load's per-command timeout: logins queue in the server")
+    ap.add_argument("--malloc-arena-max", type=int, default=0,
+                    help="MALLOC_ARENA_MAX for wd-server (glibc; 0: unset)")
+    ap.add_argument("--deadline", type=float, default=0,
+                    help="seconds: sample and stop even if not every connection is set up")
     ap.add_argument("--threads", type=int, default=1, help="workers.threads of each wd-server")
     ap.add_argument("--provision-only", action="store_true", help="create the users, run nothing")
     ap.add_argument("--no-provision", action="store_true", help="the users exist already")
@@ -381,7 +420,7 @@ def write(a, rows, started, nofile):
                                                   "mem_total_kib": status_mem_total()},
         "rlimit_nofile": nofile, "loadavg_at_end": loadavg(), "per_user": a.per_user, "messages_per_inbox": a.messages,
         "login": "app password, PBKDF2-SHA256 1,000 iterations (bench/idle-users.c)",
-        "workers_threads": a.threads,
+        "workers_threads": a.threads, "malloc_arena_max": a.malloc_arena_max or None,
         "rows": rows,
     }
     with open(a.json, "w") as f:

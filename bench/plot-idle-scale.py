@@ -6,9 +6,10 @@ IDLE connection against the number of connections held, plain and TLS.
 
 Takes the newest bench/results/<date>-idle-scale.json and writes idle-scale.png: bytes per
 connection (PSS growth of the wd-server processes / connections held, as the runner
-computes it) on a log connection axis, one line per mode, with the issue's targets (8 KiB
-plain, 24 KiB TLS) drawn in. A count whose run did not hold every connection is marked
-with how many it held. Needs matplotlib (Debian: python3-matplotlib); without it, says so
+computes it; dotted: glibc's bytes in use per connection) on a log connection axis, one
+line per mode and "series" (a row's configuration label; rows with "plot": false are left
+out), with the issue's targets (8 KiB plain, 24 KiB TLS) drawn in. A count whose run did
+not get every connection idle is marked with how many idled. Needs matplotlib (Debian: python3-matplotlib); without it, says so
 and exits 0.
 
 (bench/plot.py draws the side-by-side runner's results; this one the scale runner's.)"""
@@ -42,25 +43,33 @@ def main():
               "python3-matplotlib); no plot made", file=sys.stderr)
         return 0
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for mode, target in (("plain", 8), ("TLS", 24)):
-        rows = sorted((r for r in data["rows"] if r["mode"] == mode and r.get("held")),
+    series = sorted({(r["mode"], r.get("series", "")) for r in data["rows"]
+                     if r.get("held") and r.get("plot", True)})
+    for mode, name in series:
+        rows = sorted((r for r in data["rows"] if r["mode"] == mode and r.get("held")
+                       and r.get("series", "") == name and r.get("plot", True)),
                       key=lambda r: r["connections"])
-        if not rows:
-            continue
         xs = [r["connections"] for r in rows]
-        pss = [r["pss_bytes_per_conn"] / 1024.0 for r in rows]
-        rss = [r["rss_bytes_per_conn"] / 1024.0 for r in rows]
-        line = ax.plot(xs, pss, marker="o", label="%s, PSS" % mode)[0]
-        ax.plot(xs, rss, marker="x", linestyle=":", color=line.get_color(),
-                label="%s, RSS" % mode)
-        for r, y in zip(rows, pss):
+        key = "pss_bytes_per_conn"
+        ys = [r[key] / 1024.0 for r in rows]
+        line = ax.plot(xs, ys, marker="o", label="%s%s, PSS" % (mode, ", " + name if name
+                                                                else ""))[0]
+        heap = [(r["connections"], r["heap_bytes_per_conn"] / 1024.0) for r in rows
+                if r.get("heap_bytes_per_conn")]
+        if heap:
+            ax.plot([h[0] for h in heap], [h[1] for h in heap], marker="x", linestyle=":",
+                    color=line.get_color(), label="%s%s, malloc in use" % (
+                        mode, ", " + name if name else ""))
+        for r, y in zip(rows, ys):
             note = "%.1f" % y
             if r["held"] < r["connections"]:
-                note += " (held %d)" % r["held"]
+                note += " (%d idle)" % r["held"]
             ax.annotate(note, (r["connections"], y), textcoords="offset points",
                         xytext=(4, 4), fontsize=7)
-        ax.axhline(target, color=line.get_color(), linestyle="--", linewidth=0.8)
-        ax.text(xs[0], target, " target %s %d KiB" % (mode, target), fontsize=7,
+    xmin = min(r["connections"] for r in data["rows"] if r.get("held"))
+    for mode, target in (("plain", 8), ("TLS", 24)):
+        ax.axhline(target, color="grey", linestyle="--", linewidth=0.8)
+        ax.text(xmin, target, " target %s %d KiB" % (mode, target), fontsize=7,
                 va="bottom")
     ax.set_xscale("log")
     ax.set_ylim(bottom=0)
