@@ -4,41 +4,42 @@ at 1,000 / 10,000 / 50,000 connections, plain and TLS.
 
     WD_MONGO_URL=mongodb://127.0.0.1:P/x WD_REDIS_URL=redis://127.0.0.1:Q/3 \\
     [WD_FERRETDB_SQLITE=...] bench/imap-idle-memory.py --build BUILD \\
-        [--counts 1000,10000,50000] [--modes plain,tls] [--json FILE]
+        [--counts 1000,10000,50000] [--modes plain,tls] [--instances K] [--json FILE]
 
-For each count and mode, a fresh wd-server (so no heap left over from other
-work is reused), then:
-  1. a warm-up of 10 sessions (5 a second) that log in, SELECT, IDLE and close, so
-     one-time allocations (TLS context, database pools, worker stacks) are
+For each count and mode, K (or more, see Limits) fresh wd-server instances, instance j
+on database DB<j> (--db, default wdidle) and port --port + 2j (+1 for TLS), so no heap
+left over from other work is reused and logins of different instances do not queue on
+one SQLite write lock. Then:
+  1. a warm-up of 10 sessions (5 a second) per instance that log in, SELECT, IDLE and
+     close, so one-time allocations (TLS context, database pools, worker stacks) are
      not counted;
-  2. the server's VmRSS and PSS (/proc/PID/smaps_rollup) before;
-  3. wd-load idle: N connections, each LOGIN, SELECT INBOX, IDLE, ramped at
-     --rate per second, spread over N / --per-user users (10 per user, under
-     WildDuck's imap.maxConnections of 15) and over 127.0.0.2.. source
-     addresses (one per 25,000 connections: ~28,000 ephemeral ports per
-     source and destination);
-  4. once every connection got "+ idling" (or failed), wait until the server
-     is quiet — its CPU time grows by less than --quiet (default 2 %) of a
-     core over 2 s, so no worker job is left queued or running — and its RSS
-     is stable, then read RSS and PSS again; (after - before) / held is the
-     figure per connection;
-  5. SIGUSR1 ends wd-load's hold; its JSON (held, failed, setup latency)
-     goes into the result.
+  2. each server's VmRSS, PSS (/proc/PID/smaps_rollup) and glibc's bytes in use
+     (malloc_stats() called through gdb; immune to the reuse of memory freed before);
+  3. wd-load idle per instance: its share of the N connections, each LOGIN, SELECT
+     INBOX, IDLE, ramped at --rate per second in all, spread over users
+     idle<j>u1.. (--per-user connections each; above 15, imap.maxConnections is raised
+     to it) and over 127.0.0.2.. source addresses above --per-source connections;
+  4. once every connection got "+ idling" (or failed), wait until every server is
+     quiet — its CPU time grows by less than --quiet (2 %) of a core over 2 s, so no
+     worker job is left queued or running — and its RSS is stable, then read the
+     three figures again; (after - before) / held, summed over the instances, is the
+     figure per connection. With --deadline S the sample is taken after S seconds
+     even if logins are still in flight (the row says so);
+  5. SIGUSR1 ends wd-load's hold; its JSON (held, failed, setup latency) goes into
+     the row.
 
-Logins: the users come from bench/idle-users (BUILD/bench/idle-users), whose
-application-specific password is a PBKDF2-SHA256 hash of 1,000 iterations
-instead of 100,000 (a successful master-password login would upgrade a cheap
-master hash to the full cost, see idle-users.c). The benchmark measures idle
-memory, not hashing: at the default cost 50,000 logins take hours here.
+Logins: the users come from BUILD/bench/idle-users (created on first use), whose
+application-specific password is a PBKDF2-SHA256 hash of 1,000 iterations instead
+of 100,000: a successful master-password login upgrades a cheap master hash to the
+full cost (see idle-users.c). The benchmark measures idle memory, not hashing.
 
-Limits: RLIMIT_NOFILE is raised to fs.nr_open for this process, which
-wd-server and wd-load inherit (run as root, or with a hard limit high
-enough). The bench server's only non-default setting that matters is
-imap.maxConnectionsPerIp=0 (no per-address cap: all clients come from a few
-loopback addresses).
+Limits: RLIMIT_NOFILE is raised to fs.nr_open for this process (wd-server and
+wd-load inherit it) or, where that is refused (no CAP_SYS_RESOURCE), to the hard
+limit; each instance takes at most that limit - 200 connections, so a larger count
+gets more instances. imap.maxConnectionsPerIp=0: all clients are on loopback.
 
-Prints one line per run and writes everything as JSON (--json). Nothing
-here is pass/fail."""
+Prints one line per run and writes everything as JSON (--json). Nothing here is
+pass/fail."""
 
 import argparse
 import datetime
