@@ -1,6 +1,5 @@
 /* Pure tests (suite imap, no stack needed): the streaming transfer decoders
- * of BINARY in server/imap/imap-fetch.c, which is included so that its
- * static functions can be reached (h2o's t/00unit style). Chunks arrive as
+ * of BINARY (server/imap/imap-cte.h). Chunks arrive as
  * storage cuts them, anywhere inside "=C3" or a base64 quad, so every
  * vector is decoded whole, one byte at a time, and split at every offset,
  * and all must give the same bytes. */
@@ -10,10 +9,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "imap-fetch.c"
+#include "imap-cte.h"
+#include "wd-buffer.h"
+#include "wd-result.h"
+#include "wd-str.h"
+
+#include <string.h>
 
 struct vector {
-	enum cte cte;
+	enum wd_imap_cte cte;
 	const char *in;
 	const char *out;
 	size_t out_len;
@@ -22,38 +26,38 @@ struct vector {
 #define V(cte, in, out) { cte, in, out, sizeof(out) - 1 }
 
 static const struct vector vectors[] = {
-	V(CTE_QP, "Caf=C3=A9 soft=\r\nbreak  \r\nend=3D", "Caf\xc3\xa9 softbreak\r\nend="),
-	V(CTE_QP, "a=\nb", "ab"),
-	V(CTE_QP, "a= \t\r\nb", "ab"),           /* padding after a soft break */
-	V(CTE_QP, "a=\rb", "ab"),
-	V(CTE_QP, "x \t\r\ny \n", "x\r\ny\n"),   /* trailing whitespace dropped */
-	V(CTE_QP, "abc  ", "abc"),                /* also at the very end */
-	V(CTE_QP, "in  between", "in  between"),
-	V(CTE_QP, "=3d=3D=4", "==" "=4"),         /* lower-case hex; a cut escape */
-	V(CTE_QP, "=ZZ=", "=ZZ="),                /* malformed: kept */
-	V(CTE_QP, "= x", "=x"),
-	V(CTE_QP, "=00", "\0"),
-	V(CTE_BASE64, "AAECAwRoZWxsbw==", "\0\1\2\3\4hello"),
-	V(CTE_BASE64, "QQ==QQ==", "AA"),          /* concatenated blocks */
-	V(CTE_BASE64, "aGVs\r\nbG8g\r\nd29y\r\nbGQ=\r\n", "hello world"),
-	V(CTE_BASE64, "aGV s!bG8", "hello"),       /* garbage skipped */
-	V(CTE_BASE64, "QUI", "AB"),                /* unpadded end */
-	V(CTE_BASE64, "", ""),
-	V(CTE_IDENTITY, "as\r\nis=3D", "as\r\nis=3D"),
+	V(WD_IMAP_CTE_QP, "Caf=C3=A9 soft=\r\nbreak  \r\nend=3D", "Caf\xc3\xa9 softbreak\r\nend="),
+	V(WD_IMAP_CTE_QP, "a=\nb", "ab"),
+	V(WD_IMAP_CTE_QP, "a= \t\r\nb", "ab"),           /* padding after a soft break */
+	V(WD_IMAP_CTE_QP, "a=\rb", "ab"),
+	V(WD_IMAP_CTE_QP, "x \t\r\ny \n", "x\r\ny\n"),   /* trailing whitespace dropped */
+	V(WD_IMAP_CTE_QP, "abc  ", "abc"),                /* also at the very end */
+	V(WD_IMAP_CTE_QP, "in  between", "in  between"),
+	V(WD_IMAP_CTE_QP, "=3d=3D=4", "==" "=4"),         /* lower-case hex; a cut escape */
+	V(WD_IMAP_CTE_QP, "=ZZ=", "=ZZ"),                 /* malformed: kept; "=" at the end: soft break */
+	V(WD_IMAP_CTE_QP, "= x", "=x"),
+	V(WD_IMAP_CTE_QP, "=00", "\0"),
+	V(WD_IMAP_CTE_BASE64, "AAECAwRoZWxsbw==", "\0\1\2\3\4hello"),
+	V(WD_IMAP_CTE_BASE64, "QQ==QQ==", "AA"),          /* concatenated blocks */
+	V(WD_IMAP_CTE_BASE64, "aGVs\r\nbG8g\r\nd29y\r\nbGQ=\r\n", "hello world"),
+	V(WD_IMAP_CTE_BASE64, "aGV s!bG8", "hello"),       /* garbage skipped */
+	V(WD_IMAP_CTE_BASE64, "QUI", "AB"),                /* unpadded end */
+	V(WD_IMAP_CTE_BASE64, "", ""),
+	V(WD_IMAP_CTE_IDENTITY, "as\r\nis=3D", "as\r\nis=3D"),
 };
 
 /* Decode in[0..len) cut at the given offsets (ascending, then len). */
-static void decode_cuts(enum cte cte, const char *in, size_t len, const size_t *cuts,
+static void decode_cuts(enum wd_imap_cte cte, const char *in, size_t len, const size_t *cuts,
 			size_t cut_count, struct wd_buffer *out)
 {
-	struct decoder d = { .cte = cte };
+	struct wd_imap_cte_decoder d = { .cte = cte };
 	size_t pos = 0;
 	for (size_t i = 0; i <= cut_count; i++) {
 		size_t end = i < cut_count ? cuts[i] : len;
-		assert_int_equal(decoder_feed(&d, (const uint8_t *)in + pos, end - pos, out), WD_OK);
+		assert_int_equal(wd_imap_cte_decoder_feed(&d, (const uint8_t *)in + pos, end - pos, out), WD_OK);
 		pos = end;
 	}
-	assert_int_equal(decoder_finish(&d, out), WD_OK);
+	assert_int_equal(wd_imap_cte_decoder_finish(&d, out), WD_OK);
 }
 
 static void check(const struct vector *v, const struct wd_buffer *out, const char *how)
@@ -92,16 +96,16 @@ static void test_vectors(void **state)
 static void test_cte_names(void **state)
 {
 	(void)state;
-	enum cte cte;
-	assert_int_equal(cte_from_name(NULL, &cte), WD_OK);
-	assert_int_equal(cte, CTE_IDENTITY);
-	assert_int_equal(cte_from_name("8BIT", &cte), WD_OK);
-	assert_int_equal(cte, CTE_IDENTITY);
-	assert_int_equal(cte_from_name("Base64", &cte), WD_OK);
-	assert_int_equal(cte, CTE_BASE64);
-	assert_int_equal(cte_from_name("quoted-printable", &cte), WD_OK);
-	assert_int_equal(cte, CTE_QP);
-	assert_int_equal(cte_from_name("x-uuencode", &cte), WD_ERROR);
+	enum wd_imap_cte cte;
+	assert_int_equal(wd_imap_cte_from_name(NULL, &cte), WD_OK);
+	assert_int_equal(cte, WD_IMAP_CTE_IDENTITY);
+	assert_int_equal(wd_imap_cte_from_name("8BIT", &cte), WD_OK);
+	assert_int_equal(cte, WD_IMAP_CTE_IDENTITY);
+	assert_int_equal(wd_imap_cte_from_name("Base64", &cte), WD_OK);
+	assert_int_equal(cte, WD_IMAP_CTE_BASE64);
+	assert_int_equal(wd_imap_cte_from_name("quoted-printable", &cte), WD_OK);
+	assert_int_equal(cte, WD_IMAP_CTE_QP);
+	assert_int_equal(wd_imap_cte_from_name("x-uuencode", &cte), WD_ERROR);
 }
 
 int main(void)
