@@ -35,7 +35,7 @@ static const struct vector vectors[] = {
 	V(WD_IMAP_CTE_QP, "in  between", "in  between"),
 	V(WD_IMAP_CTE_QP, "=3d=3D=4", "==" "=4"),         /* lower-case hex; a cut escape */
 	V(WD_IMAP_CTE_QP, "=ZZ=", "=ZZ"),                 /* malformed: kept; "=" at the end: soft break */
-	V(WD_IMAP_CTE_QP, "= x", "=x"),
+	V(WD_IMAP_CTE_QP, "= x", "= x"),                  /* malformed "= ": kept with its blank */
 	V(WD_IMAP_CTE_QP, "=00", "\0"),
 	V(WD_IMAP_CTE_BASE64, "AAECAwRoZWxsbw==", "\0\1\2\3\4hello"),
 	V(WD_IMAP_CTE_BASE64, "QQ==QQ==", "AA"),          /* concatenated blocks */
