@@ -167,7 +167,7 @@ def plot_notify(plt, data, path):
     ax.set_ylabel("fraction of notifications")
     title = "Cross-instance notification latency (p50/p90/p99/max)"
     if before:
-        title += "; dashed: %s" % before.get("label", "before")
+        title += "\ndashed: %s" % before.get("label", "before")
     ax.set_title(title + "\n" + CAVEAT, fontsize=8)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=6)
