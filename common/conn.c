@@ -768,12 +768,15 @@ struct wd_conn *wd__conn_accept(uv_stream_t *server, const struct wd_conn_limits
 	update_reading(conn);
 	if (!expect_proxy && ready != NULL)
 		ready(conn, ready_context);
+	struct wd_conn *result = conn;
 	if (conn->closed) {
-		wd_conn_unref(&conn);
-		return NULL;
+		*error_r = "closed by the engine";
+		result = NULL;
 	}
+	/* drops the setup reference (and sets `conn` to NULL): the connection
+	   lives on through its self reference */
 	wd_conn_unref(&conn);
-	return conn;
+	return result;
 }
 
 void wd__conn_set_release(struct wd_conn *conn, wd__conn_release_fn *fn, void *context)
