@@ -22,7 +22,8 @@
 int wd_imap_settings_read(const struct wd_config *config, struct wd_imap_settings *set_r,
 			  const char **error_r)
 {
-	int64_t port, max_mb, max_conn, window, mem, unauth, idle, poll_s, full_s;
+	int64_t port, max_mb, max_conn, max_per_ip, write_s, window, mem, unauth, idle, poll_s,
+		full_s;
 	memset(set_r, 0, sizeof(*set_r));
 	if (wd_config_get_string(config, "imap.host", "0.0.0.0", &set_r->host, error_r) < 0 ||
 	    wd_config_get_int(config, "imap.port", 9993, &port, error_r) < 0 ||
@@ -33,6 +34,8 @@ int wd_imap_settings_read(const struct wd_config *config, struct wd_imap_setting
 			       error_r) < 0 ||
 	    wd_config_get_int(config, "imap.maxMB", 25, &max_mb, error_r) < 0 ||
 	    wd_config_get_int(config, "imap.maxConnections", 15, &max_conn, error_r) < 0 ||
+	    wd_config_get_int(config, "imap.maxConnectionsPerIp", 500, &max_per_ip, error_r) < 0 ||
+	    wd_config_get_int(config, "imap.writeTimeout", 300, &write_s, error_r) < 0 ||
 	    wd_config_get_bool(config, "imap.enableCompression", false, &set_r->compression,
 			       error_r) < 0 ||
 	    wd_config_get_int(config, "imap.compression.windowBits", 15, &window, error_r) < 0 ||
@@ -66,6 +69,12 @@ int wd_imap_settings_read(const struct wd_config *config, struct wd_imap_setting
 		*error_r = "imap.unauthenticatedTimeout / imap.idleTimeout: out of range";
 		return WD_ERROR;
 	}
+	if (max_per_ip < 0 || max_per_ip > 1000000 || write_s < 0 || write_s > 86400) {
+		*error_r = "imap.maxConnectionsPerIp 0..1000000, imap.writeTimeout 0..86400";
+		return WD_ERROR;
+	}
+	set_r->max_connections_per_ip = (unsigned)max_per_ip;
+	set_r->write_timeout_ms = (unsigned)write_s * 1000;
 	set_r->port = (unsigned)port;
 	set_r->max_message = (uint64_t)max_mb * 1024 * 1024;
 	set_r->max_connections = max_conn < 0 ? 0 : (unsigned)max_conn;
@@ -121,12 +130,20 @@ struct wd_imap_server *wd_imap_server_create(const struct wd_server_deps *deps,
 	}
 	server->deps = *deps;
 	server->set = *set;
+	if (wd_listener_ip_limit_share(set->ip_limit, set->max_connections_per_ip,
+				       "* BYE [UNAVAILABLE] Too many connections from your address\r\n",
+				       &server->set.ip_limit) < 0) {
+		free(server);
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
 	wd_imap_sync_policy_default(&server->sync_policy);
 	server->sync_policy.poll_ms = set->sync_poll_ms;
 	server->sync_policy.full_ms = set->full_sync_ms;
 	server->user_count_buckets = USER_COUNT_BUCKETS;
 	server->user_counts = calloc(USER_COUNT_BUCKETS, sizeof(*server->user_counts));
 	if (server->user_counts == NULL) {
+		wd_listener_ip_limit_unref(&server->set.ip_limit);
 		free(server);
 		*error_r = strdup("out of memory");
 		return NULL;
@@ -143,8 +160,10 @@ struct wd_imap_server *wd_imap_server_create(const struct wd_server_deps *deps,
 		.port = set->port,
 		.tls = set->secure ? server->tls : NULL,
 		.proxy = set->proxy,
+		.ip_limit = server->set.ip_limit,
 	};
 	wd_conn_limits_default(&lset.limits);
+	lset.limits.write_timeout_ms = set->write_timeout_ms;
 	/* the parser needs a whole line (64 KiB) plus one read in the buffer */
 	lset.limits.input_max = 64 * 1024 + 64 * 1024;
 	server->listener = wd_listener_create(deps->loop, &lset, wd__imap_session_accept, server,
@@ -207,6 +226,7 @@ void wd_imap_server_destroy(struct wd_imap_server **_server)
 		}
 	}
 	free(server->user_counts);
+	wd_listener_ip_limit_unref(&server->set.ip_limit);
 	free(server);
 }
 
@@ -221,8 +241,12 @@ static int service_create(const struct wd_server_deps *deps, void **instance_r, 
 		*error_r = strdup(error);
 		return WD_ERROR;
 	}
-	if (deps->first != NULL)
+	if (deps->first != NULL) {
+		/* the other loops listen on the first one's port and share its count */
+		const struct wd_imap_server *first = deps->first;
 		set.port = wd_imap_server_port(deps->first);
+		set.ip_limit = first->set.ip_limit;
+	}
 	struct wd_imap_server *server = wd_imap_server_create(deps, &set, error_r);
 	if (server == NULL)
 		return WD_ERROR;

@@ -22,6 +22,7 @@ struct wd_auth;
 struct wd_worker_pool;
 struct wd_completion_queue;
 struct wd_imap_server;
+struct wd_listener_ip_limit;
 
 struct wd_imap_settings {
 	const char *host;           /* imap.host ("0.0.0.0") */
@@ -34,6 +35,13 @@ struct wd_imap_settings {
 	bool insecure_auth;
 	uint64_t max_message;       /* imap.maxMB in bytes: APPENDLIMIT (25 MiB) */
 	unsigned max_connections;   /* imap.maxConnections per user (15) */
+	/* imap.maxConnectionsPerIp (500; 0 = no limit): open connections per
+	   client address, all loops together; more get "* BYE" at connect */
+	unsigned max_connections_per_ip;
+	struct wd_listener_ip_limit *ip_limit; /* its count, shared by the loops' servers */
+	/* imap.writeTimeout s (300): output the client does not read closes
+	   the connection after this (wd-conn.h, write_timeout_ms) */
+	unsigned write_timeout_ms;
 	bool compression;           /* imap.enableCompression (false) */
 	int deflate_window_bits;    /* imap.compression.windowBits (15) */
 	int deflate_mem_level;      /* imap.compression.memLevel (8) */

@@ -21,7 +21,7 @@
 int wd_pop3_settings_read(const struct wd_config *config, struct wd_pop3_settings *set_r,
 			  const char **error_r)
 {
-	int64_t port, plain_port, max_messages, idle, delay, max_download_mb;
+	int64_t port, plain_port, max_messages, idle, delay, max_download_mb, max_per_ip, write_s;
 	bool use_proxy, ignore_starttls, disable_version;
 	memset(set_r, 0, sizeof(*set_r));
 	if (wd_config_get_bool(config, "pop3.enabled", true, &set_r->enabled, error_r) < 0 ||
@@ -43,6 +43,8 @@ int wd_pop3_settings_read(const struct wd_config *config, struct wd_pop3_setting
 			      error_r) < 0 ||
 	    wd_config_get_int(config, "pop3.idleTimeout", MIN_IDLE_TIMEOUT_S, &idle, error_r) < 0 ||
 	    wd_config_get_int(config, "pop3.authFailureDelay", 1000, &delay, error_r) < 0 ||
+	    wd_config_get_int(config, "pop3.maxConnectionsPerIp", 100, &max_per_ip, error_r) < 0 ||
+	    wd_config_get_int(config, "pop3.writeTimeout", 300, &write_s, error_r) < 0 ||
 	    wd_config_get_string(config, "pop3.name", "WildDuck-C POP3", &set_r->name,
 				 error_r) < 0 ||
 	    wd_config_get_string(config, "pop3.version", "WildDuck-C", &set_r->version,
@@ -67,6 +69,12 @@ int wd_pop3_settings_read(const struct wd_config *config, struct wd_pop3_setting
 		*error_r = "pop3.idleTimeout 1..86400 s, pop3.authFailureDelay 0..10000 ms";
 		return WD_ERROR;
 	}
+	if (max_per_ip < 0 || max_per_ip > 1000000 || write_s < 0 || write_s > 86400) {
+		*error_r = "pop3.maxConnectionsPerIp 0..1000000, pop3.writeTimeout 0..86400";
+		return WD_ERROR;
+	}
+	set_r->max_connections_per_ip = (unsigned)max_per_ip;
+	set_r->write_timeout_ms = (unsigned)write_s * 1000;
 	set_r->port = (unsigned)port;
 	set_r->plain_port = (unsigned)plain_port;
 	set_r->proxy = set_r->proxy || use_proxy;
@@ -87,8 +95,10 @@ static struct wd_listener *listen_on(struct wd_pop3_server *server, unsigned por
 		.port = port,
 		.tls = tls ? server->tls : NULL,
 		.proxy = server->set.proxy,
+		.ip_limit = server->set.ip_limit,
 	};
 	wd_conn_limits_default(&lset.limits);
+	lset.limits.write_timeout_ms = server->set.write_timeout_ms;
 	return wd_listener_create(server->deps.loop, &lset, wd__pop3_session_accept, server,
 				  error_r);
 }
@@ -103,6 +113,13 @@ struct wd_pop3_server *wd_pop3_server_create(const struct wd_server_deps *deps,
 	}
 	server->deps = *deps;
 	server->set = *set;
+	if (wd_listener_ip_limit_share(set->ip_limit, set->max_connections_per_ip,
+				       "-ERR [SYS/TEMP] Too many connections from your address\r\n",
+				       &server->set.ip_limit) < 0) {
+		free(server);
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
 	bool plain = !set->secure || set->plain_port != 0;
 	if (set->secure || (plain && !set->disable_starttls)) {
 		server->tls = wd_tls_context_from_config(deps->config, "pop3", error_r);
@@ -171,6 +188,7 @@ void wd_pop3_server_destroy(struct wd_pop3_server **_server)
 		wd_listener_close(&server->plain_listener);
 	if (server->tls != NULL)
 		wd_tls_context_unref(&server->tls);
+	wd_listener_ip_limit_unref(&server->set.ip_limit);
 	free(server);
 }
 
@@ -191,6 +209,7 @@ static int service_create(const struct wd_server_deps *deps, void **instance_r, 
 		/* another loop's instance: share its ports (SO_REUSEPORT) */
 		set.port = wd_pop3_server_port(deps->first);
 		set.plain_port = wd_pop3_server_plain_port(deps->first);
+		set.ip_limit = ((const struct wd_pop3_server *)deps->first)->set.ip_limit;
 	}
 	struct wd_pop3_server *server = wd_pop3_server_create(deps, &set, error_r);
 	if (server == NULL)

@@ -23,6 +23,8 @@
 struct wd_config;
 struct wd_pop3_server;
 
+struct wd_listener_ip_limit;
+
 struct wd_pop3_settings {
 	bool enabled;               /* pop3.enabled (true) */
 	const char *host;           /* pop3.host ("0.0.0.0") */
@@ -48,6 +50,13 @@ struct wd_pop3_settings {
 	const char *name;           /* pop3.name: greeting ("WildDuck-C POP3") */
 	const char *version;        /* pop3.version: IMPLEMENTATION text */
 	bool version_string;        /* !pop3.disableVersionString: CAPA IMPLEMENTATION */
+	/* pop3.maxConnectionsPerIp (100; 0 = no limit): open connections per
+	   client address, all loops together; more get "-ERR [SYS/TEMP]" */
+	unsigned max_connections_per_ip;
+	struct wd_listener_ip_limit *ip_limit; /* its count, shared by the loops' servers */
+	/* pop3.writeTimeout s (300): output the client does not read closes
+	   the connection after this */
+	unsigned write_timeout_ms;
 };
 
 /* Reads the settings; strings point into the config. WD_ERROR with a message
