@@ -13,7 +13,12 @@
  *
  * Shutdown on SIGINT/SIGTERM: stop accepting, BYE to every session, let
  * sessions end (at most SHUTDOWN_GRACE_MS), let pending jobs finish, then
- * release everything in reverse order. A second signal stops at once. */
+ * release everything in reverse order. A second signal stops at once.
+ *
+ * SIGHUP re-reads the TLS certificate and key files of every service
+ * (wd-tls.h): new TLS connections get the new certificate, sessions already
+ * open keep theirs; files that fail to load are logged and the old
+ * certificate stays. Other settings need a restart. */
 #include "wd-auth.h"
 #include "wd-config.h"
 #include "wd-log.h"
@@ -23,6 +28,7 @@
 #include "loop-set.h"
 #include "wd-service.h"
 #include "wd-store.h"
+#include "wd-tls.h"
 #include "wd-worker-pool.h"
 
 #include <errno.h>
@@ -39,7 +45,7 @@
 
 struct server_main {
 	struct wd_loop_set *loops;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
 	bool stopping;
 };
 
@@ -63,6 +69,16 @@ static void on_signal(uv_signal_t *handle, int signum)
 	wd_info("server", "%s received: shutting down", strsignal(signum));
 	wd_sd_notify("STOPPING=1");
 	wd_loop_set_shutdown(m->loops, SHUTDOWN_GRACE_MS);
+}
+
+static void on_sighup(uv_signal_t *handle, int signum)
+{
+	(void)handle;
+	(void)signum;
+	wd_info("server", "SIGHUP received: reloading TLS certificates");
+	unsigned failed = wd_tls_context_reload_all();
+	if (failed > 0)
+		wd_error("server", "TLS reload: %u contexts kept their old certificate", failed);
 }
 
 int main(int argc, char **argv)
@@ -140,6 +156,8 @@ int main(int argc, char **argv)
 	m.sigint.data = m.sigterm.data = &m;
 	uv_signal_start(&m.sigint, on_signal, SIGINT);
 	uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+	uv_signal_init(main_loop, &m.sighup);
+	uv_signal_start(&m.sighup, on_sighup, SIGHUP);
 	/* the listeners are bound (wd_loop_set_create): clients can connect */
 	if (wd_sd_notify("READY=1") < 0)
 		wd_warning("server", "sd_notify READY: %s", strerror(errno));

@@ -30,8 +30,8 @@ int wd_imap_settings_read(const struct wd_config *config, struct wd_imap_setting
 	    wd_config_get_bool(config, "imap.secure", true, &set_r->secure, error_r) < 0 ||
 	    wd_config_get_bool(config, "imap.starttls", true, &set_r->starttls, error_r) < 0 ||
 	    wd_config_get_bool(config, "imap.proxy", false, &set_r->proxy, error_r) < 0 ||
-	    wd_config_get_bool(config, "imap.insecureAuth", false, &set_r->insecure_auth,
-			       error_r) < 0 ||
+	    wd_tls_plaintext_auth_read(config, "imap.insecureAuth", WD_PLAINTEXT_AUTH_NEVER,
+				       &set_r->insecure_auth, error_r) < 0 ||
 	    wd_config_get_int(config, "imap.maxMB", 25, &max_mb, error_r) < 0 ||
 	    wd_config_get_int(config, "imap.maxConnections", 15, &max_conn, error_r) < 0 ||
 	    wd_config_get_int(config, "imap.maxConnectionsPerIp", 500, &max_per_ip, error_r) < 0 ||

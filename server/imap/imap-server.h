@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "wd-service.h"
+#include "wd-tls.h"
 
 struct wd_config;
 struct wd_store;
@@ -30,9 +31,10 @@ struct wd_imap_settings {
 	bool secure;                /* imap.secure: implicit TLS (true) */
 	bool starttls;              /* imap.starttls: offer STARTTLS when not secure (true) */
 	bool proxy;                 /* imap.proxy: PROXY protocol header first (false) */
-	/* imap.insecureAuth: allow LOGIN/AUTHENTICATE without TLS (false: the
-	   capability list says LOGINDISABLED and logins are refused) */
-	bool insecure_auth;
+	/* imap.insecureAuth: LOGIN/AUTHENTICATE without TLS (wd-tls.h: never by
+	   default, "loopback" peers only, true/"any" every peer); where refused the
+	   capability list says LOGINDISABLED */
+	enum wd_plaintext_auth insecure_auth;
 	uint64_t max_message;       /* imap.maxMB in bytes: APPENDLIMIT (25 MiB) */
 	unsigned max_connections;   /* imap.maxConnections per user (15) */
 	/* imap.maxConnectionsPerIp (500; 0 = no limit): open connections per

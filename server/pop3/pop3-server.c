@@ -33,8 +33,8 @@ int wd_pop3_settings_read(const struct wd_config *config, struct wd_pop3_setting
 			       error_r) < 0 ||
 	    wd_config_get_bool(config, "pop3.proxy", false, &set_r->proxy, error_r) < 0 ||
 	    wd_config_get_bool(config, "pop3.useProxy", false, &use_proxy, error_r) < 0 ||
-	    wd_config_get_bool(config, "pop3.insecureAuth", false, &set_r->insecure_auth,
-			       error_r) < 0 ||
+	    wd_tls_plaintext_auth_read(config, "pop3.insecureAuth", WD_PLAINTEXT_AUTH_NEVER,
+				       &set_r->insecure_auth, error_r) < 0 ||
 	    wd_config_get_bool(config, "pop3.ignoreSTARTTLS", false, &ignore_starttls,
 			       error_r) < 0 ||
 	    wd_config_get_int(config, "pop3.maxMessages", WD_POP3_DEFAULT_MAX_MESSAGES,
@@ -78,7 +78,8 @@ int wd_pop3_settings_read(const struct wd_config *config, struct wd_pop3_setting
 	set_r->port = (unsigned)port;
 	set_r->plain_port = (unsigned)plain_port;
 	set_r->proxy = set_r->proxy || use_proxy;
-	set_r->insecure_auth = set_r->insecure_auth || ignore_starttls;
+	if (ignore_starttls)
+		set_r->insecure_auth = WD_PLAINTEXT_AUTH_ANY;
 	set_r->max_messages = (unsigned)max_messages;
 	set_r->idle_timeout_ms =
 		(unsigned)(idle < MIN_IDLE_TIMEOUT_S ? MIN_IDLE_TIMEOUT_S : idle) * 1000;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "wd-service.h"
+#include "wd-tls.h"
 
 struct wd_config;
 struct wd_pop3_server;
@@ -37,10 +38,11 @@ struct wd_pop3_settings {
 	/* pop3.proxy, or WildDuck's pop3.useProxy: PROXY protocol header first
 	   (false) */
 	bool proxy;
-	/* pop3.insecureAuth, or WildDuck's pop3.ignoreSTARTTLS: USER/PASS/AUTH
-	   allowed without TLS (false: refused, and CAPA does not list USER and
-	   SASL there, as WildDuck) */
-	bool insecure_auth;
+	/* pop3.insecureAuth: USER/PASS/AUTH without TLS (wd-tls.h: never by
+	   default, "loopback" peers only, true/"any" every peer; WildDuck's
+	   pop3.ignoreSTARTTLS = true means "any"); where refused CAPA does not
+	   list USER and SASL, as WildDuck */
+	enum wd_plaintext_auth insecure_auth;
 	unsigned max_messages;      /* pop3.maxMessages (250) */
 	/* pop3.maxDownloadMB in bytes (10240 MiB): the daily download limit
 	   when neither users.pop3MaxDownload nor const:max:pop3:download says */

@@ -179,7 +179,7 @@ bool wd_pop3_session_output_full(const struct wd_pop3_session *session)
 
 bool wd_pop3_session_auth_allowed(const struct wd_pop3_session *session)
 {
-	return session->server->set.insecure_auth || wd_conn_is_tls(session->conn);
+	return wd_tls_plaintext_auth_allowed(session->server->set.insecure_auth, session->conn);
 }
 
 bool wd_pop3_session_stls_allowed(const struct wd_pop3_session *session)
