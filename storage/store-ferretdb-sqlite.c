@@ -276,6 +276,12 @@ static int fdb_open(struct wd_store *store, enum wd_store_db which, const char *
 	return WD_STORE_FDB_NONE;
 }
 
+int wd__store_fdb_open(struct wd_store *store, enum wd_store_db which, const char *collection,
+		       const char *index, struct sqlite3 **db_r, char *table, size_t table_size)
+{
+	return fdb_open(store, which, collection, index, db_r, table, table_size);
+}
+
 struct wd_store_fdb_cursor {
 	sqlite3 *db;
 	sqlite3_stmt *stmt;

@@ -380,48 +380,13 @@ static bool journal_row(sqlite3_stmt *stmt, struct wd_journal_entry *e, const ch
 	return true;
 }
 
-/* The main database read-only and its journal table's name;
-   WD_STORE_FDB_NONE when there is no such path. */
-static int journal_fdb_open(struct wd_store *store, sqlite3 **db_r, char *table, size_t size)
-{
-	const char *dir = wd__store_ferretdb_sqlite(store);
-	const char *name = wd_store_db_name(store, WD_STORE_DB_MAIN);
-	char path[4096];
-	*db_r = NULL;
-	if (dir == NULL || !wd_store_caps(store)->ferretdb || strchr(name, '/') != NULL ||
-	    (size_t)snprintf(path, sizeof(path), "%s/%s.sqlite", dir, name) >= sizeof(path))
-		return WD_STORE_FDB_NONE;
-	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		sqlite3_close(db);
-		return WD_STORE_FDB_NONE;
-	}
-	sqlite3_busy_timeout(db, 10000);
-	sqlite3_stmt *stmt = NULL;
-	int ret = WD_STORE_FDB_NONE;
-	if (sqlite3_prepare_v2(db, "SELECT table_name FROM _ferretdb_collections WHERE name = "
-				   "'journal'", -1, &stmt, NULL) == SQLITE_OK &&
-	    sqlite3_step(stmt) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(stmt, 0);
-		if (t != NULL && strchr(t, '"') == NULL &&
-		    (size_t)snprintf(table, size, "%s", t) < size)
-			ret = WD_OK;
-	}
-	sqlite3_finalize(stmt);
-	if (ret != WD_OK)
-		sqlite3_close(db);
-	else
-		*db_r = db;
-	return ret;
-}
-
 int wd_store_journal_since_fdb(struct wd_store *store, const bson_oid_t *mailbox, uint32_t modseq,
 			     wd_journal_fn *fn, void *context, char **error_r)
 {
 	char table[256], hex[25], quoted[27];
 	sqlite3 *db;
-	if (journal_fdb_open(store, &db, table, sizeof(table)) != WD_OK)
+	if (wd__store_fdb_open(store, WD_STORE_DB_MAIN, "journal", "_mailbox_modseq", &db, table,
+			       sizeof(table)) != WD_OK)
 		return WD_STORE_FDB_NONE;
 	/* `->"mailbox"` exactly as FerretDB's index on {mailbox, modseq} has it */
 	char *sql = sqlite3_mprintf("SELECT " JOURNAL_COLUMNS " FROM \"%s\" WHERE " SJ

@@ -122,6 +122,13 @@ int64_t wd__monotonic_ms(void);
    after the collections exist (store-ferretdb-sqlite.c). */
 const char *wd__store_ferretdb_sqlite(const struct wd_store *store);
 int wd__store_ferretdb_id_indexes(struct wd_store *store, const char *dir);
+/* Database `which` of FerretDB's SQLite directory opened read-only (close it
+   with sqlite3_close), the table name of `collection` in `table`, with the
+   index named <table><index> present: WD_OK, or WD_STORE_FDB_NONE when the
+   direct path does not apply (store-ferretdb-sqlite.c). */
+struct sqlite3;
+int wd__store_fdb_open(struct wd_store *store, enum wd_store_db which, const char *collection,
+		       const char *index, struct sqlite3 **db_r, char *table, size_t table_size);
 
 /* malloc'd printf, for error_r messages. */
 char *wd__store_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
