@@ -10,8 +10,8 @@
 # it prints one line for the table: CPU seconds used, executions, coverage
 # (libFuzzer's cov and ft), corpus files, reproducers written.
 #
-# Every target:  for t in $(ls BUILD_DIR/tests/fuzz | sed -n 's/^fuzz-//p'); do ...; done
-# (see the table in docs/RELIABILITY.md for the command used).
+# Every target:  for t in $(ls tests/fuzz/corpus); do tests/fuzz/fuzz-long.sh BUILD_DIR $t 900; done
+# (docs/RELIABILITY.md, "Fuzzing", has the figures of the runs made so).
 set -eu
 build=$(cd "$1" && pwd) target=$2 seconds=$3
 src=$(cd "$(dirname "$0")" && pwd)
