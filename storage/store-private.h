@@ -21,6 +21,11 @@ redisReply *wd__store_redis(struct wd_store *store, const char *fmt, ...)
 redisReply *wd__store_redis_argv(struct wd_store *store, int argc, const char **argv,
 				 const size_t *argv_len);
 
+/* Replica-set defaults of a connection URL (store.c): w=majority with
+   journal unless the URL sets a write concern; a warning for a read
+   preference other than primary. url_text is for the warning. */
+void wd__store_uri_defaults(mongoc_uri_t *uri, const char *url_text);
+
 /* The Redis settings and per-thread connections of a store (store-redis.c). */
 struct wd_config;
 struct wd_store_redis;

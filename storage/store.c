@@ -14,7 +14,14 @@
  * black hole) held every worker thread that long, and nothing answered. With
  * the bound such an operation fails, the caller answers a temporary error
  * (IMAP NO [UNAVAILABLE], LMTP 451), and the pool reconnects by itself when
- * the database is back (tests/faults/test_db_outage.py). */
+ * the database is back (tests/faults/test_db_outage.py).
+ *
+ * Replica sets (a URL with replicaSet= or several hosts) get write concern
+ * w=majority with journal unless the URL says otherwise: with w=1 a
+ * delivery acknowledged to the MTA can be rolled back when the primary
+ * fails before a secondary copied it. A read preference other than primary
+ * is logged: another instance's write just announced over Redis may not be
+ * on a secondary yet (docs/operations.md). */
 #include "store-private.h"
 #include "wd-config.h"
 #include "wd-log.h"
@@ -68,6 +75,32 @@ static void uri_default_timeout(mongoc_uri_t *uri, const char *option, int32_t m
 		mongoc_uri_set_option_as_int32(uri, option, ms);
 }
 
+void wd__store_uri_defaults(mongoc_uri_t *uri, const char *url_text)
+{
+	const mongoc_host_list_t *hosts = mongoc_uri_get_hosts(uri);
+	bool replica_set = mongoc_uri_get_replica_set(uri) != NULL ||
+			   (hosts != NULL && hosts->next != NULL);
+	if (!replica_set)
+		return;
+	const mongoc_write_concern_t *given = mongoc_uri_get_write_concern(uri);
+	if (mongoc_write_concern_get_w(given) == MONGOC_WRITE_CONCERN_W_DEFAULT &&
+	    mongoc_write_concern_get_wtag(given) == NULL) {
+		mongoc_write_concern_t *majority = mongoc_write_concern_new();
+		mongoc_write_concern_set_w(majority, MONGOC_WRITE_CONCERN_W_MAJORITY);
+		if (!mongoc_write_concern_journal_is_set(given))
+			mongoc_write_concern_set_journal(majority, true);
+		else
+			mongoc_write_concern_set_journal(majority,
+							 mongoc_write_concern_get_journal(given));
+		mongoc_uri_set_write_concern(uri, majority);
+		mongoc_write_concern_destroy(majority);
+	}
+	const mongoc_read_prefs_t *prefs = mongoc_uri_get_read_prefs_t(uri);
+	if (prefs != NULL && mongoc_read_prefs_get_mode(prefs) != MONGOC_READ_PRIMARY)
+		wd_warning("store", "%s: a read preference other than primary can miss what "
+			   "another instance has just written (docs/operations.md)", url_text);
+}
+
 /* A pool for `url_text` whose waits are bounded by `timeout_ms`; the
    database named in the URL goes to *db_name_r (NULL when the URL names
    none). */
@@ -89,6 +122,7 @@ static mongoc_client_pool_t *pool_create(const char *url_text, int32_t timeout_m
 	uri_default_timeout(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, connect_ms);
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
 		mongoc_uri_set_appname(uri, "wildduck-c");
+	wd__store_uri_defaults(uri, url_text);
 	const char *db = mongoc_uri_get_database(uri);
 	*db_name_r = db != NULL && db[0] != '\0' ? strdup(db) : NULL;
 	mongoc_client_pool_t *pool = mongoc_client_pool_new(uri);
