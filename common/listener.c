@@ -8,7 +8,8 @@
  * loops. A connection is counted when it is ready (the PROXY header, when
  * one is expected, names the real address) and uncounted by the
  * connection's release hook when it is gone; one over the limit gets the
- * protocol's refusal line and is closed without reaching the engine. */
+ * protocol's refusal line and is closed without reaching the engine.
+ * Loopback peers are not counted (a webmail on the same host). */
 #include "wd-listener.h"
 #include "wd-conn-private.h"
 #include "wd-log.h"
@@ -157,11 +158,24 @@ static void ip_release(struct wd_conn *conn, void *context)
 	wd_listener_ip_limit_unref(&limit);
 }
 
+/* 127.0.0.0/8, ::1 and ::ffff:127.x: a webmail or proxy on the same host
+   carries many users' connections from one loopback address */
+static bool peer_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
 static void conn_ready(struct wd_conn *conn, void *context)
 {
 	struct wd_listener *listener = context;
 	struct wd_listener_ip_limit *limit = listener->set.ip_limit;
-	if (limit != NULL) {
+	if (limit != NULL && !peer_is_loopback(wd_conn_peer(conn))) {
 		const char *ip = wd_conn_peer_ip(conn);
 		if (!ip_take(limit, ip)) {
 			wd_info("listener", "%s: refused %s: %u connections from that address",

@@ -33,9 +33,10 @@ struct wd_listener_settings {
 
 /* The per-address connection limit of a service (imap.maxConnectionsPerIp
    and the like): a count of open connections per peer address, locked, so
-   the listeners of all loops share it. A connection over `max` gets
-   `refusal` (the protocol's line, CRLF included) and is closed before the
-   engine sees it. Reference counted: listeners and counted connections each
+   the listeners of all loops share it; loopback peers (127/8, ::1) are not
+   counted, as a webmail on the same host speaks for many users. A
+   connection over `max` gets `refusal` (the protocol's line, CRLF
+   included) and is closed before the engine sees it. Reference counted: listeners and counted connections each
    hold one. */
 struct wd_listener_ip_limit *wd_listener_ip_limit_create(unsigned max, const char *refusal);
 void wd_listener_ip_limit_ref(struct wd_listener_ip_limit *limit);

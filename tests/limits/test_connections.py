@@ -90,6 +90,12 @@ def t_per_ip_imap(server):
     mem.report("300 refused connections")
     check(mem.peak_growth_mib() < 8, "refused connections grew memory by %.1f MiB" %
           mem.peak_growth_mib())
+    # loopback is not counted (a webmail on the same host)
+    local = [ProxyConn(port, "127.0.0.1") for _ in range(6)]
+    check(all(c.greeting.startswith("* OK") for c in local),
+          [c.greeting for c in local])
+    for c in local:
+        c.close()
     # a closed connection frees its slot
     held.pop().close()
 
