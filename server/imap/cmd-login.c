@@ -162,6 +162,9 @@ static enum wd_imap_cmd_result login_start(struct wd_imap_cmd *cmd, struct login
 	job->req.meta.protocol = "IMAP";
 	job->req.meta.ip = job->ip;
 	job->req.meta.sess = job->sess;
+	/* no lease until login_work claims one (it is skipped when the
+	   client is gone first: drop_unused_lease then has nothing to drop) */
+	job->lease = WD_LEASE_UNAVAILABLE;
 	return wd_imap_cmd_job(cmd, login_work, job, login_done);
 }
 

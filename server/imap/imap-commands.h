@@ -31,6 +31,7 @@
 
 #include <bson/bson.h>
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -105,6 +106,9 @@ struct wd_imap_cmd {
 	void *context;                  /* the handler's own state (in arena) */
 	int refcount;
 	bool job_pending;
+	/* the session closed while the job waited: a worker skips it
+	   (written on the loop thread, read on a worker) */
+	atomic_bool abandoned;
 
 	/* a job */
 	struct wd_work work;

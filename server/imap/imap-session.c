@@ -5,7 +5,14 @@
  * commands. It is entered from the connection callbacks (input, drain) and
  * from job completions, never re-entered (a nested call sets `rerun`), and
  * holds a reference on the session while it runs, so nothing it uses is
- * freed under it. */
+ * freed under it.
+ *
+ * A job whose session closed before a worker took it is skipped (the
+ * command's `abandoned` flag, set by on_close, read by the worker): a
+ * client that gave up must not hold a worker thread, least of all while
+ * the database is stuck and every job waits for dbs.timeout
+ * (tests/faults/test_db_outage.py). Its done callback still runs and only
+ * frees, so job functions need no part in it. */
 #include "imap-session.h"
 
 #include "imap-lease.h"
@@ -143,6 +150,8 @@ static struct wd_imap_cmd *queue_pop(struct wd_imap_session *session)
 static void cmd_job_work(struct wd_work *work)
 {
 	struct wd_imap_cmd *cmd = work->context;
+	if (atomic_load_explicit(&cmd->abandoned, memory_order_acquire))
+		return;
 	cmd->job_fn(cmd->job_context);
 }
 
@@ -175,6 +184,7 @@ enum wd_imap_cmd_result wd_imap_cmd_job(struct wd_imap_cmd *cmd, wd_imap_job_fn 
 	cmd->job_next = next;
 	cmd->refcount++;
 	cmd->job_pending = true;
+	atomic_store_explicit(&cmd->abandoned, false, memory_order_relaxed);
 	const char *error;
 	if (wd_worker_pool_submit(server->deps.pool, server->deps.queue, &cmd->work, &error) < 0) {
 		cmd->refcount--;
@@ -261,7 +271,7 @@ bool wd_imap_session_output_full(const struct wd_imap_session *session)
 
 bool wd_imap_session_auth_allowed(const struct wd_imap_session *session)
 {
-	return wd_tls_plaintext_auth_allowed(session->server->set.insecure_auth, session->conn);
+	return session->server->set.insecure_auth || wd_conn_is_tls(session->conn);
 }
 
 void wd_imap_session_update_limits(struct wd_imap_session *session)
@@ -636,6 +646,8 @@ static void on_close(struct wd_conn *conn, void *context, const char *reason)
 	if (session->current != NULL) {
 		cmd = session->current;
 		session->current = NULL;
+		if (cmd->job_pending)
+			atomic_store_explicit(&cmd->abandoned, true, memory_order_release);
 		cmd_unref(&cmd); /* a pending job keeps its own reference */
 	}
 	if (session->counted) {

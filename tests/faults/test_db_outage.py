@@ -23,7 +23,12 @@ response for a message had begun when the database failed ends the session
 with `* BYE FETCH response could not be completed` (the literal cannot be
 taken back): counted, accepted as a temporary error, never wrong data.
 
-Then, with FerretDB frozen, 40 clients send LOGIN and vanish: their queued
+Every other LMTP message has an attachment (one shared content); after the
+outages `wdctl gc --settle-minutes 0` and then `wdctl check` find nothing
+(a store cut between its attachment and its insert gives its references
+back, or leaves counters gc repairs).
+
+Then, with FerretDB frozen, 60 clients send LOGIN and vanish: their queued
 jobs must be skipped, not run (each would wait for dbs.timeout), so a new
 client's LOGIN is answered within a few database timeouts.
 
@@ -37,7 +42,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faultstack import (PASSWORD, SUBJECT, ByeError, Conn, Results, Server, addr, check,  # noqa: E402
-                        fetch_all, imap_login, lmtp_session, message, setup, stop_server)
+                        fetch_all, imap_login, lmtp_session, message, setup, stop_server,
+                        wdctl_lines)
 
 BASELINE = 30
 # dbs.timeout for this test's server: the bound of every database wait
@@ -182,8 +188,12 @@ def lmtp_writer(obs, port, run):
             if c is None:
                 c = lmtp_session(port)
             n += 1
-            body = message(n, run, None, filler=n % 5).replace(addr("alice").encode(),
-                                                             addr("bob").encode())
+            # every other message with an attachment (one shared content): a
+            # store cut between its GridFS write and its insert must leave
+            # nothing that gc does not repair
+            att = SHARED_ATTACHMENT if n % 2 == 0 else None
+            body = message(n, run, att, filler=n % 5).replace(addr("alice").encode(),
+                                                            addr("bob").encode())
             start = time.time()
             code, text = c.deliver("sender@outside.example", addr("bob"), body)
             took = time.time() - start
@@ -257,7 +267,8 @@ def outage(pstack, server, baseline, how, seconds, report, acked):
                        lmtp_recovery_s=round(lmtp_recovery, 2))
 
 
-ABANDONED = 40
+ABANDONED = 60
+SHARED_ATTACHMENT = bytes(range(256)) * 200
 
 
 def t_abandoned_jobs(pstack, server, report):
@@ -266,7 +277,7 @@ def t_abandoned_jobs(pstack, server, report):
     job whose session has closed is skipped when its turn comes. Measured:
     how long a new client's LOGIN takes to be answered (NO [UNAVAILABLE]
     while frozen). Running every abandoned job would take about
-    ABANDONED / threads x dbs.timeout (40 / 4 x 3 s)."""
+    ABANDONED / threads x dbs.timeout (60 / 4 x 3 s)."""
     pstack.freeze_ferretdb(True)
     try:
         conns = []
@@ -348,6 +359,16 @@ def main():
                 server, report)
         res.run("every acknowledged delivery stored once", lambda: report.update(
             bob_stored=check_bob(server.port, acked), bob_acked=len(acked)))
+
+        def t_counters():
+            code, out = wdctl_lines(stack, "gc", "--settle-minutes", "0")
+            check(code == 0, out)
+            report["gc"] = [l for l in out.splitlines() if l.startswith("interrupted")]
+            code, out = wdctl_lines(stack, "check")
+            check(code == 0 and "0 problems found" in out, "wdctl check after gc (exit %d):\n%s"
+                  % (code, out))
+
+        res.run("wdctl gc, then wdctl check finds nothing", t_counters)
         print("figures: %s" % report, flush=True)
         if res.failed:
             print("server warnings:\n" + "".join(

@@ -19,8 +19,9 @@ acknowledged messages. Then:
     returns;
   - `wdctl gc --settle-minutes 0` (nothing is delivering now, so every
     counter is settled) followed by `wdctl check` finds no problem
-    (attachment references, quota); before gc learnt to repair what a killed
-    store leaves, check found storageUsed too high by the in-flight message;
+    (attachment references, quota), and GETQUOTAROOT reports the sum of the
+    stored sizes; before gc learnt to repair what a killed store leaves,
+    check found storageUsed too high by the in-flight message;
   - the restarted server serves everything (the FETCHes above go through it).
 
 usage: test_kill_delivery.py WD_SERVER WDCTL"""
@@ -178,10 +179,21 @@ def t_kill_and_verify(wd_server, stack, res_servers, report):
     code, out = wdctl_lines(stack, "check")
     check(code == 0 and "0 problems found" in out, "wdctl check after gc (exit %d):\n%s\n"
           "(gc said: %s)" % (code, out, gc_out))
+    # and the quota IMAP reports is the sum of what is stored
+    conn = imap_login(second.port)
+    untagged, tagged = conn.cmd("GETQUOTAROOT INBOX")
+    check(" OK" in tagged, tagged)
+    quota = [l for l in untagged if l.startswith("* QUOTA ")]
+    used_kib = int(quota[0].split("STORAGE ")[1].split()[0])
+    total = sum(len(literals[0]) for _, literals in stored.values())
+    check(used_kib == (total + 1023) // 1024, "quota %d KiB, messages %d bytes: %s" %
+          (used_kib, total, quota))
+    conn.close()
     report.update(sent=sum(run.attempts.values()), acked=len(run.acked),
                   killed_after=killed_at, in_flight=in_flight,
                   stored_unacked=len(stored_unacked), refused=len(run.refused),
-                  stored=len(stored), lost=len(lost), restart_s=round(restart_s, 2),
+                  stored=len(stored), lost=len(lost),
+                  gc=[l for l in gc_out.splitlines() if l.startswith("interrupted")], restart_s=round(restart_s, 2),
                   elapsed_s=round(elapsed, 1))
 
 
