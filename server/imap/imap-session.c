@@ -271,7 +271,7 @@ bool wd_imap_session_output_full(const struct wd_imap_session *session)
 
 bool wd_imap_session_auth_allowed(const struct wd_imap_session *session)
 {
-	return session->server->set.insecure_auth || wd_conn_is_tls(session->conn);
+	return wd_tls_plaintext_auth_allowed(session->server->set.insecure_auth, session->conn);
 }
 
 void wd_imap_session_update_limits(struct wd_imap_session *session)
