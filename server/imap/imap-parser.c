@@ -15,7 +15,8 @@
  * to stream it; that block is bounded by max_tree_literals per command.
  *
  * Error recovery is a state too: P_SKIP drops bytes up to the next LF (a
- * line that has not ended after max_discard dropped bytes closes) and
+ * line that goes on for more than max_discard + max_line dropped bytes
+ * closes) and
  * looks at the tail of the dropped line for a "{n+}" header, whose bytes
  * P_DISCARD then drops as well (so literal data is never read as a
  * command); P_DEAD repeats the "close" error. */
@@ -968,15 +969,17 @@ static enum step step_skip(struct wd_imap_parser *p, const uint8_t *d, size_t av
 		p->tail_len += n;
 	}
 	*used_r += n;
-	p->skipped += n;
-	if (lf == NULL) {
-		/* a line without end (an endless stream, a COMPRESS bomb) is
-		   not skipped forever */
-		if (p->skipped > p->limits.max_discard)
-			return fail(p, ev, WD_IMAP_PARSE_ERROR_TOOBIG, WD_IMAP_RECOVER_CLOSE,
-				    "Line too long, closing the connection");
+	/* a line without end (an endless stream, a COMPRESS bomb) is not
+	   skipped forever. The count starts where the parser stopped, which
+	   may leave up to a line's worth of scanned bytes to skip; the bound
+	   is checked at the line end too, so the outcome does not depend on
+	   how the input was split */
+	p->skipped += lf == NULL ? n : n - 1;
+	if (p->skipped > p->limits.max_discard + p->limits.max_line + 2)
+		return fail(p, ev, WD_IMAP_PARSE_ERROR_TOOBIG, WD_IMAP_RECOVER_CLOSE,
+			    "Line too long, closing the connection");
+	if (lf == NULL)
 		return STEP_AGAIN;
-	}
 	bool literal = tail_nonsync_literal(p, &size);
 	p->tail_len = 0;
 	if (!literal) {

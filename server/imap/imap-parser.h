@@ -50,8 +50,9 @@ struct wd_imap_parser_limits {
 	size_t max_line;          /* bytes of a command outside literal data (64 KiB) */
 	uint64_t max_literal;     /* largest literal, APPENDLIMIT (64 MiB) */
 	size_t max_tree_literals; /* literal bytes kept in one command's tree (1 MiB) */
-	/* a refused non-sync literal, and the rest of a too long line, are read
-	   and dropped up to this; more closes the connection (1 MiB) */
+	/* a refused non-sync literal is read and dropped up to this, the rest
+	   of a too long line up to this plus max_line; more closes the
+	   connection (1 MiB) */
 	uint64_t max_discard;
 	uint32_t max_args;        /* arguments of one command, all levels (4096) */
 	uint32_t max_depth;       /* list nesting (16) */

@@ -114,6 +114,15 @@ static const struct transcript transcripts[] = {
 	{ "line-too-long", BIN("a22 X aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\na23 NOOP\r\n"),
 	  "ERR a22 toobig skip TOOBIG: Command line too long\nCMD a23 NOOP\n", L_SMALL, false, NULL },
+	/* the rest of a too long line is dropped up to max_discard + max_line
+	   (200 here): a line that goes on closes, whatever the split */
+	{ "line-without-end", BIN("a22 X aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"
+	  "a23 NOOP\r\n"),
+	  "ERR a22 toobig skip TOOBIG: Command line too long\n"
+	  "ERR * toobig close TOOBIG: Line too long, closing the connection\n", L_SMALL, false, NULL },
 	{ "too-deep", BIN("a24 X ((((a))))\r\na24b X ((()))\r\n"),
 	  "ERR a24 limit skip: Lists nested too deeply\nCMD a24b X ((()))\n", L_SMALL, false, NULL },
 	{ "too-many-args", BIN("a25 X 1 2 3 4 5 6\r\na25b X 1 (2 3) 4\r\n"),
