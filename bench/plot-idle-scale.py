@@ -45,6 +45,7 @@ def main():
     fig, ax = plt.subplots(figsize=(7, 4.5))
     series = sorted({(r["mode"], r.get("series", "")) for r in data["rows"]
                      if r.get("held") and r.get("plot", True)})
+    series_names = sorted({name for _, name in series})
     for mode, name in series:
         rows = sorted((r for r in data["rows"] if r["mode"] == mode and r.get("held")
                        and r.get("series", "") == name and r.get("plot", True)),
@@ -52,8 +53,10 @@ def main():
         xs = [r["connections"] for r in rows]
         key = "pss_bytes_per_conn"
         ys = [r[key] / 1024.0 for r in rows]
-        line = ax.plot(xs, ys, marker="o", label="%s%s, PSS" % (mode, ", " + name if name
-                                                                else ""))[0]
+        color = "tab:blue" if mode == "TLS" else "tab:orange"
+        marker = "o" if name == series_names[0] else "s"
+        line = ax.plot(xs, ys, marker=marker, color=color,
+                       label="%s%s, PSS" % (mode, ", " + name if name else ""))[0]
         heap = [(r["connections"], r["heap_bytes_per_conn"] / 1024.0) for r in rows
                 if r.get("heap_bytes_per_conn")]
         if heap:
@@ -63,10 +66,10 @@ def main():
         for r, y in zip(rows, ys):
             note = "%.1f" % y
             if r["held"] < r["connections"]:
-                note += " (%d idle)" % r["held"]
+                note += " per open conn. (%d idle)" % r["held"]
             ax.annotate(note, (r["connections"], y), textcoords="offset points",
                         xytext=(4, 4), fontsize=7)
-    xmin = min(r["connections"] for r in data["rows"] if r.get("held"))
+    xmin = min(r["connections"] for r in data["rows"] if r.get("held") and r.get("plot", True))
     for mode, target in (("plain", 8), ("TLS", 24)):
         ax.axhline(target, color="grey", linestyle="--", linewidth=0.8)
         ax.text(xmin, target, " target %s %d KiB" % (mode, target), fontsize=7,
@@ -74,14 +77,14 @@ def main():
     ax.set_xscale("log")
     ax.set_ylim(bottom=0)
     ax.set_xlabel("idle IMAP connections held (LOGIN, SELECT INBOX, IDLE)")
-    ax.set_ylabel("KiB per connection (wd-server growth / held)")
+    ax.set_ylabel("KiB per connection (growth / held;\nper open connection where marked)")
     loads = [r["loadavg_at_ramp_end"][0] for r in data["rows"] if r.get("loadavg_at_ramp_end")]
     ax.set_title("wd-server memory per idle IDLE connection (%s)\nshared 2-core machine, "
                  "load average %.0f-%.0f during the runs" % (
                      data.get("started_utc", "")[:10], min(loads or [0]), max(loads or [0])),
                  fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="center left")
     fig.tight_layout()
     os.makedirs(a.out, exist_ok=True)
     path = os.path.join(a.out, "idle-scale.png")
