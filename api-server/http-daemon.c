@@ -486,6 +486,16 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	wd_warning("http", "%s", text);
 }
 
+/* GnuTLS priorities of the HTTPS listener, the same policy as wd-server's
+   OpenSSL contexts (common/tls-context.c): TLS 1.2 and 1.3 only, ECDHE or
+   DHE key exchange, AEAD ciphers (AES-GCM, ChaCha20-Poly1305). GnuTLS's
+   "NORMAL" (libmicrohttpd's default) also took TLS 1.0/1.1, static RSA key
+   exchange and CBC with SHA-1 (tests/tls/test_tls_api.py). */
+#define TLS_PRIORITIES                                                                   \
+	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:"         \
+	"+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:" \
+	"+DHE-RSA:%SERVER_PRECEDENCE"
+
 struct api_daemon *api_daemon_start(struct api_context *ctx, const struct api_daemon_settings *set,
 				    char **error_r)
 {
@@ -520,6 +530,7 @@ struct api_daemon *api_daemon_start(struct api_context *ctx, const struct api_da
 		{ set->tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
 		  (void *)set->tls_cert },
 		{ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)set->tls_key },
+		{ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES },
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	daemon->mhd = MHD_start_daemon(
