@@ -365,7 +365,8 @@ def main():
                     help="MALLOC_ARENA_MAX for wd-server (glibc; 0: unset)")
     ap.add_argument("--deadline", type=float, default=0,
                     help="seconds: sample and stop even if not every connection is set up")
-    ap.add_argument("--threads", type=int, default=1, help="workers.threads of each wd-server")
+    ap.add_argument("--threads", type=int, default=8,
+                    help="workers.threads of each wd-server (8, wd-server's default)")
     ap.add_argument("--provision-only", action="store_true", help="create the users, run nothing")
     ap.add_argument("--no-provision", action="store_true", help="the users exist already")
     ap.add_argument("--provision-jobs", type=int, default=2, help="idle-users processes per database")
