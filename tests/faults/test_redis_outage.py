@@ -11,8 +11,9 @@ with an IDLE client on alice's INBOX. Messages are delivered over LMTP.
     logs in, STATs and RETRs; the `polling` IDLE client sees a delivery
     within its poll interval (periodic sync is all it has);
   - Redis back: without restarting anything the `notified` IDLE client sees
-    deliveries at once again (its poll interval is 120 s, so only a
-    notification can be that fast); the time until then is measured.
+    deliveries within 5 s again, three in a row (its poll interval is 120 s,
+    so only notifications can be that fast); the time until then is
+    measured.
 
 usage: test_redis_outage.py WD_SERVER WDCTL"""
 
@@ -28,6 +29,9 @@ from faultstack import (PASSWORD, Results, Server, addr, check, fetch_all,  # no
                         imap_login, lmtp_session, message, setup, stop_server)
 
 POLL_S = 3
+# "at once": far below the 120 s poll of the `notified` instance, with room
+# for a loaded CI machine
+QUICK_S = 5
 
 
 class Idler:
@@ -106,7 +110,7 @@ def t_redis_outage(pstack, polling, notified, report):
     lmtp.one()
     count += 1
     t = idle_n.wait_exists(count, 10)
-    check(t is not None and t < 2, "with Redis: notified IDLE after %s s" % t)
+    check(t is not None and t < QUICK_S, "with Redis: notified IDLE after %s s" % t)
     check(idle_p.wait_exists(count, POLL_S + 5) is not None, "polling IDLE saw nothing")
     report["notified_latency_s"] = round(t, 2)
 
@@ -135,14 +139,14 @@ def t_redis_outage(pstack, polling, notified, report):
 
     pstack.start()
     up = time.time()
-    # notifications again: three deliveries in a row each seen in < 2 s by
-    # an instance that polls every 120 s
+    # notifications again: three deliveries in a row each seen within
+    # QUICK_S by an instance that polls every 120 s
     quick = 0
     recovered = None
     while time.time() - up < 30 and quick < 3:
         sent = lmtp.one()
         count += 1
-        t = idle_n.wait_exists(count, 2)
+        t = idle_n.wait_exists(count, QUICK_S)
         if t is not None:
             quick += 1
             if recovered is None:
