@@ -453,7 +453,7 @@ def main():
         print("%d IMAP commands of A aimed at B" % t.calls)
     finally:
         code = w.stop()
-        check(code == 0, "wd-api exit code", code)
+        check(code == (0, 0), "wd-server and wd-api exit status 0", code)
     print("total %.1fs" % (time.time() - start))
     check.done("imap-isolation")
 

@@ -248,7 +248,7 @@ def main():
         b.close()
     finally:
         code = w.stop()
-        check(code == 0, "wd-api exit code", code)
+        check(code == (0, 0), "wd-server and wd-api exit status 0", code)
     print("total %.1fs" % (time.time() - start))
     check.done("lmtp-isolation")
 

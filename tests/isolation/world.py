@@ -198,10 +198,11 @@ class World:
         return out
 
     def stop(self):
-        self.server.stop()
-        code = self.api.stop()
+        """(wd-server's, wd-api's) exit status: 0 unless a sanitizer or a
+        crash said otherwise."""
+        codes = (self.server.stop(), self.api.stop())
         self.stack.cleanup()
-        return code
+        return codes
 
 
 def diff(before, after):
