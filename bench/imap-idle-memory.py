@@ -184,6 +184,7 @@ class Bench:
             args.append("--imap.maxConnections=%d" % self.a.per_user)
         if os.environ.get("WD_FERRETDB_SQLITE"):
             args.append("--dbs.ferretdbSqlite=" + os.environ["WD_FERRETDB_SQLITE"])
+        args += self.a.server_arg
         logf = open(log_path, "w")
         env = dict(os.environ)
         if self.a.malloc_arena_max:
@@ -375,6 +376,8 @@ def main():
     ap.add_argument("--quiet", type=float, default=0.02, help="server CPU share counted as idle")
     ap.add_argument("--quiet-max", type=float, default=300)
     ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="one more wd-server argument, e.g. --workers.heapTrimSeconds=0 (repeatable)")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     if not os.environ.get("WD_MONGO_URL") or not os.environ.get("WD_REDIS_URL"):
