@@ -691,7 +691,8 @@ int wd__text_to_html(const char *text, size_t len, struct wd_buffer *out)
 {
 	struct wd_buffer enc = WD_BUFFER_INIT;
 	int ret = he_encode(text, len, &enc);
-	char *e = (char *)enc.data + enc.start;
+	/* NULL when the text encoded to nothing (NULL + 0 is undefined) */
+	char *e = enc.data == NULL ? NULL : (char *)enc.data + enc.start;
 	size_t n = 0;
 	/* \r?\n → \n */
 	for (size_t i = 0; i < enc.len; i++) {
