@@ -20,6 +20,8 @@
 #include "wd-log.h"
 
 #include <arpa/inet.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <netinet/in.h>
@@ -36,6 +38,113 @@ struct api_daemon {
 	struct api_context *ctx;
 	uint16_t port;
 };
+
+/* HTTPS certificate and key, handed to GnuTLS at each handshake through
+   MHD_OPTION_HTTPS_CERT_CALLBACK so that a reload (SIGHUP) takes effect for
+   new connections without restarting the daemon; connections already
+   established keep their TLS session. Replaced sets stay allocated until
+   the daemon stops (a handshake may still be using one). One HTTPS daemon
+   per process, so the current set is a process-wide pointer: GnuTLS's
+   callback has no context argument. */
+#define TLS_MAX_CHAIN 16
+struct tls_creds {
+	gnutls_pcert_st pcerts[TLS_MAX_CHAIN];
+	unsigned count;
+	gnutls_privkey_t key;
+	struct tls_creds *older;
+};
+static struct tls_creds *tls_current;
+
+static void tls_creds_free(struct tls_creds *creds)
+{
+	while (creds != NULL) {
+		struct tls_creds *older = creds->older;
+		for (unsigned i = 0; i < creds->count; i++)
+			gnutls_pcert_deinit(&creds->pcerts[i]);
+		if (creds->key != NULL)
+			gnutls_privkey_deinit(creds->key);
+		free(creds);
+		creds = older;
+	}
+}
+
+static char *gnutls_error(const char *what, int ret)
+{
+	char *msg = NULL;
+	if (asprintf(&msg, "%s: %s", what, gnutls_strerror(ret)) < 0)
+		msg = NULL;
+	return msg;
+}
+
+/* Certificate chain and key from PEM text, checked to belong together. */
+static struct tls_creds *tls_creds_load(const char *cert_pem, const char *key_pem,
+					char **error_r)
+{
+	gnutls_datum_t cert = { (unsigned char *)cert_pem, (unsigned)strlen(cert_pem) };
+	gnutls_datum_t key = { (unsigned char *)key_pem, (unsigned)strlen(key_pem) };
+	gnutls_certificate_credentials_t check;
+	int ret = gnutls_certificate_allocate_credentials(&check);
+	if (ret < 0) {
+		*error_r = gnutls_error("TLS credentials", ret);
+		return NULL;
+	}
+	/* refuses a key that does not match the certificate */
+	ret = gnutls_certificate_set_x509_key_mem(check, &cert, &key, GNUTLS_X509_FMT_PEM);
+	gnutls_certificate_free_credentials(check);
+	if (ret < 0) {
+		*error_r = gnutls_error("certificate and key", ret);
+		return NULL;
+	}
+	struct tls_creds *creds = calloc(1, sizeof(*creds));
+	if (creds == NULL) {
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
+	creds->count = TLS_MAX_CHAIN;
+	ret = gnutls_pcert_list_import_x509_raw(creds->pcerts, &creds->count, &cert,
+						GNUTLS_X509_FMT_PEM, 0);
+	if (ret < 0) {
+		creds->count = 0;
+		tls_creds_free(creds);
+		*error_r = gnutls_error("certificate", ret);
+		return NULL;
+	}
+	ret = gnutls_privkey_init(&creds->key);
+	if (ret >= 0)
+		ret = gnutls_privkey_import_x509_raw(creds->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (ret < 0) {
+		tls_creds_free(creds);
+		*error_r = gnutls_error("private key", ret);
+		return NULL;
+	}
+	return creds;
+}
+
+static int tls_cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn,
+			     int nreqs, const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+			     gnutls_pcert_st **pcert, unsigned int *pcert_length,
+			     gnutls_privkey_t *pkey)
+{
+	(void)session, (void)req_ca_dn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
+	struct tls_creds *creds = __atomic_load_n(&tls_current, __ATOMIC_ACQUIRE);
+	if (creds == NULL)
+		return -1;
+	*pcert = creds->pcerts;
+	*pcert_length = creds->count;
+	*pkey = creds->key;
+	return 0;
+}
+
+int api_daemon_reload_tls(const char *cert_pem, const char *key_pem, char **error_r)
+{
+	*error_r = NULL;
+	struct tls_creds *creds = tls_creds_load(cert_pem, key_pem, error_r);
+	if (creds == NULL)
+		return -1;
+	creds->older = __atomic_load_n(&tls_current, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&tls_current, creds, __ATOMIC_RELEASE);
+	return 0;
+}
 
 /* One request's state between the calls of the access handler. */
 struct pending_request {
@@ -526,10 +635,13 @@ struct api_daemon *api_daemon_start(struct api_context *ctx, const struct api_da
 		flags |= MHD_USE_IPv6;
 	if (set->tls_cert != NULL)
 		flags |= MHD_USE_TLS;
+	if (set->tls_cert != NULL && api_daemon_reload_tls(set->tls_cert, set->tls_key, error_r) < 0) {
+		free(daemon);
+		return NULL;
+	}
 	struct MHD_OptionItem tls_options[] = {
-		{ set->tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
-		  (void *)set->tls_cert },
-		{ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)set->tls_key },
+		{ set->tls_cert != NULL ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, 0,
+		  (void *)tls_cert_callback },
 		{ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES },
 		{ MHD_OPTION_END, 0, NULL },
 	};
@@ -576,4 +688,5 @@ void api_daemon_stop(struct api_daemon **daemon)
 	MHD_stop_daemon((*daemon)->mhd);
 	free(*daemon);
 	*daemon = NULL;
+	tls_creds_free(__atomic_exchange_n(&tls_current, NULL, __ATOMIC_ACQ_REL));
 }

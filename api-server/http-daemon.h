@@ -27,5 +27,9 @@ uint16_t api_daemon_port(const struct api_daemon *daemon);
 /* Stop accepting; requests in progress go on. */
 void api_daemon_quiesce(struct api_daemon *daemon);
 void api_daemon_stop(struct api_daemon **daemon);
+/* New HTTPS certificate and key (PEM text) for connections from now on
+   (SIGHUP); -1 with a malloc'd *error_r, and the old ones stay, when they
+   do not load or do not belong together. */
+int api_daemon_reload_tls(const char *cert_pem, const char *key_pem, char **error_r);
 
 #endif

@@ -5,7 +5,9 @@
  * forward), the EventSource hub, then the libmicrohttpd daemon. The main
  * thread then waits for SIGINT/SIGTERM (blocked in every thread, taken with
  * sigwait) and stops in reverse order: no new connections, streams ended,
- * requests in progress finished by MHD_stop_daemon.
+ * requests in progress finished by MHD_stop_daemon. SIGHUP re-reads the
+ * HTTPS certificate and key files (http-daemon.c: new connections get
+ * them, open ones keep their TLS session; files that fail keep the old).
  *
  * Settings (conf.d/default.toml [api], docs/api.md): host, port, threads,
  * maxConnections, maxConnectionsPerIp, connectionTimeout, maxHeaderBytes,
@@ -60,6 +62,33 @@ static char *read_file(const char *path, char **error_r)
 	fclose(f);
 	fclose(mem);
 	return text;
+}
+
+/* SIGHUP: the HTTPS certificate and key files again (their configured
+   paths); new connections get them, a pair that fails keeps the old. */
+static void reload_tls(const struct wd_config *config)
+{
+	const char *cert = NULL, *key = NULL, *error = NULL;
+	char *ferror = NULL, *cert_text = NULL, *key_text = NULL;
+	if (wd_config_get_string(config, "tls.cert", NULL, &cert, &error) < 0 ||
+	    wd_config_get_string(config, "tls.key", NULL, &key, &error) < 0 || cert == NULL ||
+	    key == NULL) {
+		wd_error("api", "TLS reload: tls.cert and tls.key needed");
+		return;
+	}
+	cert_text = read_file(cert, &ferror);
+	if (cert_text != NULL)
+		key_text = read_file(key, &ferror);
+	if (key_text != NULL && api_daemon_reload_tls(cert_text, key_text, &ferror) == 0)
+		wd_info("api", "certificates reloaded");
+	else
+		wd_error("api", "TLS reload failed, keeping the current certificate: %s",
+			 ferror != NULL ? ferror : "out of memory");
+	free(ferror);
+	if (key_text != NULL)
+		explicit_bzero(key_text, strlen(key_text));
+	free(key_text);
+	free(cert_text);
 }
 
 static bool is_loopback(const char *host)
@@ -178,6 +207,7 @@ int main(int argc, char **argv)
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGINT);
 	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	mongoc_init();
@@ -237,7 +267,12 @@ int main(int argc, char **argv)
 		wd_warning("api", "sd_notify READY: %s", strerror(errno));
 
 	int signum = 0;
-	sigwait(&signals, &signum);
+	while (sigwait(&signals, &signum) == 0 && signum == SIGHUP) {
+		if (settings.secure)
+			reload_tls(config);
+		else
+			wd_info("api", "SIGHUP received: nothing to reload (api.secure is off)");
+	}
 	wd_info("api", "%s received: shutting down", strsignal(signum));
 	wd_sd_notify("STOPPING=1");
 	api_daemon_quiesce(daemon);

@@ -21,7 +21,6 @@ usage: test_tls_reload.py WD_SERVER WDCTL"""
 
 import os
 import shutil
-import signal
 import socket
 import ssl
 import sys
@@ -29,7 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tlsprobe import client_context, handshake, make_cert  # noqa: E402
+from tlsprobe import sighup, client_context, handshake, make_cert  # noqa: E402
 from imapserver import Conn, Server, Stack, skip_without_stack  # noqa: E402
 from test_tls_defaults import Checks, Pop  # noqa: E402
 
@@ -57,17 +56,10 @@ def served(server, count=12):
     return seen
 
 
-def hup(server, check, expect_log=None, timeout=10):
-    mark = len(server.log)
-    server.proc.send_signal(signal.SIGHUP)
-    end = time.time() + timeout
-    want = expect_log or "certificates reloaded"
-    while time.time() < end:
-        if any(want in l for l in server.log[mark:]):
-            return server.log[mark:]
-        time.sleep(0.05)
-    check(False, "log after SIGHUP has %r" % want, "".join(server.log[mark:]))
-    return server.log[mark:]
+def hup(server, check, want="certificates reloaded"):
+    log = sighup(server, want)
+    check(log is not None, "log after SIGHUP has %r" % want, "".join(server.log[-5:]))
+    return log or []
 
 
 def main():

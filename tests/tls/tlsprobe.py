@@ -5,11 +5,13 @@ OpenSSL that shows a probe can succeed at all (so that "refused by
 wd-server" means something)."""
 
 import os
+import signal
 import socket
 import ssl
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "clients"))
@@ -135,3 +137,17 @@ class ReferenceServer:
     def stop(self):
         self.stopped = True
         self.sock.close()
+
+
+def sighup(server, want, timeout=10):
+    """SIGHUP to a server object with .proc and .log (imapserver.Server,
+    apiserver.ApiServer); the log lines since, once one holds `want`, or
+    None after `timeout`."""
+    mark = len(server.log)
+    server.proc.send_signal(signal.SIGHUP)
+    end = time.time() + timeout
+    while time.time() < end:
+        if any(want in line for line in server.log[mark:]):
+            return server.log[mark:]
+        time.sleep(0.05)
+    return None
