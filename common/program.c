@@ -11,12 +11,18 @@
 
 static int start_logging(const char *ident, const struct wd_config *config)
 {
-	const char *level_name, *target, *error;
+	const char *level_name, *target, *format, *error;
 	if (wd_config_get_string(config, "log.level", "info", &level_name, &error) < 0 ||
-	    wd_config_get_string(config, "log.target", "stderr", &target, &error) < 0) {
+	    wd_config_get_string(config, "log.target", "stderr", &target, &error) < 0 ||
+	    wd_config_get_string(config, "log.format", "text", &format, &error) < 0) {
 		fprintf(stderr, "%s: %s\n", ident, error);
 		return -1;
 	}
+	if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
+		fprintf(stderr, "%s: log.format: \"text\" or \"json\", not \"%s\"\n", ident, format);
+		return -1;
+	}
+	wd_log_set_json(strcmp(format, "json") == 0);
 	int level = wd_log_level_parse(level_name);
 	if (level < 0) {
 		fprintf(stderr, "%s: log.level: unknown level \"%s\"\n", ident, level_name);

@@ -7,6 +7,7 @@
  * different threads never interleave. */
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum wd_log_level {
 	WD_LOG_DEBUG,
@@ -24,6 +25,8 @@ enum wd_log_sink {
 /* ident is the program name used for syslog and the stderr prefix. */
 void wd_log_init(const char *ident, enum wd_log_sink sink, enum wd_log_level min_level);
 void wd_log_set_level(enum wd_log_level min_level);
+/* stderr lines as JSON objects (log.c describes the fields) instead of text. */
+void wd_log_set_json(bool json);
 int wd_log_enabled(enum wd_log_level level);
 /* "debug", "info", "warning"/"warn", "error", "fatal"; -1 when unknown. */
 int wd_log_level_parse(const char *name);
